@@ -1,0 +1,64 @@
+"""Model implementations in numpy, evaluated in a given dtype, to calibrate and test the error model.
+
+`fused` is the stable algorithm the fused framework kernels use (shift by the max, log-sum-exp, log-softmax),
+every elementwise result rounded to the dtype and sums accumulated in float32 for the 16-bit types, as the
+frameworks do. `log_of_softmax` is the pitfall: softmax first, then its log.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xentcompat.reference.dtypes import round_to
+from xentcompat.reference.options import Problem, terms
+
+ACCUMULATOR = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
+
+
+def fused(problem: Problem, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, grad) via log-softmax = (x - m) - log(sum exp(x - m)), rounded to `dtype` step by step."""
+    return _from_log_softmax(problem, dtype, _log_softmax(problem.logits, dtype))
+
+
+def log_of_softmax(problem: Problem, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, grad) via log(softmax(x)): -inf once a probability underflows the dtype."""
+    r = _rounder(dtype)
+    x = r(problem.logits)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        e = r(np.exp(r(x - np.max(x, axis=1, keepdims=True))))
+        p = r(e / _acc(dtype)(np.sum(e, axis=1, keepdims=True)))
+        return _from_log_softmax(problem, dtype, r(np.log(p)))
+
+
+def _from_log_softmax(problem: Problem, dtype: str, log_p: np.ndarray):
+    r, acc = _rounder(dtype), _acc(dtype)
+    parts = terms(problem)
+    c = parts.coefficients
+    with np.errstate(invalid="ignore", over="ignore"):
+        row_losses = r(acc(-np.sum(np.where(c > 0, c * log_p, 0.0), axis=1)))
+        p = r(np.exp(log_p))
+        grad = r(np.sum(c, axis=1, keepdims=True) * p - c)
+    reduction = problem.options.reduction
+    if reduction == "none":
+        return row_losses, grad
+    total = acc(np.sum(row_losses))
+    if reduction == "sum":
+        return r(total), grad
+    return r(total / parts.denominator), r(grad / parts.denominator)
+
+
+def _log_softmax(x: np.ndarray, dtype: str) -> np.ndarray:
+    r, acc = _rounder(dtype), _acc(dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        x = r(x)
+        shifted = r(x - np.max(x, axis=1, keepdims=True))
+        log_sum = r(np.log(acc(np.sum(acc(np.exp(shifted)), axis=1, keepdims=True))))
+        return r(shifted - log_sum)
+
+
+def _rounder(dtype: str):
+    return lambda values: round_to(values, dtype)
+
+
+def _acc(dtype: str):
+    return lambda values: round_to(values, ACCUMULATOR[dtype])

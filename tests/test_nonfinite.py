@@ -1,0 +1,7 @@
+"""The compatibility matrix on non-finite logits: -inf masking, +inf, NaN."""
+
+AREAS = {"nonfinite"}
+
+
+def test_nonfinite(cell, check_cell):
+    check_cell(cell)

@@ -1,0 +1,118 @@
+"""One cell of the matrix (api × case × dtype × device × mode): run it, judge it, make its record.
+
+Backend-neutral: everything framework-specific sits behind the adapter module of the target.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from xentcompat.adapters.base import Call, LossApi, Raised, capture
+from xentcompat.expectations import Deviation, expectation
+from xentcompat.reference.cases import Case
+from xentcompat.reference.dtypes import float_type
+from xentcompat.reference.errors import grad_unit, loss_unit
+from xentcompat.reference.softmax_xent import solve
+from xentcompat.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss
+
+
+@dataclass(frozen=True)
+class Cell:
+    api: LossApi
+    case: Case
+    dtype: str
+    device: str = "cpu"
+    mode: str = "eager"
+
+    @property
+    def id(self) -> str:
+        return f"{self.api.id}|{self.case.id}|{self.dtype}|{self.device}|{self.mode}"
+
+    def call(self) -> Call:
+        problem = self.case.problem(self.dtype, self.api.targets, self.api.mean_over)
+        return Call(problem, self.dtype, self.device, self.mode)
+
+
+@dataclass(frozen=True)
+class Checked:
+    record: dict
+    expected: tuple[str, str]
+    deviation: Deviation | None
+    repro: str
+
+    @property
+    def observed(self) -> tuple[str, str]:
+        return self.record["loss"]["outcome"], self.record["grad"]["outcome"]
+
+
+def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)) -> list[Cell]:
+    """Every applicable cell: the case runs in the dtype, feeds the API's targets, uses only options it offers."""
+    return [
+        Cell(api, case, dtype, device, mode)
+        for api in apis for case in cases for dtype in dtypes for device in devices for mode in modes
+        if case.runs_in(dtype) and case.has_targets(api.targets) and api.applies_to(case.options)
+    ]
+
+
+def check(cell: Cell, adapter, framework: str, backend: str | None, deviations: list[Deviation]) -> Checked:
+    """Run `cell` through its API and the reference; the record, what was expected, and a reproducer."""
+    call = cell.call()
+    reference = solve(call.problem)
+    captured = capture(cell.api, call)
+    largest = float_type(cell.dtype).largest
+    if isinstance(captured, Raised):
+        loss = LossVerdict("raised", None, _scalar(reference.loss), None)
+        grad = GradVerdict("raised", None, 0, 0)
+        error = {"type": captured.type, "message": captured.message}
+    else:
+        loss = judge_loss(captured.loss, reference.loss, loss_unit(call.problem, reference, cell.dtype), largest)
+        grad = judge_grad(captured.grad, reference.grad, grad_unit(call.problem, reference, cell.dtype), largest)
+        error = None
+    version = adapter.version()
+    fields = {"api": cell.api.id, "case": cell.case.id, "dtype": cell.dtype, "device": cell.device,
+              "mode": cell.mode, "backend": backend}
+    deviation = expectation(deviations, fields, version)
+    expected = (deviation.loss, deviation.grad) if deviation else ("ok", "ok")
+    record = {
+        "framework": framework, "framework_version": version, **fields,
+        "loss": loss.__dict__, "grad": grad.__dict__, "error": error,
+        "expected": {"loss": expected[0], "grad": expected[1]},
+        "finding": finding_id(framework, backend, cell.api.id, loss.outcome, grad.outcome),
+        "seconds": round(captured.seconds, 6),
+    }
+    repro = adapter.repro(cell.api.expression, call, cell.case.logits_code)
+    return Checked(record, expected, deviation, repro)
+
+
+def finding_id(framework: str, backend: str | None, api: str, loss: str, grad: str) -> str | None:
+    """A stable id for a deviation, from what it is (API and outcomes), never from where it sits in a run."""
+    if (loss, grad) == ("ok", "ok"):
+        return None
+    digest = hashlib.sha256(f"{framework}|{backend}|{api}|{loss}|{grad}".encode()).hexdigest()
+    return f"XC-{digest[:8]}"
+
+
+def failure_message(checked: Checked) -> str:
+    """Why a cell disagrees with its expectation, with the numbers and a copy-paste reproducer."""
+    record = checked.record
+    observed, expected = checked.observed, checked.expected
+    if checked.deviation is not None and observed == ("ok", "ok"):
+        headline = f"expected deviation is gone ({checked.deviation.reason}); remove or narrow its entry"
+    else:
+        headline = f"loss/grad outcome {observed[0]}/{observed[1]}, expected {expected[0]}/{expected[1]}"
+    return "\n".join([
+        f"{record['api']} on case {record['case']} ({record['dtype']}, {record['device']}, {record['mode']}): "
+        + headline,
+        f"  loss: {record['loss']}",
+        f"  grad: {record['grad']}",
+        f"  error: {record['error']}",
+        "  reproduce with:",
+        *("    " + line for line in checked.repro.splitlines()),
+    ])
+
+
+def _scalar(value) -> float | None:
+    return float(value) if np.ndim(value) == 0 else None

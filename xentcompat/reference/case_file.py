@@ -1,0 +1,136 @@
+"""User case files (bring your own batch), validated in full before anything runs.
+
+JSON: {"cases": [{"id", "logits": [[...]], "labels": [...] | "probs": [[...]], "dtypes"?: [...],
+"options"?: {...}, "description"?}]} with "inf", "-inf", "nan" strings allowed in logits.
+NPZ: arrays `logits` and `labels` (or `probs`); the case id is the file's stem.
+Every problem is reported as one line naming the file, the case and the field (`CaseFileError`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from xentcompat.reference.cases import Case
+from xentcompat.reference.dtypes import DTYPE_NAMES
+from xentcompat.reference.options import Options, Problem, validate
+
+CASE_FIELDS = {"id", "logits", "labels", "probs", "dtypes", "options", "description"}
+OPTION_FIELDS = {"reduction", "weight", "ignore_index", "label_smoothing", "mean_over"}
+NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+class CaseFileError(ValueError):
+    """A case file that cannot be used; the message is one line naming the case and field."""
+
+
+def load_cases(path: str | Path) -> list[Case]:
+    """All cases of a JSON or NPZ case file, or CaseFileError naming the first problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaseFileError(f"{path}: no such case file")
+    if path.suffix == ".npz":
+        return [_npz_case(path)]
+    try:
+        document = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CaseFileError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("cases"), list) or not document["cases"]:
+        raise CaseFileError(f'{path}: expected {{"cases": [...]}} with at least one case')
+    cases = [_json_case(path, index, entry) for index, entry in enumerate(document["cases"])]
+    _check_unique(path, cases)
+    return cases
+
+
+def _npz_case(path: Path) -> Case:
+    try:
+        arrays = dict(np.load(path, allow_pickle=False))
+    except (OSError, ValueError) as error:
+        raise CaseFileError(f"{path}: not a readable .npz file ({error})") from None
+    entry = {key: arrays[key].tolist() for key in ("logits", "labels", "probs") if key in arrays}
+    return _json_case(path, 0, {"id": path.stem, **entry})
+
+
+def _json_case(path: Path, index: int, entry) -> Case:
+    where = f"{path}: case #{index}"
+    if not isinstance(entry, dict):
+        raise CaseFileError(f"{where}: expected an object")
+    case_id = entry.get("id")
+    if not isinstance(case_id, str) or not case_id.strip():
+        raise CaseFileError(f"{where}: field 'id': expected a non-empty string")
+    where = f"{path}: case {case_id!r}"
+    unknown = set(entry) - CASE_FIELDS
+    if unknown:
+        raise CaseFileError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    logits = _matrix(where, "logits", entry.get("logits"), allow_nonfinite=True)
+    labels = _labels(where, entry.get("labels"))
+    probs = None if entry.get("probs") is None else _matrix(where, "probs", entry["probs"], allow_nonfinite=False)
+    options = _options(where, entry.get("options", {}))
+    dtypes = _dtypes(where, entry.get("dtypes", list(DTYPE_NAMES)))
+    description = entry.get("description", "")
+    if not isinstance(description, str):
+        raise CaseFileError(f"{where}: field 'description': expected a string")
+    try:
+        validate(Problem(logits, labels, probs, options))
+    except (ValueError, TypeError) as error:
+        raise CaseFileError(f"{where}: {error}") from None
+    return Case(case_id, "user", logits, labels, probs, options, dtypes, description)
+
+
+def _matrix(where: str, name: str, value, allow_nonfinite: bool) -> np.ndarray:
+    if not isinstance(value, list) or not value or not all(isinstance(row, list) for row in value):
+        raise CaseFileError(f"{where}: field {name!r}: expected a non-empty list of rows")
+    if len({len(row) for row in value}) != 1 or not value[0]:
+        raise CaseFileError(f"{where}: field {name!r}: rows must be non-empty and of equal length")
+    try:
+        return np.array([[_number(item, allow_nonfinite) for item in row] for row in value], dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise CaseFileError(f"{where}: field {name!r}: {error}") from None
+
+
+def _number(item, allow_nonfinite: bool) -> float:
+    if isinstance(item, str) and allow_nonfinite and item in NONFINITE:
+        return NONFINITE[item]
+    if isinstance(item, bool) or not isinstance(item, (int, float)):
+        allowed = ' (or "inf", "-inf", "nan")' if allow_nonfinite else ""
+        raise ValueError(f"{item!r} is not a number{allowed}")
+    return float(item)
+
+
+def _labels(where: str, value) -> np.ndarray | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise CaseFileError(f"{where}: field 'labels': expected a list of integers")
+    return np.asarray(value, dtype=np.int64)
+
+
+def _options(where: str, value) -> Options:
+    if not isinstance(value, dict):
+        raise CaseFileError(f"{where}: field 'options': expected an object")
+    unknown = set(value) - OPTION_FIELDS
+    if unknown:
+        raise CaseFileError(f"{where}: field 'options': unknown option {sorted(unknown)[0]!r}")
+    if isinstance(value.get("weight"), list):
+        value = {**value, "weight": tuple(value["weight"])}
+    try:
+        return Options(**value)
+    except TypeError as error:
+        raise CaseFileError(f"{where}: field 'options': {error}") from None
+
+
+def _dtypes(where: str, value) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or any(v not in DTYPE_NAMES for v in value):
+        raise CaseFileError(f"{where}: field 'dtypes': expected a non-empty list of {', '.join(DTYPE_NAMES)}")
+    return tuple(value)
+
+
+def _check_unique(path: Path, cases: list[Case]) -> None:
+    seen = set()
+    for case in cases:
+        if case.id in seen:
+            raise CaseFileError(f"{path}: case {case.id!r}: field 'id': duplicate id")
+        seen.add(case.id)

@@ -1,0 +1,153 @@
+"""The case catalogue: named inputs, as data, that every API runs at every dtype that can hold them.
+
+A case holds float64 logits (±inf and NaN allowed), class-index labels or probability targets, and options. At run
+time the logits are rounded to the dtype; a dtype in which a finite logit would overflow does not run the case (that
+is an input-cast limit of the dtype, listed by `unrunnable_dtypes`, not an API error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from xentcompat.reference.dtypes import DTYPE_NAMES, overflowing_values, round_to
+from xentcompat.reference.options import Options, Problem, validate
+
+INF, NAN = float("inf"), float("nan")
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    area: str
+    logits: np.ndarray
+    labels: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    options: Options = Options()
+    dtypes: tuple[str, ...] = DTYPE_NAMES
+    description: str = ""
+    logits_code: str | None = field(default=None, compare=False)
+
+    def runs_in(self, dtype: str) -> bool:
+        return dtype in self.dtypes and overflowing_values(self.logits, dtype).size == 0
+
+    def problem(self, dtype: str, targets: str, mean_over: str = "weight") -> Problem:
+        """The case as `dtype` sees it, with `targets` "labels" or "probs" (labels become one-hot probabilities)."""
+        options = Options(**{**self.options.__dict__, "mean_over": mean_over})
+        labels, probs = self.labels, self.probs
+        if targets == "probs" and probs is None:
+            probs = one_hot(labels, self.logits.shape[1])
+            labels = None
+        problem = Problem(
+            logits=round_to(self.logits, dtype),
+            labels=labels if targets == "labels" else None,
+            probs=None if probs is None or targets == "labels" else round_to(probs, dtype),
+            options=options,
+        )
+        validate(problem)
+        return problem
+
+    def has_targets(self, targets: str) -> bool:
+        """Whether the case can feed an API taking `targets` (any labels make one-hot probabilities)."""
+        return self.labels is not None or targets == "probs"
+
+
+def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    probs = np.zeros((len(labels), num_classes))
+    probs[np.arange(len(labels)), labels] = 1.0
+    return probs
+
+
+def unrunnable_dtypes(case: Case) -> dict[str, str]:
+    """dtype -> why the case does not run in it."""
+    reasons = {}
+    for dtype in case.dtypes:
+        overflow = overflowing_values(case.logits, dtype)
+        if overflow.size:
+            reasons[dtype] = f"logit {overflow[0]:g} overflows {dtype}"
+    return reasons
+
+
+def _labels(n: int, num_classes: int) -> np.ndarray:
+    return np.arange(n) * 3 % num_classes
+
+
+def _case(case_id: str, area: str, logits, labels=None, description: str = "", code: str | None = None) -> Case:
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = _labels(*logits.shape) if labels is None else np.asarray(labels, dtype=np.int64)
+    return Case(case_id, area, logits, labels, description=description, logits_code=code)
+
+
+def _gap_cases(gap: float) -> list[Case]:
+    n, num_classes = 4, 10
+    labels = _labels(n, num_classes)
+    right = np.zeros((n, num_classes))
+    right[np.arange(n), labels] = gap
+    wrong = np.zeros((n, num_classes))
+    wrong[np.arange(n), (labels + 1) % num_classes] = gap
+    name = f"{gap:g}".replace("+", "")
+    return [
+        _case(f"confident-right-gap{name}", "extreme", right, labels, f"target logit {gap:g} above the rest"),
+        _case(f"confident-wrong-gap{name}", "extreme", wrong, labels, f"a wrong class {gap:g} above the target"),
+    ]
+
+
+def _random(seed: int, shape: tuple[int, int], sigma: float) -> tuple[np.ndarray, str]:
+    code = f"np.random.default_rng({seed}).normal(0, {sigma}, {shape})"
+    return np.random.default_rng(seed).normal(0, sigma, shape), code
+
+
+def _many_classes(num_classes: int, label: str) -> list[Case]:
+    random, code = _random(num_classes, (2, num_classes), 2.0)
+    return [
+        _case(f"many-classes-{label}-zeros", "large-vocab", np.zeros((2, num_classes)), [0, num_classes - 1],
+              f"C = {num_classes}, all logits 0", f"np.zeros((2, {num_classes}))"),
+        _case(f"many-classes-{label}-random", "large-vocab", random, [7, num_classes - 3],
+              f"C = {num_classes}, normal(0, 2) logits", code),
+    ]
+
+
+def _catalogue() -> list[Case]:
+    moderate, moderate_code = _random(0, (8, 10), 3.0)
+    offset, _ = _random(1, (4, 10), 1.0)
+    fp16_max, fp32_max = 65504.0, 3.0e38
+    cases = [
+        _case("random-moderate", "accuracy", moderate, description="normal(0, 3) logits, 8 x 10",
+              code=moderate_code),
+        _case("uniform-zeros", "accuracy", np.zeros((4, 10)), description="all logits 0: loss log C"),
+        _case("large-offset-1e4", "accuracy", offset + 1e4, description="normal(0, 1) + 1e4: shift invariance"),
+        _case("tiny-gap-1e-7", "accuracy", 1.0 + np.array([[0, 1e-7, -1e-7, 2e-7]] * 3),
+              description="logits 1 apart by 1e-7"),
+        *_gap_cases(30.0), *_gap_cases(100.0), *_gap_cases(1e4), *_gap_cases(1e30),
+        _case("near-max-float16", "extreme", [[fp16_max, 0, -fp16_max, 1], [fp16_max, fp16_max, 0, -1],
+                                              [-fp16_max, 0, 1, 2]], [0, 2, 0],
+              "logits at +-65504, the float16 maximum; the last loss exceeds it"),
+        _case("near-max-float32", "extreme", [[fp32_max, 0, -fp32_max, 1], [fp32_max, fp32_max, 0, -1],
+                                              [-fp32_max, 0, 1, 2]], [0, 2, 0],
+              "logits at +-3e38, near the bfloat16/float32 maximum"),
+        _case("subnormals", "extreme", [[1e-40, -1e-40, 0, 5e-39], [6e-8, -3e-8, 1e-7, 0]], [0, 2],
+              "subnormal logits (float32 and float16 ranges)"),
+        *_many_classes(32768, "32k"), *_many_classes(262144, "256k"),
+        _case("neg-inf-nontarget", "nonfinite", [[2, -INF, 0, 1], [-INF, 3, -INF, 0], [0, 0, 0, -INF]], [0, 1, 2],
+              "-inf (masked) logits at non-target classes"),
+        _case("neg-inf-target", "nonfinite", [[-INF, 1, 2, 0], [0, 1, 2, 3]], [0, 3],
+              "the target's logit is -inf: loss +inf, gradient finite"),
+        _case("neg-inf-row", "nonfinite", [[-INF] * 4, [0, 1, 2, 3]], [0, 3],
+              "one row entirely -inf: no softmax (NaN); the other row unaffected"),
+        _case("pos-inf-nontarget", "nonfinite", [[0, INF, 1, 2], [0, 1, 2, 3]], [0, 3], "+inf at a non-target"),
+        _case("pos-inf-target", "nonfinite", [[INF, 0, 1, 2], [0, 1, 2, 3]], [0, 3], "+inf at the target"),
+        _case("nan-logit", "nonfinite", [[0, NAN, 1, 2], [0, 1, 2, 3]], [0, 3],
+              "a NaN logit: its row NaN, the other row's gradient unaffected"),
+    ]
+    return cases
+
+
+CATALOGUE: tuple[Case, ...] = tuple(_catalogue())
+
+
+def by_id(case_id: str) -> Case:
+    for case in CATALOGUE:
+        if case.id == case_id:
+            return case
+    raise KeyError(f"no case {case_id!r} in the catalogue")

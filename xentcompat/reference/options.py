@@ -1,0 +1,133 @@
+"""The options of a softmax cross-entropy call, and the problem (logits + targets + options) the oracle solves.
+
+Every option reduces to one coefficient matrix `c` (N × C) and a denominator `D`:
+
+    row loss    l_i = sum_j c_ij * (lse(x_i) - x_ij)
+    loss        none: l      sum: sum_i l_i      mean: sum_i l_i / D
+
+* class-index targets y:  c_ij = (1 - eps) * w[y_i] * [j == y_i] + (eps / C) * w[j]
+* probability targets q:  c_ij = w[j] * ((1 - eps) * q_ij + eps / C)
+* rows whose label is `ignore_index` get c_i = 0 and do not count in D.
+* D: `mean_over="weight"` sums w[y_i] over counted rows (PyTorch's weighted mean for class-index targets);
+  `mean_over="rows"` counts rows (PyTorch with probability targets, Keras `sample_weight`). Probability targets
+  always count rows.
+
+This is PyTorch's documented semantics for `weight`, `ignore_index` and `label_smoothing`, and the plain textbook
+loss when every option is left at its default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+REDUCTIONS = ("none", "sum", "mean")
+MEAN_OVER = ("weight", "rows")
+
+
+@dataclass(frozen=True)
+class Options:
+    reduction: str = "mean"
+    weight: tuple[float, ...] | None = None
+    ignore_index: int | None = None
+    label_smoothing: float = 0.0
+    mean_over: str = "weight"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Logits (N × C, float64 values) with exactly one of `labels` (N,) or `probs` (N × C)."""
+
+    logits: np.ndarray
+    labels: np.ndarray | None = None
+    probs: np.ndarray | None = None
+    options: Options = Options()
+
+    @property
+    def num_classes(self) -> int:
+        return self.logits.shape[1]
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What the options reduce to: coefficients `c` (N × C), rows that count, and the mean's denominator."""
+
+    coefficients: np.ndarray
+    counted: np.ndarray
+    denominator: float
+
+
+def validate(problem: Problem) -> None:
+    """Raise ValueError naming the first thing wrong with `problem`."""
+    logits, options = problem.logits, problem.options
+    if logits.ndim != 2:
+        raise ValueError(f"logits must be 2-D (N, C), got shape {logits.shape}")
+    if logits.shape[1] < 1:
+        raise ValueError("logits need at least one class (C >= 1)")
+    if (problem.labels is None) == (problem.probs is None):
+        raise ValueError("give exactly one of labels (class indices) or probs (probability targets)")
+    if problem.labels is not None:
+        _validate_labels(problem.labels, logits.shape, options.ignore_index)
+    else:
+        _validate_probs(problem.probs, logits.shape)
+    _validate_options(options, logits.shape[1])
+
+
+def _validate_labels(labels: np.ndarray, shape: tuple[int, int], ignore_index: int | None) -> None:
+    if labels.shape != (shape[0],):
+        raise ValueError(f"labels shape {labels.shape} does not match logits shape {shape}: expected ({shape[0]},)")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    counted = labels if ignore_index is None else labels[labels != ignore_index]
+    bad = counted[(counted < 0) | (counted >= shape[1])]
+    if bad.size:
+        raise ValueError(f"label {int(bad[0])} outside [0, {shape[1]})")
+
+
+def _validate_probs(probs: np.ndarray, shape: tuple[int, int]) -> None:
+    if probs.shape != shape:
+        raise ValueError(f"probs shape {probs.shape} does not match logits shape {shape}")
+    if not np.all(np.isfinite(probs)):
+        raise ValueError("probs must be finite (found NaN or inf)")
+    if np.any(probs < 0):
+        raise ValueError(f"probs must be non-negative (found {probs[probs < 0][0]!r})")
+
+
+def _validate_options(options: Options, num_classes: int) -> None:
+    if options.reduction not in REDUCTIONS:
+        raise ValueError(f"reduction {options.reduction!r} is not one of {', '.join(REDUCTIONS)}")
+    if options.mean_over not in MEAN_OVER:
+        raise ValueError(f"mean_over {options.mean_over!r} is not one of {', '.join(MEAN_OVER)}")
+    if not 0.0 <= options.label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing {options.label_smoothing!r} outside [0, 1]")
+    if options.weight is not None:
+        weight = np.asarray(options.weight, dtype=np.float64)
+        if weight.shape != (num_classes,):
+            raise ValueError(f"weight has {weight.size} entries, expected one per class ({num_classes})")
+        if not np.all(np.isfinite(weight)) or np.any(weight < 0):
+            raise ValueError("weight entries must be finite and non-negative")
+
+
+def terms(problem: Problem) -> Terms:
+    """The coefficient matrix, counted rows and mean denominator of a validated `problem` (see module doc)."""
+    n, num_classes = problem.logits.shape
+    options = problem.options
+    weight = np.ones(num_classes) if options.weight is None else np.asarray(options.weight, dtype=np.float64)
+    eps = options.label_smoothing
+    smooth = (eps / num_classes) * weight
+    if problem.probs is not None:
+        coefficients = weight * ((1.0 - eps) * problem.probs + eps / num_classes)
+        counted = np.ones(n, dtype=bool)
+        return Terms(coefficients, counted, float(n))
+    labels = problem.labels
+    counted = np.ones(n, dtype=bool) if options.ignore_index is None else labels != options.ignore_index
+    safe_labels = np.where(counted, labels, 0)
+    coefficients = np.tile(smooth, (n, 1))
+    coefficients[np.arange(n), safe_labels] += (1.0 - eps) * weight[safe_labels]
+    coefficients[~counted] = 0.0
+    if options.mean_over == "weight":
+        denominator = float(np.sum(weight[safe_labels][counted]))
+    else:
+        denominator = float(np.count_nonzero(counted))
+    return Terms(coefficients, counted, denominator)

@@ -1,0 +1,85 @@
+"""results.json: the record schema, strict-JSON encoding of non-finite numbers, atomic writes, checked reads."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+RECORD_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "loss",
+                 "grad", "error", "expected", "finding", "seconds")
+NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be read; the message is one line naming the file and the problem."""
+
+
+def encode(value):
+    """`value` with every non-finite float replaced by "nan", "inf" or "-inf" (strict JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {key: encode(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode(item) for item in value]
+    return value
+
+
+def decode_number(value):
+    """A number from results.json: the strings "nan", "inf", "-inf" back to floats."""
+    return NONFINITE.get(value, value) if isinstance(value, str) else value
+
+
+def environment(frameworks: dict[str, str], devices: dict[str, str]) -> dict:
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "frameworks": frameworks,
+            "devices": devices}
+
+
+def results_document(records: list[dict], environments: list[dict], **extra) -> dict:
+    return {"schema_version": SCHEMA_VERSION, "environments": environments, **extra, "records": records}
+
+
+def write_json_atomic(path: Path, document: dict) -> None:
+    """Write `document` as strict JSON; an interrupted write leaves any earlier file at `path` untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(encode(document), indent=1, allow_nan=False, sort_keys=False)
+    write_text_atomic(path, text + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_results(path: Path) -> dict:
+    """A results document, checked for schema version and record fields; ResultsError otherwise."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such results file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ResultsError(f"{path}: corrupt results file ({error})") from None
+    if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
+        found = document.get("schema_version") if isinstance(document, dict) else None
+        raise ResultsError(f"{path}: schema version {found!r}, this suite reads {SCHEMA_VERSION}")
+    for index, record in enumerate(document.get("records", [])):
+        missing = [name for name in RECORD_FIELDS if name not in record]
+        if missing:
+            raise ResultsError(f"{path}: record #{index} lacks field {missing[0]!r}")
+    return document

@@ -1,0 +1,175 @@
+"""The pytest side of a shard: settings from the command line, cell parametrization, and the record collector.
+
+xdist-safe: every process appends records to its own part file (`.<results>.parts/<worker>.jsonl`); only the
+controlling process merges them into the shard, once every worker is done.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import pytest
+
+from xentcompat import expectations
+from xentcompat.adapters import base
+from xentcompat.harness import cells, check, failure_message
+from xentcompat.reference.case_file import load_cases
+from xentcompat.reference.cases import CATALOGUE, Case, unrunnable_dtypes
+from xentcompat.reference.dtypes import DTYPE_NAMES
+from xentcompat.report.records import environment, results_document, write_json_atomic
+
+
+@dataclass
+class Settings:
+    target: str | None
+    devices: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    modes: tuple[str, ...]
+    user_cases: tuple[Case, ...]
+    results: Path | None
+    checks_run: int = 0
+    _loaded: dict = field(default_factory=dict)
+
+    @property
+    def cases(self) -> tuple[Case, ...]:
+        return CATALOGUE + self.user_cases
+
+    @cached_property
+    def skip_reason(self) -> str | None:
+        if self.target is None:
+            return "no --framework given: the compatibility matrix needs a target"
+        return base.missing_requirement(self.target)
+
+    @cached_property
+    def adapter(self):
+        return base.load(self.target)
+
+    @cached_property
+    def deviations(self) -> list[expectations.Deviation]:
+        return expectations.load(base.target_named(self.target).framework)
+
+
+SETTINGS = pytest.StashKey[Settings]()
+
+
+def target_names() -> list[str]:
+    return list(base.TARGETS)
+
+
+def settings_from(config) -> Settings:
+    """Settings from pytest options; ValueError (one line) for an unknown target/dtype or a bad case file."""
+    target = config.getoption("framework")
+    if target is not None:
+        base.target_named(target)
+    dtypes = tuple(config.getoption("dtype").split(",")) if config.getoption("dtype") else DTYPE_NAMES
+    unknown = [dtype for dtype in dtypes if dtype not in DTYPE_NAMES]
+    if unknown:
+        raise ValueError(f"unknown dtype {unknown[0]!r}; known: {', '.join(DTYPE_NAMES)}")
+    device = config.getoption("device")
+    devices = ("cpu", "cuda") if device == "all" else (device,)
+    user_cases = tuple(load_cases(config.getoption("cases"))) if config.getoption("cases") else ()
+    results = config.getoption("results")
+    return Settings(target, devices, dtypes, (config.getoption("mode"),), user_cases,
+                    Path(results) if results else None)
+
+
+def parametrize_cells(metafunc, areas: set[str]) -> None:
+    """Parametrize `cell` with every applicable cell whose case is in one of `areas`."""
+    settings = metafunc.config.stash[SETTINGS]
+    if settings.skip_reason:
+        metafunc.parametrize("cell", [pytest.param(None, marks=pytest.mark.skip(reason=settings.skip_reason))],
+                             ids=["no-target"])
+        return
+    available = settings.adapter.available_devices()
+    cases = [case for case in settings.cases if case.area in areas]
+    matrix = cells(base.apis(settings.target), cases, settings.dtypes, settings.devices, settings.modes)
+    params = [pytest.param(cell, id=cell.id, marks=_marks(cell, available)) for cell in matrix]
+    metafunc.parametrize("cell", params)
+
+
+def _marks(cell, available: dict[str, str]) -> list:
+    marks = [pytest.mark.matrix]
+    if cell.device not in available:
+        marks.append(pytest.mark.skip(reason=f"no {cell.device} device in this process"))
+    return marks
+
+
+def check_and_record(config, cell) -> None:
+    """Check a cell, write its record, then assert the outcomes match the expectation."""
+    settings = config.stash[SETTINGS]
+    target = base.target_named(settings.target)
+    checked = check(cell, settings.adapter, target.framework, target.backend, settings.deviations)
+    _append_record(config, checked.record)
+    if checked.observed != checked.expected:
+        pytest.fail(failure_message(checked), pytrace=False)
+
+
+def _parts_dir(results: Path) -> Path:
+    return results.parent / f".{results.name}.parts"
+
+
+def _worker(config) -> str | None:
+    workerinput = getattr(config, "workerinput", None)
+    return None if workerinput is None else workerinput["workerid"]
+
+
+def start_collector(config) -> None:
+    settings = config.stash[SETTINGS]
+    if settings.results is None or _worker(config) is not None:
+        return
+    shutil.rmtree(_parts_dir(settings.results), ignore_errors=True)
+    _parts_dir(settings.results).mkdir(parents=True)
+
+
+def _append_record(config, record: dict) -> None:
+    results = config.stash[SETTINGS].results
+    if results is None:
+        return
+    part = _parts_dir(results) / f"{_worker(config) or 'main'}.jsonl"
+    with part.open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps(record) + "\n")
+
+
+def count_check(report) -> None:
+    """Count matrix checks that ran (on the controlling process, xdist reports included)."""
+    if report.when == "call" and "matrix" in report.keywords:
+        _COUNTER["checks"] += 1
+
+
+_COUNTER = {"checks": 0}
+
+
+def finish_collector(session) -> None:
+    """Merge the part files into the shard; fail the session if records and checks differ in number."""
+    config = session.config
+    settings = config.stash[SETTINGS]
+    if settings.results is None or _worker(config) is not None:
+        return
+    parts = _parts_dir(settings.results)
+    records = [json.loads(line) for part in sorted(parts.glob("*.jsonl")) for line in part.read_text().splitlines()]
+    shutil.rmtree(parts, ignore_errors=True)
+    records.sort(key=lambda r: (r["api"], r["case"], r["dtype"], r["device"], r["mode"]))
+    write_json_atomic(settings.results, shard_document(settings, records))
+    if len(records) != _COUNTER["checks"]:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        config.get_terminal_writer().line(
+            f"xentcompat: {len(records)} records written but {_COUNTER['checks']} checks ran", red=True)
+
+
+def shard_document(settings: Settings, records: list[dict]) -> dict:
+    """The shard: records, the environment, and what did not run (missing framework, unrunnable dtypes)."""
+    not_run = [{"case": case.id, "dtype": dtype, "reason": reason}
+               for case in settings.cases for dtype, reason in unrunnable_dtypes(case).items()
+               if dtype in settings.dtypes]
+    target = {"name": settings.target, "skipped": settings.skip_reason}
+    if settings.skip_reason:
+        return results_document(records, [], targets=[target], not_run=not_run)
+    adapter = settings.adapter
+    frameworks = {base.target_named(settings.target).framework: adapter.version()}
+    env = environment(frameworks, adapter.available_devices())
+    env["target"] = settings.target
+    return results_document(records, [env], targets=[target], not_run=not_run)

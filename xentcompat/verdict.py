@@ -1,0 +1,99 @@
+"""Verdicts: what a framework returned, judged against the float64 reference in units of the dtype's error model.
+
+Each element gets an outcome (see DESIGN.md); a loss or a gradient takes the worst of its elements, in the order
+`SEVERITY`. A result beyond the dtype's largest finite value may come back as the infinity of its sign: that is the
+dtype's range, not the API's error, and counts as `ok`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from xentcompat.reference.errors import TOLERANCE_UNITS
+
+OUTCOMES = ("ok", "inaccurate", "nan", "inf", "finite", "raised", "silent", "crashed")
+SEVERITY = ("nan", "inf", "finite", "inaccurate", "ok")
+
+
+@dataclass(frozen=True)
+class LossVerdict:
+    outcome: str
+    value: float | None
+    reference: float | None
+    error_units: float | None
+
+
+@dataclass(frozen=True)
+class GradVerdict:
+    outcome: str
+    max_error_units: float | None
+    nan_count: int
+    inf_count: int
+
+
+def classify(values, reference, unit, largest: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-element outcomes and errors in units (NaN where either side is not finite)."""
+    values, reference = np.broadcast_arrays(np.asarray(values, np.float64), np.asarray(reference, np.float64))
+    unit = np.broadcast_to(np.asarray(unit, np.float64), values.shape)
+    outcomes = np.full(values.shape, "ok", dtype=object)
+    both_finite = np.isfinite(values) & np.isfinite(reference)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        errors = np.where(both_finite, np.abs(values - reference) / unit, np.nan)
+    outcomes[both_finite & (errors > TOLERANCE_UNITS)] = "inaccurate"
+    ref_finite = np.isfinite(reference)
+    overflowed = ref_finite & (np.abs(reference) > largest) & (values == np.copysign(np.inf, reference))
+    outcomes[np.isinf(values) & ref_finite & ~overflowed] = "inf"
+    outcomes[np.isinf(values) & np.isinf(reference) & (values != reference)] = "inf"
+    outcomes[np.isinf(values) & np.isnan(reference)] = "inf"
+    outcomes[np.isfinite(values) & ~ref_finite] = "finite"
+    outcomes[np.isnan(values) & ~np.isnan(reference)] = "nan"
+    return outcomes, errors
+
+
+def worst(outcomes: np.ndarray) -> str:
+    """The most severe outcome present (`ok` for an empty array)."""
+    present = set(np.asarray(outcomes, dtype=object).ravel())
+    return next((outcome for outcome in SEVERITY if outcome in present), "ok")
+
+
+def judge_loss(value, reference, unit, largest: float) -> LossVerdict:
+    """Verdict on a loss (scalar, or per-row for reduction none: reported at its worst element)."""
+    outcomes, errors = classify(value, reference, unit, largest)
+    outcome = worst(outcomes)
+    index = _worst_index(outcomes, errors, outcome)
+    values, refs = np.broadcast_arrays(np.asarray(value, np.float64), np.asarray(reference, np.float64))
+    if index is None:
+        return LossVerdict(outcome, None, None, None)
+    error = errors.ravel()[index]
+    return LossVerdict(
+        outcome,
+        float(values.ravel()[index]),
+        float(refs.ravel()[index]),
+        None if np.isnan(error) else float(error),
+    )
+
+
+def judge_grad(grad, reference, unit, largest: float) -> GradVerdict:
+    """Verdict on a gradient: worst element outcome, largest error in units, NaN and inf counts."""
+    grad = np.asarray(grad, np.float64)
+    if grad.shape != np.shape(reference):
+        raise ValueError(f"gradient shape {grad.shape} differs from the logits' {np.shape(reference)}")
+    outcomes, errors = classify(grad, reference, unit, largest)
+    finite_errors = errors[~np.isnan(errors)]
+    return GradVerdict(
+        outcome=worst(outcomes),
+        max_error_units=float(np.max(finite_errors)) if finite_errors.size else None,
+        nan_count=int(np.count_nonzero(np.isnan(grad))),
+        inf_count=int(np.count_nonzero(np.isinf(grad))),
+    )
+
+
+def _worst_index(outcomes: np.ndarray, errors: np.ndarray, outcome: str) -> int | None:
+    flat = outcomes.ravel()
+    if flat.size == 0:
+        return None
+    candidates = np.flatnonzero(flat == outcome)
+    flat_errors = np.nan_to_num(errors.ravel()[candidates], nan=-1.0)
+    return int(candidates[np.argmax(flat_errors)])
