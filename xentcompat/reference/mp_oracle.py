@@ -56,4 +56,5 @@ def _reduce(losses: np.ndarray, grads: np.ndarray, denominator: float, reduction
 
 def to_float(values) -> np.ndarray:
     """mpf value(s) rounded to float64."""
-    return np.vectorize(float, otypes=[np.float64])(np.asarray(values, dtype=object))
+    with np.errstate(invalid="ignore"):
+        return np.vectorize(float, otypes=[np.float64])(np.asarray(values, dtype=object))

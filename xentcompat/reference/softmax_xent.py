@@ -13,7 +13,8 @@ Non-finite logits, row by row:
   (the target is masked) the loss is +inf and the gradient stays finite (-c_j there);
 * a row that is all -inf has no softmax (0 / 0): loss and gradient NaN;
 * a row holding +inf or NaN: loss and gradient NaN (inf - inf in the shift);
-* a row whose label is `ignore_index` contributes 0 and gradient 0, whatever its logits hold.
+* a row whose label is `ignore_index` contributes 0 and gradient 0, whatever its logits hold;
+* a mean over nothing (every row ignored, or zero total weight) is NaN; its gradient is 0 (NaN in undefined rows).
 """
 
 from __future__ import annotations
@@ -97,5 +98,5 @@ def _reduce(rows: Result, parts: Terms, reduction: str) -> Result:
     if reduction == "sum":
         return replace(rows, loss=total)
     if parts.denominator == 0:
-        return replace(rows, loss=float("nan"), grad=np.zeros_like(rows.grad))
+        return replace(rows, loss=float("nan"), grad=rows.grad * 0.0)
     return replace(rows, loss=total / parts.denominator, grad=rows.grad / parts.denominator)

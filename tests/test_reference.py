@@ -1,0 +1,177 @@
+"""The float64 reference: its defined behaviour on named edge cases, its options, invalid input, and properties."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.strategies import problems
+from xentcompat.reference.options import Options
+from xentcompat.reference.softmax_xent import make_problem, softmax_cross_entropy, solve
+
+INF, NAN = math.inf, math.nan
+NONE = Options(reduction="none")
+
+
+def textbook(row, label) -> float:
+    row = np.asarray(row, dtype=float)
+    return float(np.log(np.sum(np.exp(row - row.max()))) + row.max() - row[label])
+
+
+def test_plain_loss_and_gradient():
+    result = softmax_cross_entropy([[1.0, 2.0, 3.0]], labels=[0])
+    p = np.exp([1.0, 2.0, 3.0]) / np.sum(np.exp([1.0, 2.0, 3.0]))
+    assert result.loss == pytest.approx(textbook([1, 2, 3], 0), rel=1e-15)
+    np.testing.assert_allclose(result.grad[0], p - [1, 0, 0], rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "row, label, loss, grad",
+    [
+        pytest.param([2.0, -INF, 0.0], 0, textbook([2, 0], 0), [-1 / (1 + math.e**2), 0.0, 1 / (1 + math.e**2)],
+                     id="neg-inf-nontarget-drops-out"),
+        pytest.param([-INF, 1.0, 1.0], 0, INF, [-1.0, 0.5, 0.5], id="neg-inf-target-inf-loss-finite-grad"),
+        pytest.param([-INF, -INF], 0, NAN, [NAN, NAN], id="neg-inf-row-nan"),
+        pytest.param([0.0, INF], 0, NAN, [NAN, NAN], id="pos-inf-nontarget-nan"),
+        pytest.param([INF, 0.0], 0, NAN, [NAN, NAN], id="pos-inf-target-nan"),
+        pytest.param([NAN, 0.0], 1, NAN, [NAN, NAN], id="nan-logit-nan"),
+        pytest.param([5.0], 0, 0.0, [0.0], id="one-class-zero-loss"),
+        pytest.param([1e308, -1e308], 1, INF, [1.0, -1.0], id="loss-beyond-float64-max-is-inf"),
+    ],
+)
+def test_defined_behaviour(row, label, loss, grad):
+    result = softmax_cross_entropy([row], labels=[label], options=NONE)
+    np.testing.assert_allclose(result.loss[0], loss, rtol=4e-16 * 8)
+    np.testing.assert_allclose(result.grad[0], grad, rtol=1e-15, atol=0)
+
+
+def test_undefined_row_leaves_other_rows_alone():
+    result = softmax_cross_entropy([[NAN, 0.0], [0.0, 0.0]], labels=[0, 1])
+    assert math.isnan(result.loss)
+    assert np.all(np.isnan(result.grad[0]))
+    np.testing.assert_allclose(result.grad[1], [0.25, -0.25])
+
+
+def test_probability_targets_zero_times_log_zero_is_zero():
+    result = softmax_cross_entropy([[0.0, -INF, 0.0]], probs=[[0.5, 0.0, 0.5]])
+    assert result.loss == pytest.approx(math.log(2), rel=1e-15)
+    np.testing.assert_allclose(result.grad[0], [0.0, 0.0, 0.0], atol=1e-16)
+
+
+def test_probability_target_on_masked_class_is_inf():
+    assert softmax_cross_entropy([[0.0, -INF]], probs=[[0.5, 0.5]]).loss == INF
+
+
+def test_probability_targets_not_summing_to_one():
+    result = softmax_cross_entropy([[0.0, 0.0]], probs=[[1.0, 1.0]])
+    assert result.loss == pytest.approx(2 * math.log(2))
+    np.testing.assert_allclose(result.grad[0], [0.0, 0.0], atol=1e-16)
+
+
+def test_reductions():
+    logits, labels = [[1.0, 2.0], [3.0, 0.0], [0.0, 0.0]], [0, 0, 1]
+    rows = softmax_cross_entropy(logits, labels, options=NONE).loss
+    assert softmax_cross_entropy(logits, labels, options=Options(reduction="sum")).loss == pytest.approx(rows.sum())
+    assert softmax_cross_entropy(logits, labels).loss == pytest.approx(rows.mean())
+    sum_grad = softmax_cross_entropy(logits, labels, options=Options(reduction="sum")).grad
+    np.testing.assert_allclose(softmax_cross_entropy(logits, labels).grad, sum_grad / 3)
+
+
+def test_weighted_mean_divides_by_sum_of_weights_or_by_rows():
+    logits, labels, weight = [[1.0, 2.0], [3.0, 0.0]], [0, 1], (2.0, 0.5)
+    rows = softmax_cross_entropy(logits, labels, options=NONE).loss
+    weighted = np.array([2.0, 0.5]) * rows
+    by_weight = softmax_cross_entropy(logits, labels, options=Options(weight=weight)).loss
+    by_rows = softmax_cross_entropy(logits, labels, options=Options(weight=weight, mean_over="rows")).loss
+    assert by_weight == pytest.approx(weighted.sum() / 2.5)
+    assert by_rows == pytest.approx(weighted.sum() / 2)
+
+
+def test_ignore_index_excludes_rows_even_with_nan():
+    options = Options(ignore_index=7)
+    result = softmax_cross_entropy([[NAN, 1.0], [0.0, 1.0]], [7, 1], options=options)
+    assert result.loss == pytest.approx(textbook([0, 1], 1))
+    np.testing.assert_array_equal(result.grad[0], [0.0, 0.0])
+
+
+def test_every_row_ignored_is_nan_mean_with_zero_gradient():
+    result = softmax_cross_entropy([[0.0, 1.0]], [3], options=Options(ignore_index=3))
+    assert math.isnan(result.loss)
+    np.testing.assert_array_equal(result.grad, [[0.0, 0.0]])
+
+
+def test_label_smoothing_mixes_uniform_target():
+    eps = 0.1
+    result = softmax_cross_entropy([[1.0, 2.0, 3.0]], [0], options=Options(label_smoothing=eps))
+    q = np.full(3, eps / 3)
+    q[0] += 1 - eps
+    assert result.loss == pytest.approx(softmax_cross_entropy([[1.0, 2.0, 3.0]], probs=[q]).loss, rel=1e-14)
+
+
+def test_label_smoothing_with_masked_logit_is_inf():
+    assert softmax_cross_entropy([[0.0, -INF]], [0], options=Options(label_smoothing=0.1)).loss == INF
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        pytest.param(dict(logits=[[0.0, 1.0]], labels=[2]), "label 2 outside [0, 2)", id="label-equals-C"),
+        pytest.param(dict(logits=[[0.0, 1.0]], labels=[-1]), "label -1 outside", id="label-negative"),
+        pytest.param(dict(logits=[[0.0, 1.0]], labels=[0, 1]), "labels shape", id="shape-mismatch"),
+        pytest.param(dict(logits=[[0.0, 1.0]], labels=[0.5]), "labels must be integers", id="float-labels"),
+        pytest.param(dict(logits=[[0.0, 1.0]], probs=[[-0.1, 1.1]]), "non-negative", id="negative-probs"),
+        pytest.param(dict(logits=[[0.0, 1.0]], probs=[[NAN, 1.0]]), "finite", id="nan-probs"),
+        pytest.param(dict(logits=[0.0, 1.0], labels=[0]), "2-D", id="1d-logits"),
+        pytest.param(dict(logits=[[0.0, 1.0]]), "exactly one", id="no-targets"),
+        pytest.param(dict(logits=[[0.0]], labels=[0], options=Options(reduction="avg")), "reduction", id="reduction"),
+        pytest.param(dict(logits=[[0.0]], labels=[0], options=Options(weight=(1.0, 2.0))), "weight", id="weight"),
+        pytest.param(dict(logits=[[0.0]], labels=[0], options=Options(label_smoothing=2.0)), "smoothing",
+                     id="smoothing"),
+    ],
+)
+def test_invalid_input_raises_naming_the_problem(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        softmax_cross_entropy(**kwargs)
+
+
+finite_problems = problems(nonfinite=False, reductions=("none", "sum", "mean"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(finite_problems, st.floats(-100, 100))
+def test_shift_invariance(problem, shift):
+    """Adding a constant to every logit changes neither loss nor gradient (beyond rounding of the shift)."""
+    moderate = np.clip(problem.logits, -50, 50)
+    base = solve(make_problem(moderate, problem.labels, problem.probs, problem.options))
+    shifted = solve(make_problem(moderate + shift, problem.labels, problem.probs, problem.options))
+    np.testing.assert_allclose(shifted.loss, base.loss, rtol=1e-9, atol=1e-9 * (1 + abs(shift)))
+    np.testing.assert_allclose(shifted.grad, base.grad, rtol=1e-9, atol=1e-9 * (1 + abs(shift)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(finite_problems)
+def test_gradient_rows_sum_to_zero(problem):
+    """sum_j (sum_c * p_j - c_j) = 0 for every row."""
+    result = solve(problem)
+    scale = np.sum(np.abs(result.grad), axis=1) + 1e-300
+    assert np.all(np.abs(np.sum(result.grad, axis=1)) <= 1e-12 * scale + 1e-300)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems(nonfinite=False, max_rows=3, max_classes=5))
+def test_gradient_matches_finite_differences(problem):
+    logits = np.clip(problem.logits, -20, 20)
+    options = Options(**{**problem.options.__dict__, "reduction": "sum"})
+    base = make_problem(logits, problem.labels, problem.probs, options)
+    grad, h = solve(base).grad, 1e-6
+    for index in np.ndindex(logits.shape):
+        step = np.zeros_like(logits)
+        step[index] = h
+        up = solve(make_problem(logits + step, problem.labels, problem.probs, options)).loss
+        down = solve(make_problem(logits - step, problem.labels, problem.probs, options)).loss
+        assert (up - down) / (2 * h) == pytest.approx(grad[index], abs=1e-6 * (1 + abs(up)))
