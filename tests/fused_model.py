@@ -44,6 +44,8 @@ def _from_log_softmax(problem: Problem, dtype: str, log_p: np.ndarray):
     total = acc(np.sum(row_losses))
     if reduction == "sum":
         return r(total), grad
+    if parts.denominator == 0:
+        return np.nan, grad * 0.0
     return r(total / parts.denominator), r(grad / parts.denominator)
 
 

@@ -1,0 +1,86 @@
+"""results.json: strict JSON for non-finite numbers, atomic writes, schema refusal, order-independent merge."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from xentcompat.report import records as records_module
+from xentcompat.report.merge import merge_documents, merge_files
+from xentcompat.report.records import (RECORD_FIELDS, ResultsError, decode_number, encode, read_results,
+                                       results_document, write_json_atomic)
+
+
+def record(case: str, loss: str = "ok", value=1.0, **overrides) -> dict:
+    base = {name: None for name in RECORD_FIELDS}
+    base.update(framework="torch", framework_version="2.13.0", api="torch.nn.CrossEntropyLoss", case=case,
+                dtype="float32", device="cpu", mode="eager", seconds=0.01,
+                loss={"outcome": loss, "value": value, "reference": 1.0, "error_units": 0.0},
+                grad={"outcome": "ok", "max_error_units": 0.1, "nan_count": 0, "inf_count": 0},
+                expected={"loss": "ok", "grad": "ok"})
+    base.update(overrides)
+    return base
+
+
+def test_nonfinite_numbers_round_trip_as_strings():
+    encoded = encode({"a": [math.nan, math.inf, -math.inf, 1.5]})
+    assert encoded == {"a": ["nan", "inf", "-inf", 1.5]}
+    json.dumps(encoded, allow_nan=False)
+    assert math.isnan(decode_number("nan")) and decode_number("-inf") == -math.inf
+
+
+def test_write_then_read(tmp_path):
+    path = tmp_path / "results.json"
+    write_json_atomic(path, results_document([record("a", value=math.nan)], []))
+    document = read_results(path)
+    assert document["records"][0]["loss"]["value"] == "nan"
+
+
+def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    write_json_atomic(path, results_document([record("old")], []))
+
+    def broken_replace(source, target):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(records_module.os, "replace", broken_replace)
+    with pytest.raises(KeyboardInterrupt):
+        write_json_atomic(path, results_document([record("new")], []))
+    assert read_results(path)["records"][0]["case"] == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        pytest.param('{"schema_version": 99, "records": []}', "schema version 99", id="other-schema"),
+        pytest.param("{not json", "corrupt results file", id="corrupt"),
+        pytest.param('{"schema_version": 1, "records": [{"api": "x"}]}', "lacks field", id="incomplete-record"),
+    ],
+)
+def test_unreadable_results_refused_in_one_line(tmp_path, text, message):
+    path = tmp_path / "results.json"
+    path.write_text(text)
+    with pytest.raises(ResultsError, match=message) as error:
+        read_results(path)
+    assert "\n" not in str(error.value)
+
+
+def test_merge_is_order_independent_and_counts_duplicates():
+    first = results_document([record("a"), record("b")], [{"target": "torch"}])
+    second = results_document([record("b", loss="inaccurate"), record("c")], [{"target": "torch"}])
+    forward, backward = merge_documents([first, second]), merge_documents([second, first])
+    assert forward == backward
+    assert [r["case"] for r in forward["records"]] == ["a", "b", "c"]
+    assert forward["duplicates_dropped"] == 1
+
+
+def test_merge_files_refuses_a_bad_shard(tmp_path):
+    good = tmp_path / "good.json"
+    write_json_atomic(good, results_document([record("a")], []))
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": 0}')
+    with pytest.raises(ResultsError, match="bad.json"):
+        merge_files([good, bad])

@@ -1,0 +1,60 @@
+"""Verdict outcomes element by element, and the worst-of rule."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from xentcompat.verdict import judge_grad, judge_loss, worst
+
+INF, NAN = math.inf, math.nan
+
+
+@pytest.mark.parametrize(
+    "value, reference, outcome",
+    [
+        pytest.param(1.0, 1.0, "ok", id="equal"),
+        pytest.param(1.0 + 5e-3, 1.0, "ok", id="within-bound"),
+        pytest.param(1.1, 1.0, "inaccurate", id="beyond-bound"),
+        pytest.param(NAN, 1.0, "nan", id="nan-for-finite"),
+        pytest.param(NAN, NAN, "ok", id="nan-for-nan"),
+        pytest.param(INF, 1.0, "inf", id="inf-for-finite"),
+        pytest.param(-INF, INF, "inf", id="wrong-infinity"),
+        pytest.param(INF, INF, "ok", id="same-infinity"),
+        pytest.param(INF, NAN, "inf", id="inf-for-nan"),
+        pytest.param(1.0, INF, "finite", id="finite-for-inf"),
+        pytest.param(1.0, NAN, "finite", id="finite-for-nan"),
+        pytest.param(INF, 1e6, "ok", id="result-beyond-dtype-max-overflows"),
+        pytest.param(-INF, 1e6, "inf", id="overflow-of-the-wrong-sign"),
+    ],
+)
+def test_loss_outcomes(value, reference, outcome):
+    verdict = judge_loss(value, reference, unit=1e-3, largest=65504.0)
+    assert verdict.outcome == outcome
+
+
+def test_error_units_recorded():
+    verdict = judge_loss(1.5, 1.0, unit=0.01, largest=1e300)
+    assert verdict.error_units == pytest.approx(50.0)
+    assert (verdict.value, verdict.reference) == (1.5, 1.0)
+
+
+def test_gradient_takes_worst_element_and_counts():
+    grad = np.array([[0.1, NAN, INF], [0.2, 0.3, 0.4]])
+    reference = np.array([[0.1, 0.2, 0.3], [0.2, 0.3, 0.9]])
+    verdict = judge_grad(grad, reference, unit=1e-3, largest=1e300)
+    assert verdict.outcome == "nan"
+    assert (verdict.nan_count, verdict.inf_count) == (1, 1)
+    assert verdict.max_error_units == pytest.approx(500.0)
+
+
+def test_gradient_shape_mismatch_is_an_error():
+    with pytest.raises(ValueError, match="gradient shape"):
+        judge_grad(np.zeros((2, 3)), np.zeros((3, 2)), unit=1.0, largest=1.0)
+
+
+def test_worst_order():
+    assert worst(np.array(["ok", "inaccurate", "finite"], dtype=object)) == "finite"
+    assert worst(np.array([], dtype=object)) == "ok"
