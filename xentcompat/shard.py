@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -31,8 +31,6 @@ class Settings:
     modes: tuple[str, ...]
     user_cases: tuple[Case, ...]
     results: Path | None
-    checks_run: int = 0
-    _loaded: dict = field(default_factory=dict)
 
     @property
     def cases(self) -> tuple[Case, ...]:
