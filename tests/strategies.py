@@ -22,13 +22,17 @@ def logit_values(nonfinite: bool) -> st.SearchStrategy[float]:
 
 @st.composite
 def problems(draw, nonfinite: bool = True, max_rows: int = 4, max_classes: int = 8,
-             reductions=("none", "sum", "mean")) -> Problem:
-    """A valid problem: class-index or probability targets, any reduction, weights, ignore_index, smoothing."""
+             reductions=("none", "sum", "mean"), min_weight: float = 0.0) -> Problem:
+    """A valid problem: class-index or probability targets, any reduction, weights, ignore_index, smoothing.
+
+    Class weights lie in [0, 10]; with `min_weight` > 0 a weight is either 0 or at least `min_weight`.
+    """
     n = draw(st.integers(1, max_rows))
     num_classes = draw(st.integers(1, max_classes))
     logits = np.array(draw(st.lists(logit_values(nonfinite), min_size=n * num_classes,
                                     max_size=n * num_classes))).reshape(n, num_classes)
-    weight = draw(st.none() | st.lists(st.floats(0, 10), min_size=num_classes, max_size=num_classes).map(tuple))
+    weights = st.floats(0, 10) if min_weight == 0 else st.just(0.0) | st.floats(min_weight, 10)
+    weight = draw(st.none() | st.lists(weights, min_size=num_classes, max_size=num_classes).map(tuple))
     options = dict(reduction=draw(st.sampled_from(reductions)), weight=weight,
                    label_smoothing=draw(st.sampled_from([0.0, 0.0, 0.1, 0.5, 1.0])))
     if draw(st.booleans()):

@@ -7,12 +7,12 @@ is an input-cast limit of the dtype, listed by `unrunnable_dtypes`, not an API e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from xentcompat.reference.dtypes import DTYPE_NAMES, overflowing_values, round_to
-from xentcompat.reference.options import Options, Problem, validate
+from xentcompat.reference.options import Options, Problem, options_in_dtype, validate
 
 INF, NAN = float("inf"), float("nan")
 
@@ -33,8 +33,11 @@ class Case:
         return dtype in self.dtypes and overflowing_values(self.logits, dtype).size == 0
 
     def problem(self, dtype: str, targets: str, mean_over: str = "weight") -> Problem:
-        """The case as `dtype` sees it, with `targets` "labels" or "probs" (labels become one-hot probabilities)."""
-        options = Options(**{**self.options.__dict__, "mean_over": mean_over})
+        """The case as `dtype` sees it, with `targets` "labels" or "probs" (labels become one-hot probabilities).
+
+        Logits, probabilities and class weights are rounded to `dtype`, as the framework holds them.
+        """
+        options = options_in_dtype(replace(self.options, mean_over=mean_over), dtype)
         labels, probs = self.labels, self.probs
         if targets == "probs" and probs is None:
             probs = one_hot(labels, self.logits.shape[1])

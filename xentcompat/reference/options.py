@@ -18,9 +18,11 @@ loss when every option is left at its default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+
+from xentcompat.reference.dtypes import round_to
 
 REDUCTIONS = ("none", "sum", "mean")
 MEAN_OVER = ("weight", "rows")
@@ -33,6 +35,13 @@ class Options:
     ignore_index: int | None = None
     label_smoothing: float = 0.0
     mean_over: str = "weight"
+
+
+def options_in_dtype(options: Options, dtype: str) -> Options:
+    """`options` as a framework holding its class weights in `dtype` sees them (the weights rounded to it)."""
+    if options.weight is None:
+        return options
+    return replace(options, weight=tuple(round_to(np.asarray(options.weight), dtype).tolist()))
 
 
 @dataclass(frozen=True)
