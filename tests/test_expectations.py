@@ -37,6 +37,16 @@ def test_malformed_entries_refused(tmp_path, text, message):
         expectations.load("x", path)
 
 
-def test_shipped_files_load_with_reasons():
-    for entry in expectations.load("torch"):
-        assert entry.reason and entry.api.startswith("torch.")
+API_PREFIXES = {"torch": ("torch.",), "keras": ("keras.",), "tensorflow": ("tf.",),
+                "jax": ("optax.", "jax.", "log(jax.")}
+BACKENDS = {"torch": {"*"}, "tensorflow": {"*"}, "jax": {"*"}, "keras": {"tensorflow", "jax", "torch"}}
+
+
+@pytest.mark.parametrize("framework", sorted(API_PREFIXES))
+def test_shipped_files_load_with_reasons(framework):
+    entries = expectations.load(framework)
+    assert entries, f"no expectations file for {framework}"
+    for entry in entries:
+        assert entry.reason and entry.api.startswith(API_PREFIXES[framework])
+        assert set(entry.backends) <= BACKENDS[framework]
+        assert entry.upstream is None or entry.upstream.startswith("https://github.com/")

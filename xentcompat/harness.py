@@ -57,8 +57,10 @@ def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)
     ]
 
 
-def check(cell: Cell, adapter, framework: str, backend: str | None, deviations: list[Deviation]) -> Checked:
+def check(cell: Cell, deviations: list[Deviation]) -> Checked:
     """Run `cell` through its API and the reference; the record, what was expected, and a reproducer."""
+    api, adapter = cell.api, cell.api.adapter
+    framework, backend = api.framework, api.backend
     call = cell.call()
     reference = solve(call.problem)
     captured = capture(cell.api, call)
@@ -71,28 +73,40 @@ def check(cell: Cell, adapter, framework: str, backend: str | None, deviations: 
         loss = judge_loss(captured.loss, reference.loss, loss_unit(call.problem, reference, cell.dtype), largest)
         grad = judge_grad(captured.grad, reference.grad, grad_unit(call.problem, reference, cell.dtype), largest)
         error = None
-    version = adapter.version()
+    version = adapter.versions()[framework]
     fields = {"api": cell.api.id, "case": cell.case.id, "dtype": cell.dtype, "device": cell.device,
               "mode": cell.mode, "backend": backend}
     deviation = expectation(deviations, fields, version)
     expected = (deviation.loss, deviation.grad) if deviation else ("ok", "ok")
+    reason = deviation.reason if deviation else None
+    explained = reason if (loss.outcome, grad.outcome) == expected else None  # a surprise has no reason yet
+    finding = finding_id(framework, backend, api.id, loss.outcome, grad.outcome, explained)
+    repro = adapter.repro(api, call, cell.case.logits_code)
     record = {
-        "framework": framework, "framework_version": version, **fields,
+        "framework": framework, "framework_version": version, **fields, "area": cell.case.area,
+        "scale": logit_scale(call.problem.logits),
         "loss": loss.__dict__, "grad": grad.__dict__, "error": error,
-        "expected": {"loss": expected[0], "grad": expected[1]},
-        "finding": finding_id(framework, backend, cell.api.id, loss.outcome, grad.outcome),
+        "expected": {"loss": expected[0], "grad": expected[1], "reason": reason,
+                     "upstream": deviation.upstream if deviation else None},
+        "finding": finding, "repro": repro if finding else None,
         "seconds": round(captured.seconds, 6),
     }
-    repro = adapter.repro(cell.api.expression, call, cell.case.logits_code)
     return Checked(record, expected, deviation, repro)
 
 
-def finding_id(framework: str, backend: str | None, api: str, loss: str, grad: str) -> str | None:
-    """A stable id for a deviation, from what it is (API and outcomes), never from where it sits in a run."""
+def finding_id(framework: str, backend: str | None, api: str, loss: str, grad: str,
+               reason: str | None = None) -> str | None:
+    """A stable id for a deviation, from what it is, never from where it sits in a run.
+
+    What it is: the API (framework, backend), the loss and gradient outcomes and, for a known deviation, the reason
+    its expectation entry gives (one API can deviate the same way for two causes, e.g. an overflow in the sum and an
+    overflow in the softmax). The same deviation keeps its id across runs, devices, modes and merges; the id changes
+    only when one of these changes.
+    """
     if (loss, grad) == ("ok", "ok"):
         return None
-    digest = hashlib.sha256(f"{framework}|{backend}|{api}|{loss}|{grad}".encode()).hexdigest()
-    return f"XC-{digest[:8]}"
+    text = f"{framework}|{backend}|{api}|{loss}|{grad}" + (f"|{reason}" if reason else "")
+    return f"XC-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def failure_message(checked: Checked) -> str:
@@ -104,7 +118,7 @@ def failure_message(checked: Checked) -> str:
     else:
         headline = f"loss/grad outcome {observed[0]}/{observed[1]}, expected {expected[0]}/{expected[1]}"
     return "\n".join([
-        f"{record['api']} on case {record['case']} ({record['dtype']}, {record['device']}, {record['mode']}): "
+        f"{record['api']}{' [' + record['backend'] + ']' if record['backend'] else ''} on case {record['case']} ({record['dtype']}, {record['device']}, {record['mode']}): "
         + headline,
         f"  loss: {record['loss']}",
         f"  grad: {record['grad']}",
@@ -112,6 +126,12 @@ def failure_message(checked: Checked) -> str:
         "  reproduce with:",
         *("    " + line for line in checked.repro.splitlines()),
     ])
+
+
+def logit_scale(logits: np.ndarray) -> float:
+    """The case's logit scale: the largest finite |logit| (0 when none is finite)."""
+    finite = np.abs(logits[np.isfinite(logits)])
+    return float(np.max(finite, initial=0.0))
 
 
 def _scalar(value) -> float | None:

@@ -43,12 +43,13 @@ class Settings:
         return base.missing_requirement(self.target)
 
     @cached_property
-    def adapter(self):
-        return base.load(self.target)
+    def apis(self) -> list[base.LossApi]:
+        return base.apis(self.target)
 
     @cached_property
     def deviations(self) -> list[expectations.Deviation]:
-        return expectations.load(base.target_named(self.target).framework)
+        frameworks = dict.fromkeys(api.framework for api in self.apis)
+        return [deviation for framework in frameworks for deviation in expectations.load(framework)]
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -82,9 +83,9 @@ def parametrize_cells(metafunc, areas: set[str]) -> None:
         metafunc.parametrize("cell", [pytest.param(None, marks=pytest.mark.skip(reason=settings.skip_reason))],
                              ids=["no-target"])
         return
-    available = settings.adapter.available_devices()
+    available = base.devices(settings.target)
     cases = [case for case in settings.cases if case.area in areas]
-    matrix = cells(base.apis(settings.target), cases, settings.dtypes, settings.devices, settings.modes)
+    matrix = cells(settings.apis, cases, settings.dtypes, settings.devices, settings.modes)
     params = [pytest.param(cell, id=cell.id, marks=_marks(cell, available)) for cell in matrix]
     metafunc.parametrize("cell", params)
 
@@ -98,9 +99,7 @@ def _marks(cell, available: dict[str, str]) -> list:
 
 def check_and_record(config, cell) -> None:
     """Check a cell, write its record, then assert the outcomes match the expectation."""
-    settings = config.stash[SETTINGS]
-    target = base.target_named(settings.target)
-    checked = check(cell, settings.adapter, target.framework, target.backend, settings.deviations)
+    checked = check(cell, config.stash[SETTINGS].deviations)
     _append_record(config, checked.record)
     if checked.observed != checked.expected:
         pytest.fail(failure_message(checked), pytrace=False)
@@ -166,8 +165,6 @@ def shard_document(settings: Settings, records: list[dict]) -> dict:
     target = {"name": settings.target, "skipped": settings.skip_reason}
     if settings.skip_reason:
         return results_document(records, [], targets=[target], not_run=not_run)
-    adapter = settings.adapter
-    frameworks = {base.target_named(settings.target).framework: adapter.version()}
-    env = environment(frameworks, adapter.available_devices())
+    env = environment(base.versions(settings.target), base.devices(settings.target))
     env["target"] = settings.target
     return results_document(records, [env], targets=[target], not_run=not_run)

@@ -1,6 +1,6 @@
 """The compatibility matrix on non-finite logits: -inf masking, +inf, NaN."""
 
-AREAS = {"nonfinite"}
+AREAS = {"masking", "nonfinite"}
 
 
 def test_nonfinite(cell, check_cell):

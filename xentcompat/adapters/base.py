@@ -1,7 +1,9 @@
 """The API registry, the targets (one framework, or one Keras backend, per process), and how a call is captured.
 
-An adapter function takes a `Call` (numpy logits already rounded to the dtype, targets, options, dtype, device,
-mode), runs the framework's loss forward and backward, and returns (loss, d loss / d logits) as anything
+An adapter module registers its loss APIs and offers `versions()` (framework name -> version),
+`available_devices()` (device kind -> name) and `repro(api, call, logits_code)` (a copy-paste script).
+An adapter function takes a `Call` (numpy logits already rounded to the dtype, targets, options, dtype, device, mode),
+runs the framework's loss forward and backward, and returns (loss, d loss / d logits) as anything
 `np.asarray` turns into float64. It converts, it never repairs: whatever the framework raises is captured here,
 outside the framework call.
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -31,15 +35,24 @@ class Call:
 
 @dataclass(frozen=True)
 class LossApi:
-    """One loss API as users write it. `expression` is the call in the framework's own words (x, y, q)."""
+    """One loss API as users write it. `expression` is the call in the framework's own words (x, y, q).
+
+    `framework` and `backend` go into its records (Keras APIs: framework "keras", backend the Keras backend).
+    """
 
     id: str
-    target: str
+    framework: str
     targets: str
     expression: str
     run: Callable[[Call], tuple] = field(compare=False)
     supports: frozenset[str] = ALL_OPTIONS
     mean_over: str = "weight"
+    backend: str | None = None
+
+    @property
+    def adapter(self):
+        """The adapter module that registered this API."""
+        return sys.modules[self.run.__module__]
 
     def applies_to(self, problem_options) -> bool:
         """Whether every option the case sets (away from its default) is one this API offers."""
@@ -49,13 +62,14 @@ class LossApi:
 
 @dataclass(frozen=True)
 class Target:
-    """A process-wide framework setup: `tox -e <name>` and `--framework <name>` pick one."""
+    """A process-wide framework setup: `tox -e <name>` and `--framework <name>` pick one.
+
+    `environment` is set before the adapter modules are imported (Keras reads KERAS_BACKEND at import).
+    """
 
     name: str
-    framework: str
-    module: str
+    modules: tuple[str, ...]
     requires: tuple[str, ...]
-    backend: str | None = None
     environment: tuple[tuple[str, str], ...] = ()
 
 
@@ -77,20 +91,28 @@ class FrameworkMissing(RuntimeError):
     """The target's framework is not installed; the message says which package."""
 
 
+QUIET_TENSORFLOW = ("TF_CPP_MIN_LOG_LEVEL", "2")
 TARGETS: dict[str, Target] = {
-    "torch": Target("torch", "torch", "xentcompat.adapters.torch", ("torch",)),
+    "torch": Target("torch", ("xentcompat.adapters.torch",), ("torch",)),
+    "tensorflow": Target("tensorflow", ("xentcompat.adapters.keras", "xentcompat.adapters.tf_nn"),
+                         ("tensorflow", "keras"), (("KERAS_BACKEND", "tensorflow"), QUIET_TENSORFLOW)),
+    "jax": Target("jax", ("xentcompat.adapters.jax",), ("jax", "optax"), (("JAX_ENABLE_X64", "1"),)),
+    "keras-jax": Target("keras-jax", ("xentcompat.adapters.keras",), ("keras", "jax"),
+                        (("KERAS_BACKEND", "jax"), ("JAX_ENABLE_X64", "1"))),
+    "keras-torch": Target("keras-torch", ("xentcompat.adapters.keras",), ("keras", "torch"),
+                          (("KERAS_BACKEND", "torch"),)),
 }
 DEFAULT_OPTIONS = {"reduction": "mean", "weight": None, "ignore_index": None, "label_smoothing": 0.0}
 _REGISTRY: dict[str, list[LossApi]] = {}
 
 
-def register(target: str, api_id: str, expression: str, targets: str = "labels",
-             supports: frozenset[str] = ALL_OPTIONS, mean_over: str = "weight"):
-    """Decorator: register an adapter function as the loss API `api_id` of `target`."""
+def register(framework: str, api_id: str, expression: str, targets: str = "labels",
+             supports: frozenset[str] = ALL_OPTIONS, mean_over: str = "weight", backend: str | None = None):
+    """Decorator: register an adapter function as the loss API `api_id` of its module."""
 
     def decorate(run: Callable[[Call], tuple]) -> Callable[[Call], tuple]:
-        api = LossApi(api_id, target, targets, expression, run, supports, mean_over)
-        _REGISTRY.setdefault(target, []).append(api)
+        api = LossApi(api_id, framework, targets, expression, run, supports, mean_over, backend)
+        _REGISTRY.setdefault(run.__module__, []).append(api)
         return run
 
     return decorate
@@ -112,18 +134,37 @@ def target_named(name: str) -> Target:
         raise ValueError(f"unknown target {name!r}; known: {', '.join(TARGETS)}") from None
 
 
-def load(name: str):
-    """Import target `name`'s adapter module (registering its APIs) and return it; FrameworkMissing if absent."""
+def load(name: str) -> list:
+    """Set target `name`'s environment, import its adapter modules (registering their APIs) and return them.
+
+    FrameworkMissing if a package is absent; ValueError if the environment clashes with one already imported.
+    """
     reason = missing_requirement(name)
     if reason:
         raise FrameworkMissing(reason)
-    return importlib.import_module(target_named(name).module)
+    target = target_named(name)
+    for variable, value in target.environment:
+        if os.environ.get(variable, value) != value and "keras" in sys.modules:
+            raise ValueError(f"target {name} needs {variable}={value}, but keras was imported with "
+                             f"{variable}={os.environ[variable]}: run each target in its own process")
+        os.environ[variable] = value
+    return [importlib.import_module(module) for module in target.modules]
 
 
 def apis(name: str) -> list[LossApi]:
-    """The registered APIs of target `name` (its module loaded first)."""
-    load(name)
-    return list(_REGISTRY.get(name, []))
+    """The registered APIs of target `name` (its modules loaded first)."""
+    return [api for module in load(name) for api in _REGISTRY.get(module.__name__, [])]
+
+
+def versions(name: str) -> dict[str, str]:
+    """Framework name -> version for every framework target `name` runs."""
+    return {framework: version for module in load(name) for framework, version in module.versions().items()}
+
+
+def devices(name: str) -> dict[str, str]:
+    """Device kind -> device name, for the devices every adapter module of target `name` can run on here."""
+    found = [module.available_devices() for module in load(name)]
+    return {kind: device for kind, device in found[0].items() if all(kind in other for other in found)}
 
 
 def capture(api: LossApi, call: Call) -> Returned | Raised:

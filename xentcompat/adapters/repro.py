@@ -9,12 +9,25 @@ import numpy as np
 MAX_LITERAL_ELEMENTS = 256
 
 
-def literal(values: np.ndarray) -> str:
-    """A nested-list literal of `values` (non-finite as float('inf') etc.); larger arrays as a numpy expression."""
+def literal(values: np.ndarray, name: str = "logits") -> str:
+    """A nested-list literal of `values` (non-finite as float('inf') etc.).
+
+    An array too large to print is loaded from the case's own `.npz` (the array `name`).
+    """
     values = np.asarray(values)
     if values.size > MAX_LITERAL_ELEMENTS:
-        return f"np.load('case.npz')['logits']  # {values.shape} values, too many to print"
+        return f"np.load('case.npz')[{name!r}]"
     return _nested(values.tolist())
+
+
+def probs_literal(probs: np.ndarray) -> str:
+    """Probability targets as code; large one-hot rows (labels fed to a probability API) rebuilt from the labels."""
+    probs = np.asarray(probs)
+    labels = np.argmax(probs, axis=1)
+    one_hot = np.arange(probs.shape[1]) == labels[:, None]
+    if probs.size > MAX_LITERAL_ELEMENTS and np.array_equal(probs, one_hot):
+        return f"(np.arange({probs.shape[1]}) == np.array({literal(labels, 'labels')})[:, None]).astype(float)"
+    return literal(probs, "probs")
 
 
 def _nested(value) -> str:

@@ -6,15 +6,15 @@ import numpy as np
 import torch
 
 from xentcompat.adapters.base import Call, register
-from xentcompat.adapters.repro import literal
+from xentcompat.adapters.repro import literal, probs_literal
 
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
                 "float64": torch.float64}
 NO_SMOOTHING = frozenset({"reduction", "weight", "ignore_index"})
 
 
-def version() -> str:
-    return torch.__version__
+def versions() -> dict[str, str]:
+    return {"torch": torch.__version__}
 
 
 def available_devices() -> dict[str, str]:
@@ -94,17 +94,18 @@ def cross_entropy_of_softmax(call: Call):
     return _backward(x, torch.nn.CrossEntropyLoss(**_options(call))(torch.softmax(x, dim=1), _labels(call)))
 
 
-def repro(expression: str, call: Call, logits_code: str | None) -> str:
+def repro(api, call: Call, logits_code: str | None) -> str:
     """A copy-paste PyTorch script that makes the same call."""
+    expression = api.expression
     dtype = f"torch.{call.dtype}"
     problem = call.problem
     source = literal(problem.logits) if logits_code is None else f"torch.from_numpy({logits_code})"
     lines = ["import numpy as np", "import torch", "",
              f"x = torch.tensor({source}, dtype={dtype}, device={call.device!r}, requires_grad=True)"]
     if problem.labels is not None:
-        lines.append(f"y = torch.tensor({literal(problem.labels)}, device={call.device!r})")
+        lines.append(f"y = torch.tensor({literal(problem.labels, 'labels')}, device={call.device!r})")
     if problem.probs is not None:
-        lines.append(f"q = torch.tensor({literal(problem.probs)}, dtype={dtype}, device={call.device!r})")
+        lines.append(f"q = torch.tensor({probs_literal(problem.probs)}, dtype={dtype}, device={call.device!r})")
     options = ", ".join(f"{k}={_option_code(k, v, dtype)}" for k, v in _options_for_repro(call).items())
     lines += [f"loss = {expression.format(options=options)}", "loss.backward(torch.ones_like(loss))",
               "print(loss, x.grad)"]

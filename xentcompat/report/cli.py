@@ -10,6 +10,7 @@ import argparse
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from xentcompat.adapters.base import TARGETS, missing_requirement
@@ -44,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "all"))
     run.add_argument("--dtypes", nargs="+", metavar="DTYPE", help=f"default: all ({', '.join(DTYPE_NAMES)})")
     run.add_argument("--cases", type=Path, help="a user case file (JSON or NPZ) run besides the catalogue")
-    run.add_argument("-n", dest="workers", default="auto", help="pytest-xdist workers per shard (default auto)")
+    run.add_argument("-n", dest="workers", default="auto",
+                     help="processes to use: shards of different targets run at once, leftovers go to pytest-xdist "
+                          "(default auto: one per CPU)")
     run.add_argument("--strict", action="store_true", help="exit 1 when a cell deviates from its expectation")
     run.add_argument("--out", type=Path, required=True, help="directory for results.json and report.md")
     run.set_defaults(command=run_command)
@@ -63,24 +66,40 @@ def run_command(args) -> int:
     targets = _check_run_args(args)
     shard_dir = args.out / "shards"
     shard_dir.mkdir(parents=True, exist_ok=True)
-    shards, skipped, failed = [], [], []
-    for target in targets:
-        reason = missing_requirement(target)
-        if reason:
-            skipped.append((target, reason))
-            print(f"xentcompat: skipped {target}: {reason}", file=sys.stderr)
-            continue
+    reasons = {target: missing_requirement(target) for target in targets}
+    skipped = [(target, reason) for target, reason in reasons.items() if reason]
+    for target, reason in skipped:
+        print(f"xentcompat: skipped {target}: {reason}", file=sys.stderr)
+    runnable = [target for target, reason in reasons.items() if not reason]
+    statuses = _run_shards(runnable, shard_dir, args)
+    shards, failed = [], []
+    for target, status in statuses.items():
         shard = shard_dir / f"{target}.json"
-        status = _run_shard(target, shard, args)
         if status not in (0, 1) or not shard.exists():
             failed.append(target)
-            print(f"xentcompat: shard {target} failed (pytest exit status {status})", file=sys.stderr)
+            print(f"xentcompat: shard {target} failed (pytest exit status {status}); its output is in "
+                  f"{shard_dir / (target + '.log')}", file=sys.stderr)
             continue
         shards.append(shard)
-    document = merge_files(shards) if shards else merge_files([])
+    document = merge_files(shards)
     document["targets"] += [{"name": name, "skipped": reason} for name, reason in skipped]
     _write_outputs(document, args.out)
     return _exit_status(document, failed, args.strict)
+
+
+def shard_plan(targets: int, workers: int) -> tuple[int, int]:
+    """(shards at once, xdist workers per shard) sharing `workers` processes: targets first, leftovers to xdist."""
+    at_once = max(1, min(workers, targets))
+    return at_once, max(1, workers // at_once)
+
+
+def _run_shards(targets: list[str], shard_dir: Path, args) -> dict[str, int]:
+    """Run each target's shard in its own process, up to -n at a time; target -> pytest exit status."""
+    workers = (os.cpu_count() or 1) if args.workers == "auto" else int(args.workers)
+    at_once, per_shard = shard_plan(len(targets), workers)
+    with ThreadPoolExecutor(at_once) as pool:
+        statuses = pool.map(lambda target: _run_shard(target, shard_dir, per_shard, args), targets)
+        return dict(zip(targets, statuses))
 
 
 def _check_run_args(args) -> list[str]:
@@ -91,6 +110,8 @@ def _check_run_args(args) -> list[str]:
     bad_dtypes = [d for d in args.dtypes or () if d not in DTYPE_NAMES]
     if bad_dtypes:
         raise UsageError(f"unknown dtype {bad_dtypes[0]!r}; known: {', '.join(DTYPE_NAMES)}")
+    if args.workers != "auto" and not (args.workers.isdigit() and int(args.workers) > 0):
+        raise UsageError(f"-n must be a positive number of processes or 'auto', got {args.workers!r}")
     if args.cases is not None:
         load_cases(args.cases)
     if not MATRIX_TESTS.is_dir():
@@ -98,17 +119,19 @@ def _check_run_args(args) -> list[str]:
     return targets
 
 
-def _run_shard(target: str, shard: Path, args) -> int:
+def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
+    shard = shard_dir / f"{target}.json"
     command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", "-p", "no:cacheprovider",
                "--framework", target, "--device", args.device, "--results", str(shard.resolve()),
-               "-n", str(args.workers), "--tb=no", "-rN"]
+               "-n", str(workers if workers > 1 else 0), "--tb=short", "-rN"]
     if args.dtypes:
         command += ["--dtype", ",".join(args.dtypes)]
     if args.cases is not None:
         command += ["--cases", str(args.cases.resolve())]
     environment = {**os.environ, **dict(TARGETS[target].environment)}
     print(f"xentcompat: running {target} ...", file=sys.stderr)
-    return subprocess.run(command, cwd=REPO, env=environment, stdout=subprocess.DEVNULL).returncode
+    with (shard_dir / f"{target}.log").open("w") as log:
+        return subprocess.run(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT).returncode
 
 
 def _write_outputs(document: dict, out: Path) -> None:
