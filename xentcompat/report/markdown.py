@@ -1,4 +1,8 @@
-"""report.md: one table of loss/gradient outcomes per api × case × dtype, then the deviations and what did not run."""
+"""report.md: header, summary matrix (api × area), guidance, findings, every cell's outcome, what did not run.
+
+The same API on different Keras backends, devices or modes is on adjacent rows of the outcome table, so they compare
+at a glance. Everything shown is computed from the results document alone: a merged CI run renders the same way.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,13 @@ from collections import defaultdict
 
 from xentcompat import __version__
 from xentcompat.reference.dtypes import DTYPE_NAMES
+from xentcompat.report.findings import Finding, api_label, collect, unexpected
+from xentcompat.report.guidance import guidance
+from xentcompat.report.summary import COLUMNS, Mark, summary
 
 OK = ("ok", "ok")
+LEGEND = ("Outcomes: `ok`, `inaccurate` (beyond the error bound), `nan`, `inf`, `finite` (where the reference is "
+          "infinite or NaN), `raised`, `silent` (invalid input accepted), `crashed`; each cell is loss / gradient.")
 
 
 def results_hash(document: dict) -> str:
@@ -19,26 +28,37 @@ def results_hash(document: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def citation(document: dict) -> str:
+    return (f"xentcompat {__version__}, results hash {results_hash(document)} "
+            "(see CITATION.cff; the hash identifies the records this report was rendered from)")
+
+
 def render_markdown(document: dict, today: datetime.date | None = None) -> str:
     today = today or datetime.date.today()
     records = document.get("records", [])
+    findings = collect(records)
     lines = [
         "# xentcompat report: softmax cross-entropy APIs against a float64 reference",
         "",
         f"Generated {today.isoformat()} by xentcompat {__version__}; results hash `{results_hash(document)}`; "
-        f"{len(records)} cells.",
+        f"{len(records)} cells, {len(findings)} findings.",
         "",
         *_environment_lines(document),
         "",
-        "Each cell is `loss / gradient` outcome (ok, inaccurate, nan, inf, finite, raised, silent, crashed). "
-        "Deviations are in bold; a `!` marks one no expectation entry predicts. `—` means not run.",
+        f"Cite as: {citation(document)}.",
         "",
         *_targets(document),
+        *_summary(records),
+        *_guidance(records),
+        *_findings(findings),
         *_matrix(records),
-        *_deviations(records),
         *_not_run(document),
     ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def anchor(finding_id: str) -> str:
+    return finding_id.lower()
 
 
 def _environment_lines(document: dict) -> list[str]:
@@ -58,53 +78,79 @@ def _targets(document: dict) -> list[str]:
     return ["## Skipped targets", "", *(f"- {t['name']}: {t['skipped']}" for t in skipped), ""]
 
 
-def _api_label(record: dict) -> str:
-    label = record["api"]
-    if record.get("backend"):
-        label += f" [{record['backend']}]"
-    if (record["device"], record["mode"]) != ("cpu", "eager"):
-        label += f" ({record['device']}, {record['mode']})"
-    return label
+def _summary(records: list[dict]) -> list[str]:
+    table = summary(records)
+    lines = ["## Summary: API × area", "",
+             "✓ every cell agrees with the reference; ✗ deviates (the findings, linked); — not in this run.", "",
+             "| api | " + " | ".join(column.title for column in COLUMNS) + " |",
+             "|---|" + "---|" * len(COLUMNS)]
+    for label, marks in table.items():
+        lines.append(f"| `{_escape(label)}` | " + " | ".join(_mark(marks[c.key]) for c in COLUMNS) + " |")
+    return lines + [""]
+
+
+def _mark(mark: Mark) -> str:
+    if mark.state == "not run":
+        return "—"
+    if mark.state == "ok":
+        return "✓"
+    return "✗ " + ", ".join(f"[{finding}](#{anchor(finding)})" for finding in mark.findings)
+
+
+def _guidance(records: list[dict]) -> list[str]:
+    answers = guidance(records)
+    if not answers:
+        return []
+    lines = ["## Guidance from this run", "",
+             "Each claim is computed from this run's records; the findings it rests on are linked.", ""]
+    for answer in answers:
+        lines += [f"### {answer.question}", ""]
+        for claim in answer.claims:
+            evidence = f"{claim.records} records"
+            if claim.findings:
+                evidence += "; " + ", ".join(f"[{f}](#{anchor(f)})" for f in claim.findings)
+            lines.append(f"- {_escape(claim.text)} ({evidence})")
+        lines.append("")
+    return lines
+
+
+def _findings(findings: list[Finding]) -> list[str]:
+    if not findings:
+        return ["## Findings", "", "None: every cell agrees with the reference.", ""]
+    lines = ["## Findings", ""]
+    for finding in findings:
+        status = "predicted by the expectations" if finding.predicted else "**not predicted: new in this run**"
+        lines += [f'<a id="{anchor(finding.id)}"></a>',
+                  f"### {finding.id}: `{_escape(finding.label)}` — loss {finding.loss}, gradient {finding.grad}", "",
+                  _escape(finding.explanation()), "",
+                  f"- {len(finding.records)} cells; {status}"]
+        if finding.upstream:
+            lines.append(f"- upstream: {finding.upstream}")
+        if finding.repro:
+            lines += ["", "```python", finding.repro, "```"]
+        lines.append("")
+    return lines
 
 
 def _cell_text(record: dict) -> str:
     observed = (record["loss"]["outcome"], record["grad"]["outcome"])
-    expected = (record["expected"]["loss"], record["expected"]["grad"])
     text = f"{observed[0]} / {observed[1]}"
     if observed != OK:
         text = f"**{text}**"
-    return text + (" !" if observed != expected else "")
+    return text + (" !" if unexpected(record) else "")
 
 
 def _matrix(records: list[dict]) -> list[str]:
     dtypes = [d for d in DTYPE_NAMES if any(r["dtype"] == d for r in records)]
-    table: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
-    for record in records:
-        table[(_api_label(record), record["case"])][record["dtype"]] = _cell_text(record)
-    lines = ["## Outcomes: loss / gradient", "", "| api | case | " + " | ".join(dtypes) + " |",
-             "|---|---|" + "---|" * len(dtypes)]
-    for (api, case), row in sorted(table.items()):
+    table: dict[tuple[str, str, str], dict[str, str]] = defaultdict(dict)
+    for record in records:  # one API's backends, devices and modes sit on adjacent rows, case by case
+        table[(record["api"], record["case"], api_label(record))][record["dtype"]] = _cell_text(record)
+    lines = ["## Every cell: loss / gradient", "",
+             LEGEND + " Deviations are in bold; `!` marks one no expectation entry predicts; — not run.", "",
+             "| api | case | " + " | ".join(dtypes) + " |", "|---|---|" + "---|" * len(dtypes)]
+    for (_, case, api), row in sorted(table.items()):
         cells = " | ".join(row.get(dtype, "—") for dtype in dtypes)
         lines.append(f"| `{_escape(api)}` | {_escape(case)} | {cells} |")
-    return lines + [""]
-
-
-def _deviations(records: list[dict]) -> list[str]:
-    groups: dict[str, list[dict]] = defaultdict(list)
-    for record in records:
-        if record.get("finding"):
-            groups[record["finding"]].append(record)
-    if not groups:
-        return ["## Deviations", "", "None: every cell agrees with the reference.", ""]
-    lines = ["## Deviations", "", "| finding | api | loss / gradient | cells | cases (dtypes) |", "|---|---|---|---|---|"]
-    for finding, group in sorted(groups.items(), key=lambda item: (_api_label(item[1][0]), item[0])):
-        first = group[0]
-        by_case: dict[str, list[str]] = defaultdict(list)
-        for record in group:
-            by_case[record["case"]].append(record["dtype"])
-        where = "; ".join(f"{_escape(case)} ({', '.join(sorted(dtypes))})" for case, dtypes in sorted(by_case.items()))
-        lines.append(f"| {finding} | `{_escape(_api_label(first))}` | {first['loss']['outcome']} / "
-                     f"{first['grad']['outcome']} | {len(group)} | {where} |")
     return lines + [""]
 
 
@@ -116,4 +162,5 @@ def _not_run(document: dict) -> list[str]:
 
 
 def _escape(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Markdown table/inline-safe text: pipes escaped, newlines flattened, HTML tags neutralised."""
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")

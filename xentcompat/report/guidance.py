@@ -1,0 +1,169 @@
+"""Guidance: the questions users ask, answered from the records of this very run.
+
+Every claim carries the findings and the number of records it rests on. A claim whose records are absent from the
+run is left out, and so is a question with no claim left.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+
+from xentcompat.reference.dtypes import DTYPE_NAMES
+from xentcompat.report.findings import api_label
+
+OK = ("ok", "ok")
+SPARSE = "keras.losses.SparseCategoricalCrossentropy"
+DENSE = "keras.losses.CategoricalCrossentropy"
+# (softmax first, then the loss; the fused loss on logits that replaces it)
+SOFTMAX_FIRST = (
+    ("torch.nn.CrossEntropyLoss(softmax)", "torch.nn.CrossEntropyLoss"),
+    ("torch.nn.NLLLoss(log(softmax))", "torch.nn.CrossEntropyLoss"),
+    (f"{SPARSE}(from_logits=False)", f"{SPARSE}(from_logits=True)"),
+    (f"{SPARSE}(from_logits=False)[external probs]", f"{SPARSE}(from_logits=True)"),
+    (f"{DENSE}(from_logits=False)", f"{DENSE}(from_logits=True)"),
+    (f"{DENSE}(from_logits=False)[external probs]", f"{DENSE}(from_logits=True)"),
+    ("log(jax.nn.softmax)[label]", "jax.nn.log_softmax[label]"),
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    findings: tuple[str, ...]
+    records: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    claims: tuple[Claim, ...]
+
+
+def guidance(records: list[dict]) -> list[Answer]:
+    answers = [
+        Answer("Should softmax be the last layer before the loss?", tuple(_softmax_first(records))),
+        Answer("What does `from_logits=False` cost, and when?", tuple(_from_logits(records))),
+        Answer("Which API should masked (-inf) logits go to?", tuple(_masking(records))),
+        Answer("Which dtypes are safe at a large vocabulary?", tuple(_large_vocab(records))),
+    ]
+    return [answer for answer in answers if answer.claims]
+
+
+def _key(record: dict) -> tuple:
+    return record.get("backend"), record["device"], record["mode"], record["case"], record["dtype"]
+
+
+def _pairs(records: list[dict], first: str, fused: str) -> list[tuple[dict, dict]]:
+    """(softmax-first record, fused record) measured on the same backend, device, mode, case and dtype."""
+    fused_by_key = {_key(r): r for r in records if r["api"] == fused}
+    return [(r, fused_by_key[_key(r)]) for r in records if r["api"] == first and _key(r) in fused_by_key]
+
+
+def _outcomes(record: dict) -> tuple[str, str]:
+    return record["loss"]["outcome"], record["grad"]["outcome"]
+
+
+def _findings(records) -> tuple[str, ...]:
+    return tuple(sorted({r["finding"] for r in records if r.get("finding")}))
+
+
+def _by_backend(pairs: list[tuple[dict, dict]]) -> dict[str | None, list[tuple[dict, dict]]]:
+    groups: dict[str | None, list[tuple[dict, dict]]] = defaultdict(list)
+    for pair in pairs:
+        groups[pair[0].get("backend")].append(pair)
+    return groups
+
+
+def _softmax_first(records: list[dict]) -> list[Claim]:
+    claims = []
+    for first, fused in SOFTMAX_FIRST:
+        for backend, pairs in sorted(_by_backend(_pairs(records, first, fused)).items(), key=lambda i: str(i[0])):
+            worse = [a for a, b in pairs if _outcomes(a) != OK and _outcomes(b) == OK]
+            better = [a for a, b in pairs if _outcomes(a) == OK and _outcomes(b) != OK]
+            where = f" on the Keras {backend} backend" if backend else ""
+            text = (f"`{first}`{where} deviates on {len(worse)} of {len(pairs)} cells where `{fused}` agrees with "
+                    f"the reference{_cases(worse)}; the reverse on {len(better)}.")
+            claims.append(Claim(text, _findings(worse), 2 * len(pairs)))
+    return claims
+
+
+def _from_logits(records: list[dict]) -> list[Claim]:
+    claims = []
+    for first, fused in SOFTMAX_FIRST:
+        if not first.startswith("keras."):
+            continue
+        for backend, pairs in sorted(_by_backend(_pairs(records, first, fused)).items(), key=lambda i: str(i[0])):
+            worse = [a for a, b in pairs if _outcomes(a) != OK and _outcomes(b) == OK]
+            outcomes = sorted({f"{a['loss']['outcome']}/{a['grad']['outcome']}" for a in worse})
+            errors = _median_error(pairs)
+            text = (f"On the {backend} backend, `{first}` costs {len(worse)} of {len(pairs)} cells against "
+                    f"`{fused}`" + (f" (loss/gradient {', '.join(outcomes)}){_cases(worse)}" if worse else "")
+                    + (f"; on the accuracy cases its median loss error is {errors[0]:.3g} units against "
+                       f"{errors[1]:.3g}" if errors else "") + ".")
+            claims.append(Claim(text, _findings(worse), 2 * len(pairs)))
+    return claims
+
+
+def _median_error(pairs: list[tuple[dict, dict]]) -> tuple[float, float] | None:
+    both = [(a["loss"]["error_units"], b["loss"]["error_units"]) for a, b in pairs
+            if a.get("area") == "accuracy" and _is_number(a["loss"].get("error_units"))
+            and _is_number(b["loss"].get("error_units"))]
+    if not both:
+        return None
+    return statistics.median(a for a, _ in both), statistics.median(b for _, b in both)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float))
+
+
+def _masking(records: list[dict]) -> list[Claim]:
+    rows: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        if record.get("area") == "masking":
+            rows[api_label(record)].append(record)
+    if not rows:
+        return []
+    clean = sorted(label for label, group in rows.items() if all(_outcomes(r) == OK for r in group))
+    failing = sorted(label for label in rows if label not in clean)
+    cases = sorted({r["case"] for group in rows.values() for r in group})
+    claims = []
+    if clean:
+        claims.append(Claim(f"Agree with the reference on every -inf case run ({', '.join(cases)}) in every dtype: "
+                            + ", ".join(f"`{label}`" for label in clean) + ".", (),
+                            sum(len(rows[label]) for label in clean)))
+    if failing:
+        deviating = [r for label in failing for r in rows[label] if _outcomes(r) != OK]
+        claims.append(Claim("Deviate on -inf logits: " + "; ".join(
+            f"`{label}` on {', '.join(sorted({r['case'] for r in rows[label] if _outcomes(r) != OK}))}"
+            for label in failing) + ".", _findings(deviating), sum(len(rows[label]) for label in failing)))
+    return claims
+
+
+def _large_vocab(records: list[dict]) -> list[Claim]:
+    claims = []
+    for dtype in DTYPE_NAMES:
+        rows: dict[str, list[dict]] = defaultdict(list)
+        for record in records:
+            if record.get("area") == "large-vocab" and record["dtype"] == dtype:
+                rows[api_label(record)].append(record)
+        if not rows:
+            continue
+        clean = sorted(label for label, group in rows.items() if all(_outcomes(r) == OK for r in group))
+        deviating = [r for group in rows.values() for r in group if _outcomes(r) != OK]
+        failing = sorted({api_label(r) for r in deviating})
+        text = (f"{dtype}: {len(clean)} of {len(rows)} APIs agree on every large-vocabulary case"
+                + (f"; deviating: {', '.join(f'`{label}`' for label in failing)}{_cases(deviating)}" if failing
+                   else "") + ".")
+        claims.append(Claim(text, _findings(deviating), sum(len(group) for group in rows.values())))
+    return claims
+
+
+def _cases(records: list[dict]) -> str:
+    cases = sorted({r["case"] for r in records})
+    if not cases:
+        return ""
+    shown = ", ".join(cases[:6]) + (f" and {len(cases) - 6} more" if len(cases) > 6 else "")
+    return f" ({shown})"
