@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 
 import pytest
 
@@ -50,6 +52,15 @@ def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
         write_json_atomic(path, results_document([record("new")], []))
     assert read_results(path)["records"][0]["case"] == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        write_json_atomic(tmp_path / "results.json", results_document([], []))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "results.json").stat().st_mode) == 0o644
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from pathlib import Path
 from xentcompat.adapters.base import TARGETS, missing_requirement
 from xentcompat.reference.case_file import CaseFileError, load_cases
 from xentcompat.reference.dtypes import DTYPE_NAMES
+from xentcompat.report.html import render_html
 from xentcompat.report.markdown import render_markdown
 from xentcompat.report.merge import merge_files
 from xentcompat.report.records import ResultsError, write_json_atomic, write_text_atomic
@@ -138,10 +139,11 @@ def _write_outputs(document: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "results.json", document)
     write_text_atomic(out / "report.md", render_markdown(document))
+    write_text_atomic(out / "report.html", render_html(document))
     records = document["records"]
     unexpected = sum(1 for r in records if _unexpected(r))
     print(f"xentcompat: {len(records)} cells, {sum(1 for r in records if r['finding'])} deviating, "
-          f"{unexpected} unexpected; wrote {out / 'results.json'} and {out / 'report.md'}")
+          f"{unexpected} unexpected; wrote {out / 'results.json'}, {out / 'report.md'} and {out / 'report.html'}")
 
 
 def _unexpected(record: dict) -> bool:

@@ -11,8 +11,8 @@ import tempfile
 from pathlib import Path
 
 SCHEMA_VERSION = 1
-RECORD_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "loss",
-                 "grad", "error", "expected", "finding", "seconds")
+RECORD_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "area",
+                 "scale", "loss", "grad", "error", "expected", "finding", "repro", "seconds")
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -54,8 +54,14 @@ def write_json_atomic(path: Path, document: dict) -> None:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it over `path`: all or nothing.
+
+    The file gets the permissions a plain write would (0666 less the umask), not mkstemp's private 0600.
+    """
+    path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(handle, 0o666 & ~_umask())
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
@@ -64,6 +70,12 @@ def write_text_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def read_results(path: Path) -> dict:

@@ -1,0 +1,227 @@
+"""report.html: findings as anchors the summary links to, record text escaped, nothing outside the file, plots inline
+and deterministic, and (where a Chromium is installed) a page that a browser renders."""
+
+from __future__ import annotations
+
+import datetime
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from xentcompat.report import cli, plots
+from xentcompat.report.findings import collect
+from xentcompat.report.html import render_html
+from xentcompat.report.markdown import anchor
+from xentcompat.report.records import results_document, write_json_atomic
+from tests.test_records import record
+
+TODAY = datetime.date(2026, 1, 2)
+UPSTREAM = "https://github.com/pytorch/pytorch/issues/158310"
+SCRIPT_CASE = "user-<script>alert(1)</script>"
+SOFTMAX = "torch.nn.CrossEntropyLoss(softmax)"
+VOID_ELEMENTS = {"meta", "br", "hr", "img", "input", "link", "wbr", "area", "base", "col", "embed", "source"}
+
+
+def cell(case: str, outcome: str, error_units, **overrides) -> dict:
+    """A record whose loss has `outcome` and `error_units` (None where there is no error to measure)."""
+    value = {"ok": 1.0, "inaccurate": 1.1, "nan": "nan"}.get(outcome)
+    return {**record(case, **overrides),
+            "loss": {"outcome": outcome, "value": value, "reference": 1.0, "error_units": error_units}}
+
+
+def sample_records() -> list[dict]:
+    softmax_entry = {"loss": "inaccurate", "grad": "ok", "reason": "softmax applied twice",
+                     "upstream": "javascript:alert(1)"}
+    records = []
+    for dtype, error in (("float16", 0.5), ("bfloat16", 2.0), ("float32", 0.0), ("float64", 1.0)):
+        records.append(cell("random-moderate", "ok", error, dtype=dtype, area="accuracy", scale=9.8))
+        records.append(cell("uniform-zeros", "inaccurate", 3e5, dtype=dtype, area="accuracy", scale=0.0, api=SOFTMAX,
+                            expected=softmax_entry, finding="XC-softmax1"))
+    records.append(cell("near-max-float16", "nan", None, dtype="float16", area="extreme", scale=65504.0,
+                        expected={"loss": "nan", "grad": "ok", "reason": "log_softmax overflows", "upstream": UPSTREAM},
+                        finding="XC-nan00001", repro="import torch\nprint(torch.tensor([1.0]) < 2)"))
+    records.append(cell(SCRIPT_CASE, "raised", None, dtype="float32", area="user", scale=3.0, finding="XC-raised01",
+                        error={"type": "RuntimeError", "message": "<b>bad</b> input"}))
+    return records
+
+
+def render(records=None) -> str:
+    return render_html(results_document(sample_records() if records is None else records, []), today=TODAY)
+
+
+def section(page: str, key: str) -> str:
+    start = page.index(f'<section id="{key}">')
+    return page[start:page.index("</section>", start)]
+
+
+def test_every_finding_is_an_anchor_and_the_summary_links_to_it():
+    page = render()
+    summary = section(page, "summary")
+    finding_ids = [finding.id for finding in collect(sample_records())]
+    assert sorted(finding_ids) == ["XC-nan00001", "XC-raised01", "XC-softmax1"]
+    for finding_id in finding_ids:
+        assert page.count(f'id="{anchor(finding_id)}"') == 1
+        assert f'href="#{anchor(finding_id)}"' in summary
+
+
+def test_findings_show_status_upstream_and_reproducer():
+    findings = section(render(), "findings")
+    assert f'<a href="{UPSTREAM}" rel="noopener noreferrer">{UPSTREAM}</a>' in findings
+    assert "javascript:alert(1)" in findings and 'href="javascript' not in findings
+    assert "not predicted: new in this run" in findings and "predicted by the expectations" in findings
+    assert "<pre><code" in findings and "print(torch.tensor([1.0]) &lt; 2)" in findings
+
+
+def test_record_text_is_escaped():
+    page = render()
+    assert "<script" not in page.lower() and "<b>" not in page
+    assert "user-&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;bad&lt;/b&gt; input" in page
+
+
+def test_nothing_is_loaded_from_outside_the_file():
+    page = render()
+    assert re.findall(r"https?://[^\s\"'<>]+", page) == [UPSTREAM, UPSTREAM]  # the link and its text
+    assert re.findall(r'href="([^"#][^"]*)"', page) == [UPSTREAM]
+    for reference in ("src=", "@import", "url(", "<link", "<iframe", "<object", "xlink:href"):
+        assert reference not in page
+
+
+def test_markup_is_balanced():
+    class Balance(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.open: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in VOID_ELEMENTS:
+                self.open.append(tag)
+
+        def handle_startendtag(self, tag, attrs):
+            pass
+
+        def handle_endtag(self, tag):
+            assert self.open and self.open[-1] == tag, (self.open[-5:], tag)
+            self.open.pop()
+
+    parser = Balance()
+    parser.feed(render())
+    assert parser.open == []
+
+
+def test_plots_are_inline_svg_and_deterministic():
+    records = sample_records()
+    page = render(records)
+    assert '<svg class="heatmap"' in page and page.count('<svg class="error-panel"') == 2
+    assert render(records) == page
+    assert plots.outcome_heatmap(records[::-1]) == plots.outcome_heatmap(records)
+    assert plots.error_panels(records[::-1]) == plots.error_panels(records)
+
+
+def heat_cell(svg: str, label: str, case: str) -> str:
+    match = re.search(rf"<g><title>{re.escape(label)} · {re.escape(case)}: [^<]*</title><rect class=\"([^\"]+)\" "
+                      rf"[^>]*fill=\"([^\"]+)\"", svg)
+    assert match, f"no cell for {label} × {case}"
+    return match.group(1), match.group(2)
+
+
+def test_heatmap_colours_the_worst_outcome_and_marks_cells_not_run():
+    svg = plots.outcome_heatmap(sample_records())
+    assert heat_cell(svg, "torch.nn.CrossEntropyLoss", "near-max-float16") == ("o-nan", plots.OUTCOME_COLOURS["nan"])
+    assert heat_cell(svg, SOFTMAX, "uniform-zeros") == ("o-inaccurate", plots.OUTCOME_COLOURS["inaccurate"])
+    assert heat_cell(svg, SOFTMAX, "near-max-float16")[0] == "o-not-run"
+    assert heat_cell(svg, "torch.nn.CrossEntropyLoss", "user-&lt;script&gt;alert(1)&lt;/script&gt;")[0] == "o-raised"
+
+
+def test_worst_outcome_prefers_silent_wrong_values_over_exceptions():
+    def cell(loss, grad="ok"):
+        return {"loss": {"outcome": loss}, "grad": {"outcome": grad}}
+
+    assert plots.worst_outcome([cell("ok"), cell("inaccurate"), cell("ok", "nan")]) == "nan"
+    assert plots.worst_outcome([cell("raised"), cell("finite")]) == "finite"
+    assert plots.worst_outcome([]) == "not-run"
+
+
+def test_error_panels_plot_measured_errors_and_mark_nonfinite_losses_at_the_top():
+    panels = dict(plots.error_panels(sample_records()))
+    assert list(panels) == ["torch.nn.CrossEntropyLoss", SOFTMAX]
+    plain = panels["torch.nn.CrossEntropyLoss"]
+    assert plain.count('class="nonfinite"') == 2  # the nan (extreme) and the raised (user) loss
+    assert plain.count("<title>random-moderate in ") == 4  # one point per dtype
+    assert 'class="tolerance"' in plain and ">non-finite</text>" in plain
+    assert panels[SOFTMAX].count("loss error 3e+05 units (inaccurate)") == 4
+
+
+def test_log_axis_puts_zero_and_tiny_values_on_the_floor():
+    axis = plots.LogAxis(floor=-2, low=-2, high=4, start=0.0, end=600.0, floor_label="≤10⁻²")
+    assert axis.position(0.0) == axis.position(1e-9) == 0.0
+    assert axis.position(100.0) == pytest.approx(400.0)
+    assert axis.ticks()[0] == (0.0, "≤10⁻²")
+
+
+def test_render_command_writes_report_html(tmp_path):
+    write_json_atomic(tmp_path / "results.json", results_document(sample_records(), []))
+    assert cli.main(["render", str(tmp_path / "results.json"), "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+# ---------------------------------------------------------------- in a browser
+
+BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--hide-scrollbars")
+
+
+def browser() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    if Path("/usr/bin/chromium").exists():
+        return "/usr/bin/chromium"
+    pytest.skip("no headless browser: none of chromium, chromium-browser, google-chrome is on PATH "
+                "(Debian: apt-get install chromium)")
+
+
+def run_browser(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:
+    profile = tmp_path / "profile"
+    profile.mkdir(exist_ok=True)
+    return subprocess.run([browser(), *BROWSER_FLAGS, f"--user-data-dir={profile}", *arguments],
+                          capture_output=True, text=True, timeout=180)
+
+
+def distinct_rows(png: bytes) -> int:
+    """How many different (filtered) pixel rows the PNG holds: 1 or 2 for a page of a single colour."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    offset, data, width, channels = 8, b"", 0, 0
+    while offset < len(png):
+        length, kind = struct.unpack(">I4s", png[offset:offset + 8])
+        body = png[offset + 8:offset + 8 + length]
+        if kind == b"IHDR":
+            width, _, depth, colour = struct.unpack(">IIBB", body[:10])
+            channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour] * depth // 8
+        elif kind == b"IDAT":
+            data += body
+        offset += 12 + length
+    pixels = zlib.decompress(data)
+    stride = 1 + width * channels
+    return len({pixels[i:i + stride] for i in range(0, len(pixels), stride)})
+
+
+def test_a_browser_renders_the_page(tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(render(), encoding="utf-8")
+    shot = tmp_path / "shot.png"
+    result = run_browser(tmp_path, f"--screenshot={shot}", "--window-size=1400,2000", page.as_uri())
+    assert shot.exists(), result.stderr[-2000:]
+    png = shot.read_bytes()
+    assert len(png) > 20_000 and distinct_rows(png) > 100
+    dom = run_browser(tmp_path, "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "<h2>Findings</h2>" in dom.stdout and 'id="xc-nan00001"' in dom.stdout
+    assert "user-&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout and "<script" not in dom.stdout

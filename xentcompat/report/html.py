@@ -1,0 +1,243 @@
+"""report.html: the content of report.md plus the plots, in one self-contained file.
+
+Inline CSS and inline SVG only: no script, no font, stylesheet or image from anywhere else, so the file opens the same
+offline, attached to a bug report or archived with a paper. Every text that comes from the records or the user's case
+file (API and case ids, error messages, reasons, reproducers, environment strings) goes through `html.escape`; only an
+http(s) upstream link becomes a link. The data (findings, summary, guidance, hash) comes from the report's data layer,
+the same as report.md's.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections import defaultdict
+from html import escape
+from urllib.parse import urlsplit
+
+from xentcompat import __version__
+from xentcompat.report import plots
+from xentcompat.report.findings import Finding, api_label, collect, dtype_order, unexpected
+from xentcompat.report.guidance import guidance
+from xentcompat.report.markdown import LEGEND, anchor, citation, results_hash
+from xentcompat.report.summary import COLUMNS, Mark, summary
+
+TITLE = "xentcompat report: softmax cross-entropy APIs against a float64 reference"
+MARK_CLASS = {"ok": "mark-ok", "deviates": "mark-deviates", "not run": "mark-not-run"}
+CSS = """
+:root { color-scheme: light; }
+body { margin: 0; color: #1d2228; background: #ffffff;
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+main { max-width: 1360px; margin: 0 auto; padding: 20px 28px 64px; }
+h1 { font-size: 1.55em; margin: 0 0 .2em; }
+h2 { font-size: 1.3em; margin: 2.2em 0 .6em; padding-bottom: .2em; border-bottom: 1px solid #d8dde3; }
+h3 { font-size: 1.05em; margin: 1.6em 0 .4em; }
+a { color: #0b57d0; }
+code, pre, td.api { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: .86em; }
+pre code { font-size: 1em; }
+pre { background: #f5f7f9; border: 1px solid #e1e5ea; border-radius: 4px; padding: 10px 12px; overflow-x: auto; }
+.meta { color: #4a535c; margin: .2em 0; }
+.cite { background: #f5f7f9; border-left: 3px solid #0b57d0; padding: 6px 10px; }
+nav ul { display: flex; flex-wrap: wrap; gap: 4px 18px; list-style: none; padding: 0; margin: 1em 0; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; font-size: .84em; }
+th, td { border: 1px solid #d8dde3; padding: 3px 7px; vertical-align: top; text-align: left; }
+thead th { background: #f0f3f6; position: sticky; top: 0; }
+td.api, th.api { white-space: nowrap; text-align: left; }
+td.api { font-size: 1em; }
+.finding-link { white-space: nowrap; }
+.summary th, .summary td { padding: 3px 5px; }
+.summary th { min-width: 58px; }
+.summary td { text-align: center; }
+.summary td.api { text-align: left; }
+td.mark-ok { background: #e7f5ec; color: #1c6b3a; }
+td.mark-deviates { background: #fdeceb; }
+td.mark-deviates a { font-size: .92em; }
+td.mark-not-run { color: #9aa3ad; }
+td.deviation { background: #fdeceb; font-weight: 600; }
+td.not-run { color: #9aa3ad; }
+.new { color: #b00020; font-weight: 600; }
+.finding { border: 1px solid #e1e5ea; border-radius: 6px; padding: 2px 16px 6px; margin: 14px 0; }
+.finding:target { border-color: #0b57d0; box-shadow: 0 0 0 2px #c9dafc; }
+.panels { display: grid; grid-template-columns: repeat(auto-fill, minmax(432px, 1fr)); gap: 12px; }
+figure { margin: 0; border: 1px solid #e1e5ea; border-radius: 4px; padding: 6px 6px 2px; }
+figcaption { font: 12px/1.3 ui-monospace, "DejaVu Sans Mono", monospace; overflow-wrap: anywhere; }
+svg { display: block; max-width: 100%; height: auto; }
+"""
+
+
+def render_html(document: dict, today: datetime.date | None = None) -> str:
+    today = today or datetime.date.today()
+    records = document.get("records", [])
+    findings = collect(records)
+    sections = [_skipped(document), _summary(records), _guidance(records), _plots(records), _findings(findings),
+                _matrix(records), _not_run(document)]
+    sections = [section for section in sections if section]
+    body = [_header(document, records, findings, today), _contents(sections), *(html for _, _, html in sections)]
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+            f"<title>{escape(TITLE)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+            + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
+
+
+def inline(text: str) -> str:
+    """Escaped text, with the `code` spans of the data layer's prose as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(str(text)))
+
+
+def finding_links(finding_ids, separator: str = ", ") -> str:
+    return separator.join(f'<a class="finding-link" href="#{escape(anchor(f))}">{escape(f)}</a>'
+                          for f in finding_ids)
+
+
+def upstream_link(url: str) -> str:
+    """An http(s) address as a link; anything else as text."""
+    parts = urlsplit(str(url))
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f'<a href="{escape(str(url))}" rel="noopener noreferrer">{escape(str(url))}</a>'
+    return escape(str(url))
+
+
+def _section(key: str, title: str, parts: list[str]) -> tuple[str, str, str]:
+    """(anchor, title, html) of one section, its heading first."""
+    return key, title, "\n".join([f'<section id="{key}">', f"<h2>{escape(title)}</h2>", *parts, "</section>"])
+
+
+def _header(document: dict, records: list[dict], findings: list[Finding], today: datetime.date) -> str:
+    environments = [_environment(env) for env in document.get("environments", [])] or ["<li>no framework ran</li>"]
+    return "\n".join([
+        "<header>", f"<h1>{escape(TITLE)}</h1>",
+        f'<p class="meta">Generated {today.isoformat()} by xentcompat {escape(__version__)}; results hash '
+        f"<code>{escape(results_hash(document))}</code>; {len(records)} cells, {len(findings)} findings.</p>",
+        '<ul class="environments">', *environments, "</ul>",
+        f'<p class="cite">Cite as: {escape(citation(document))}.</p>', "</header>"])
+
+
+def _environment(env: dict) -> str:
+    frameworks = ", ".join(f"{name} {version}" for name, version in (env.get("frameworks") or {}).items())
+    devices = ", ".join(f"{kind}: {name}" for kind, name in (env.get("devices") or {}).items())
+    return (f"<li><strong>{escape(str(env.get('target')))}</strong>: {escape(frameworks)}; devices "
+            f"{escape(devices)}; Python {escape(str(env.get('python')))}; {escape(str(env.get('platform')))}</li>")
+
+
+def _contents(sections: list[tuple[str, str, str]]) -> str:
+    items = "".join(f'<li><a href="#{key}">{escape(title)}</a></li>' for key, title, _ in sections)
+    return f'<nav aria-label="contents"><ul>{items}</ul></nav>'
+
+
+def _skipped(document: dict):
+    skipped = [t for t in document.get("targets", []) if t.get("skipped")]
+    if not skipped:
+        return None
+    items = [f"<li>{escape(str(t['name']))}: {escape(str(t['skipped']))}</li>" for t in skipped]
+    return _section("skipped", "Skipped targets", ["<ul>", *items, "</ul>"])
+
+
+def _summary(records: list[dict]):
+    table = summary(records)
+    head = "".join(f"<th>{escape(column.title)}</th>" for column in COLUMNS)
+    rows = [f'<tr><td class="api">{escape(label)}</td>' + "".join(_mark(marks[c.key]) for c in COLUMNS) + "</tr>"
+            for label, marks in table.items()]
+    return _section("summary", "Summary: API × area", [
+        "<p>✓ every cell agrees with the reference; ✗ deviates (the findings, linked); — not in this run.</p>",
+        '<div class="scroll"><table class="summary">',
+        f'<thead><tr><th class="api">api</th>{head}</tr></thead>', "<tbody>", *rows, "</tbody></table></div>"])
+
+
+def _mark(mark: Mark) -> str:
+    text = {"ok": "✓", "not run": "—"}.get(mark.state) or "✗<br>" + finding_links(mark.findings, "<br>")
+    title = f"{mark.records} records" if mark.records else "not in this run"
+    return f'<td class="{MARK_CLASS[mark.state]}" title="{title}">{text}</td>'
+
+
+def _guidance(records: list[dict]):
+    answers = guidance(records)
+    if not answers:
+        return None
+    parts = ["<p>Each claim is computed from this run's records; the findings it rests on are linked.</p>"]
+    for answer in answers:
+        parts += [f"<h3>{inline(answer.question)}</h3>", "<ul>"]
+        for claim in answer.claims:
+            evidence = f"{claim.records} records" + ("; " + finding_links(claim.findings) if claim.findings else "")
+            parts.append(f"<li>{inline(claim.text)} ({evidence})</li>")
+        parts.append("</ul>")
+    return _section("guidance", "Guidance from this run", parts)
+
+
+def _plots(records: list[dict]):
+    if not records:
+        return None
+    parts = ["<h3>Worst outcome per API and case</h3>",
+             "<p>Each cell is the worst loss or gradient outcome over the dtypes run (hover for each dtype); a dot "
+             "marks a cell no expectation entry predicts.</p>",
+             f'<div class="scroll">{plots.outcome_heatmap(records)}</div>']
+    panels = plots.error_panels(records)
+    if panels:
+        parts += ["<h3>Loss error against logit scale</h3>",
+                  "<p>Accuracy, extreme-logit, large-vocabulary and your own cases: the loss error in units of the "
+                  "dtype (so every dtype shares one axis) against the case's largest finite |logit|. The shaded band "
+                  "is within the error bound; a loss that is not finite where the reference is sits on the top "
+                  "row.</p>",
+                  f'<div class="scroll">{plots.error_legend(records)}</div>', '<div class="panels">',
+                  *(f"<figure><figcaption>{escape(label)}</figcaption>{svg}</figure>" for label, svg in panels),
+                  "</div>"]
+    return _section("plots", "Plots", parts)
+
+
+def _findings(findings: list[Finding]):
+    if not findings:
+        return _section("findings", "Findings", ["<p>None: every cell agrees with the reference.</p>"])
+    return _section("findings", "Findings", [_finding(finding) for finding in findings])
+
+
+def _finding(finding: Finding) -> str:
+    status = ("predicted by the expectations" if finding.predicted
+              else '<span class="new">not predicted: new in this run</span>')
+    items = [f"<li>{len(finding.records)} cells; {status}</li>"]
+    if finding.upstream:
+        items.append(f"<li>upstream: {upstream_link(finding.upstream)}</li>")
+    parts = [f'<article class="finding" id="{escape(anchor(finding.id))}">',
+             f"<h3>{escape(finding.id)}: <code>{escape(finding.label)}</code> — loss {escape(finding.loss)}, "
+             f"gradient {escape(finding.grad)}</h3>", f"<p>{inline(finding.explanation())}</p>",
+             "<ul>", *items, "</ul>"]
+    if finding.repro:
+        parts.append(f'<pre><code class="language-python">{escape(finding.repro)}</code></pre>')
+    return "\n".join(parts + ["</article>"])
+
+
+def _matrix(records: list[dict]):
+    if not records:
+        return None
+    dtypes = sorted({r["dtype"] for r in records}, key=lambda dtype: (dtype_order(dtype), dtype))
+    table: dict[tuple[str, str, str], dict[str, dict]] = defaultdict(dict)
+    for record in records:  # as in report.md: one API's backends, devices and modes on adjacent rows, case by case
+        table[(record["api"], record["case"], api_label(record))][record["dtype"]] = record
+    head = "".join(f"<th>{escape(dtype)}</th>" for dtype in dtypes)
+    rows = [f'<tr><td class="api">{escape(label)}</td><td>{escape(case)}</td>'
+            + "".join(_cell(row.get(dtype)) for dtype in dtypes) + "</tr>"
+            for (_, case, label), row in sorted(table.items())]
+    return _section("cells", "Every cell: loss / gradient", [
+        f"<p>{inline(LEGEND)} Deviations are highlighted; ! marks one no expectation entry predicts; — not run.</p>",
+        '<div class="scroll"><table class="cells">',
+        f'<thead><tr><th class="api">api</th><th>case</th>{head}</tr></thead>', "<tbody>", *rows,
+        "</tbody></table></div>"])
+
+
+def _cell(record: dict | None) -> str:
+    if record is None:
+        return '<td class="not-run">—</td>'
+    observed = (record["loss"]["outcome"], record["grad"]["outcome"])
+    text = escape(" / ".join(observed)) + (" !" if unexpected(record) else "")
+    error = record.get("error") or {}
+    title = f' title="{escape(str(error.get("type")) + ": " + str(error.get("message")))}"' if error else ""
+    css = "ok" if observed == ("ok", "ok") else "deviation"
+    return f'<td class="{css}"{title}>{text}</td>'
+
+
+def _not_run(document: dict):
+    entries = document.get("not_run", [])
+    if not entries:
+        return None
+    items = [f"<li>{escape(str(e['case']))} in {escape(str(e['dtype']))}: {escape(str(e['reason']))}</li>"
+             for e in entries]
+    return _section("not-run", "Not run", ["<ul>", *items, "</ul>"])
