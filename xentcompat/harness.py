@@ -16,7 +16,11 @@ from xentcompat.reference.cases import Case
 from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.errors import grad_unit, loss_unit
 from xentcompat.reference.softmax_xent import solve
+from xentcompat.isolation import Crashed, Setup, capture_isolated
 from xentcompat.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss
+
+GOOD = ("ok", "ok")
+GOOD_INVALID = ("raised", "raised")  # invalid input: a clear error is the good outcome
 
 
 @dataclass(frozen=True)
@@ -57,34 +61,33 @@ def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)
     ]
 
 
-def check(cell: Cell, deviations: list[Deviation]) -> Checked:
-    """Run `cell` through its API and the reference; the record, what was expected, and a reproducer."""
+def check(cell: Cell, deviations: list[Deviation], isolation: Setup | None = None) -> Checked:
+    """Run `cell` through its API and the reference; the record, what was expected, and a reproducer.
+
+    A case of invalid input runs in a child process when `isolation` says how to set one up.
+    """
     api, adapter = cell.api, cell.api.adapter
     framework, backend = api.framework, api.backend
     call = cell.call()
-    reference = solve(call.problem)
-    captured = capture(cell.api, call)
-    largest = float_type(cell.dtype).largest
-    if isinstance(captured, Raised):
-        loss = LossVerdict("raised", None, _scalar(reference.loss), None)
-        grad = GradVerdict("raised", None, 0, 0)
-        error = {"type": captured.type, "message": captured.message}
-    else:
-        loss = judge_loss(captured.loss, reference.loss, loss_unit(call.problem, reference, cell.dtype), largest)
-        grad = judge_grad(captured.grad, reference.grad, grad_unit(call.problem, reference, cell.dtype), largest)
-        error = None
+    invalid = cell.case.invalid
+    reference = None if invalid else solve(call.problem)
+    isolated = invalid is not None and isolation is not None
+    captured = capture_isolated(api, call, isolation) if isolated else capture(api, call)
+    loss, grad, error = _verdicts(captured, reference, call.problem, cell.dtype)
     version = adapter.versions()[framework]
     fields = {"api": cell.api.id, "case": cell.case.id, "dtype": cell.dtype, "device": cell.device,
               "mode": cell.mode, "backend": backend}
     deviation = expectation(deviations, fields, version)
-    expected = (deviation.loss, deviation.grad) if deviation else ("ok", "ok")
+    good = GOOD_INVALID if invalid else GOOD
+    expected = (deviation.loss, deviation.grad) if deviation else good
+    observed = (loss.outcome, grad.outcome)
     reason = deviation.reason if deviation else None
-    explained = reason if (loss.outcome, grad.outcome) == expected else None  # a surprise has no reason yet
-    finding = finding_id(framework, backend, api.id, loss.outcome, grad.outcome, explained)
+    explained = reason if observed == expected else None  # a surprise has no reason yet
+    finding = None if observed == good else finding_id(framework, backend, api.id, *observed, explained)
     repro = adapter.repro(api, call, cell.case.logits_code)
     record = {
         "framework": framework, "framework_version": version, **fields, "area": cell.case.area,
-        "scale": logit_scale(call.problem.logits),
+        "scale": logit_scale(call.problem.logits), "invalid": invalid,
         "loss": loss.__dict__, "grad": grad.__dict__, "error": error,
         "expected": {"loss": expected[0], "grad": expected[1], "reason": reason,
                      "upstream": deviation.upstream if deviation else None},
@@ -92,6 +95,23 @@ def check(cell: Cell, deviations: list[Deviation]) -> Checked:
         "seconds": round(captured.seconds, 6),
     }
     return Checked(record, expected, deviation, repro)
+
+
+def _verdicts(captured, reference, problem, dtype: str) -> tuple[LossVerdict, GradVerdict, dict | None]:
+    """Loss and gradient verdicts of what the API did; `reference` None means the input is invalid."""
+    reference_loss = None if reference is None else _scalar(reference.loss)
+    if isinstance(captured, (Raised, Crashed)):
+        outcome = "raised" if isinstance(captured, Raised) else "crashed"
+        error = {"type": captured.type if isinstance(captured, Raised) else "crashed", "message": captured.message}
+        return LossVerdict(outcome, None, reference_loss, None), GradVerdict(outcome, None, 0, 0), error
+    if reference is None:
+        grad = np.asarray(captured.grad, dtype=np.float64)
+        loss = LossVerdict("silent", _scalar(captured.loss), None, None)
+        return loss, GradVerdict("silent", None, int(np.isnan(grad).sum()), int(np.isinf(grad).sum())), None
+    largest = float_type(dtype).largest
+    loss = judge_loss(captured.loss, reference.loss, loss_unit(problem, reference, dtype), largest)
+    grad = judge_grad(captured.grad, reference.grad, grad_unit(problem, reference, dtype), largest)
+    return loss, grad, None
 
 
 def finding_id(framework: str, backend: str | None, api: str, loss: str, grad: str,
@@ -113,7 +133,8 @@ def failure_message(checked: Checked) -> str:
     """Why a cell disagrees with its expectation, with the numbers and a copy-paste reproducer."""
     record = checked.record
     observed, expected = checked.observed, checked.expected
-    if checked.deviation is not None and observed == ("ok", "ok"):
+    good = GOOD_INVALID if record.get("invalid") else GOOD
+    if checked.deviation is not None and observed == good:
         headline = f"expected deviation is gone ({checked.deviation.reason}); remove or narrow its entry"
     else:
         headline = f"loss/grad outcome {observed[0]}/{observed[1]}, expected {expected[0]}/{expected[1]}"

@@ -17,6 +17,7 @@ import pytest
 from xentcompat import expectations
 from xentcompat.adapters import base
 from xentcompat.harness import cells, check, failure_message
+from xentcompat.isolation import Setup, close_children
 from xentcompat.reference.case_file import load_cases
 from xentcompat.reference.cases import CATALOGUE, Case, unrunnable_dtypes
 from xentcompat.reference.dtypes import DTYPE_NAMES
@@ -45,6 +46,12 @@ class Settings:
     @cached_property
     def apis(self) -> list[base.LossApi]:
         return base.apis(self.target)
+
+    @cached_property
+    def isolation(self) -> Setup:
+        """How a child process sets up this target, for the cases that run isolated."""
+        target = base.target_named(self.target)
+        return Setup(target.environment, target.modules)
 
     @cached_property
     def deviations(self) -> list[expectations.Deviation]:
@@ -99,7 +106,8 @@ def _marks(cell, available: dict[str, str]) -> list:
 
 def check_and_record(config, cell) -> None:
     """Check a cell, write its record, then assert the outcomes match the expectation."""
-    checked = check(cell, config.stash[SETTINGS].deviations)
+    settings = config.stash[SETTINGS]
+    checked = check(cell, settings.deviations, settings.isolation)
     _append_record(config, checked.record)
     if checked.observed != checked.expected:
         pytest.fail(failure_message(checked), pytrace=False)
@@ -142,6 +150,7 @@ _COUNTER = {"checks": 0}
 
 def finish_collector(session) -> None:
     """Merge the part files into the shard; fail the session if records and checks differ in number."""
+    close_children()
     config = session.config
     settings = config.stash[SETTINGS]
     if settings.results is None or _worker(config) is not None:

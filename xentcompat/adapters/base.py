@@ -22,7 +22,7 @@ import numpy as np
 
 from xentcompat.reference.options import Problem
 
-ALL_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "label_smoothing"})
+ALL_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "label_smoothing", "extra_dims"})
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,8 @@ TARGETS: dict[str, Target] = {
     "keras-torch": Target("keras-torch", ("xentcompat.adapters.keras",), ("keras", "torch"),
                           (("KERAS_BACKEND", "torch"),)),
 }
-DEFAULT_OPTIONS = {"reduction": "mean", "weight": None, "ignore_index": None, "label_smoothing": 0.0}
+DEFAULT_OPTIONS = {"reduction": "mean", "weight": None, "ignore_index": None, "label_smoothing": 0.0,
+                   "extra_dims": ()}
 _REGISTRY: dict[str, list[LossApi]] = {}
 
 
@@ -153,7 +154,12 @@ def load(name: str) -> list:
 
 def apis(name: str) -> list[LossApi]:
     """The registered APIs of target `name` (its modules loaded first)."""
-    return [api for module in load(name) for api in _REGISTRY.get(module.__name__, [])]
+    return [api for module in load(name) for api in registered(module.__name__)]
+
+
+def registered(module_name: str) -> list[LossApi]:
+    """The APIs an (imported) adapter module registered."""
+    return list(_REGISTRY.get(module_name, []))
 
 
 def versions(name: str) -> dict[str, str]:

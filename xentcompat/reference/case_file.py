@@ -19,7 +19,7 @@ from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.reference.options import Options, Problem, validate
 
 CASE_FIELDS = {"id", "logits", "labels", "probs", "dtypes", "options", "description"}
-OPTION_FIELDS = {"reduction", "weight", "ignore_index", "label_smoothing", "mean_over"}
+OPTION_FIELDS = {"reduction", "weight", "ignore_index", "label_smoothing", "mean_over", "extra_dims"}
 NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
 
@@ -114,8 +114,8 @@ def _options(where: str, value) -> Options:
     unknown = set(value) - OPTION_FIELDS
     if unknown:
         raise CaseFileError(f"{where}: field 'options': unknown option {sorted(unknown)[0]!r}")
-    if isinstance(value.get("weight"), list):
-        value = {**value, "weight": tuple(value["weight"])}
+    value = {key: tuple(item) if key in ("weight", "extra_dims") and isinstance(item, list) else item
+             for key, item in value.items()}
     try:
         return Options(**value)
     except TypeError as error:

@@ -28,6 +28,7 @@ class Case:
     dtypes: tuple[str, ...] = DTYPE_NAMES
     description: str = ""
     logits_code: str | None = field(default=None, compare=False)
+    invalid: str | None = None
 
     def runs_in(self, dtype: str) -> bool:
         return dtype in self.dtypes and overflowing_values(self.logits, dtype).size == 0
@@ -38,6 +39,9 @@ class Case:
         Logits, probabilities and class weights are rounded to `dtype`, as the framework holds them.
         """
         options = options_in_dtype(replace(self.options, mean_over=mean_over), dtype)
+        if self.invalid is not None:  # as given: the reference refuses it, the API shows what it does with it
+            probs = None if self.probs is None or targets == "labels" else round_to(self.probs, dtype)
+            return Problem(round_to(self.logits, dtype), self.labels if targets == "labels" else None, probs, options)
         labels, probs = self.labels, self.probs
         if targets == "probs" and probs is None:
             probs = one_hot(labels, self.logits.shape[1])
@@ -52,8 +56,14 @@ class Case:
         return problem
 
     def has_targets(self, targets: str) -> bool:
-        """Whether the case can feed an API taking `targets` (any labels make one-hot probabilities)."""
-        return self.labels is not None or targets == "probs"
+        """Whether the case can feed an API taking `targets`.
+
+        Valid labels also make one-hot probabilities, unless rows are ignored (`ignore_index` is for class indices).
+        """
+        if targets == "labels":
+            return self.labels is not None
+        one_hot_able = self.invalid is None and self.options.ignore_index is None
+        return self.probs is not None or (self.labels is not None and one_hot_able)
 
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
@@ -146,7 +156,13 @@ def _catalogue() -> list[Case]:
     return cases
 
 
-CATALOGUE: tuple[Case, ...] = tuple(_catalogue())
+def _with_option_cases() -> tuple[Case, ...]:
+    from xentcompat.reference.option_cases import INVALID_CASES, OPTION_CASES, VALID_LABEL_DTYPES
+
+    return tuple(_catalogue()) + OPTION_CASES + VALID_LABEL_DTYPES + INVALID_CASES
+
+
+CATALOGUE: tuple[Case, ...] = _with_option_cases()
 
 
 def by_id(case_id: str) -> Case:

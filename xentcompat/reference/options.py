@@ -30,11 +30,15 @@ MEAN_OVER = ("weight", "rows")
 
 @dataclass(frozen=True)
 class Options:
+    """The options of one call. `extra_dims` (d1, ...) says the N rows are really (n, d1, ...) positions, row-major:
+    PyTorch takes them as (n, C, d1, ...), channels-last frameworks as (n, d1, ..., C); the loss is the same."""
+
     reduction: str = "mean"
     weight: tuple[float, ...] | None = None
     ignore_index: int | None = None
     label_smoothing: float = 0.0
     mean_over: str = "weight"
+    extra_dims: tuple[int, ...] = ()
 
 
 def options_in_dtype(options: Options, dtype: str) -> Options:
@@ -80,7 +84,7 @@ def validate(problem: Problem) -> None:
         _validate_labels(problem.labels, logits.shape, options.ignore_index)
     else:
         _validate_probs(problem.probs, logits.shape)
-    _validate_options(options, logits.shape[1])
+    _validate_options(options, logits.shape[0], logits.shape[1])
 
 
 def _validate_labels(labels: np.ndarray, shape: tuple[int, int], ignore_index: int | None) -> None:
@@ -103,13 +107,15 @@ def _validate_probs(probs: np.ndarray, shape: tuple[int, int]) -> None:
         raise ValueError(f"probs must be non-negative (found {probs[probs < 0][0]!r})")
 
 
-def _validate_options(options: Options, num_classes: int) -> None:
+def _validate_options(options: Options, num_rows: int, num_classes: int) -> None:
     if options.reduction not in REDUCTIONS:
         raise ValueError(f"reduction {options.reduction!r} is not one of {', '.join(REDUCTIONS)}")
     if options.mean_over not in MEAN_OVER:
         raise ValueError(f"mean_over {options.mean_over!r} is not one of {', '.join(MEAN_OVER)}")
     if not 0.0 <= options.label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing {options.label_smoothing!r} outside [0, 1]")
+    if options.extra_dims and (min(options.extra_dims) < 1 or num_rows % int(np.prod(options.extra_dims))):
+        raise ValueError(f"extra_dims {options.extra_dims} do not divide the {num_rows} rows")
     if options.weight is not None:
         weight = np.asarray(options.weight, dtype=np.float64)
         if weight.shape != (num_classes,):

@@ -62,7 +62,8 @@ def _pairs(records: list[dict], first: str, fused: str) -> list[tuple[dict, dict
 
 
 def _outcomes(record: dict) -> tuple[str, str]:
-    return record["loss"]["outcome"], record["grad"]["outcome"]
+    """The record's outcomes, or ok/ok when they are its good outcome (a raised error on invalid input)."""
+    return (record["loss"]["outcome"], record["grad"]["outcome"]) if record.get("finding") else OK
 
 
 def _findings(records) -> tuple[str, ...]:

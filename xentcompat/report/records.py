@@ -12,7 +12,7 @@ from pathlib import Path
 
 SCHEMA_VERSION = 1
 RECORD_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "area",
-                 "scale", "loss", "grad", "error", "expected", "finding", "repro", "seconds")
+                 "scale", "invalid", "loss", "grad", "error", "expected", "finding", "repro", "seconds")
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 

@@ -70,6 +70,10 @@ def _mark(column: Column, records: list[dict]) -> Mark:
 
 
 def _deviates(column: Column, record: dict) -> bool:
+    """A finding in this column: any deviation, or for the gradient column one of the gradient.
+
+    On invalid input a raised error is the good outcome, so it is no deviation.
+    """
     if column.gradient_only:
-        return record["grad"]["outcome"] != "ok"
-    return (record["loss"]["outcome"], record["grad"]["outcome"]) != ("ok", "ok")
+        return record["grad"]["outcome"] not in ("ok", "raised" if record.get("invalid") else "ok")
+    return bool(record.get("finding"))
