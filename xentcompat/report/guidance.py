@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.findings import api_label
+from xentcompat.report.tables import same_name_different_numbers
 
 OK = ("ok", "ok")
 SPARSE = "keras.losses.SparseCategoricalCrossentropy"
@@ -47,6 +48,8 @@ def guidance(records: list[dict]) -> list[Answer]:
         Answer("What does `from_logits=False` cost, and when?", tuple(_from_logits(records))),
         Answer("Which API should masked (-inf) logits go to?", tuple(_masking(records))),
         Answer("Which dtypes are safe at a large vocabulary?", tuple(_large_vocab(records))),
+        Answer("What does each API do with an invalid label?", tuple(_invalid_input(records))),
+        Answer("Does an option of the same name give the same number everywhere?", tuple(_same_option(records))),
     ]
     return [answer for answer in answers if answer.claims]
 
@@ -159,6 +162,39 @@ def _large_vocab(records: list[dict]) -> list[Claim]:
                 + (f"; deviating: {', '.join(f'`{label}`' for label in failing)}{_cases(deviating)}" if failing
                    else "") + ".")
         claims.append(Claim(text, _findings(deviating), sum(len(group) for group in rows.values())))
+    return claims
+
+
+def _invalid_input(records: list[dict]) -> list[Claim]:
+    rows: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        if record.get("invalid"):
+            rows[api_label(record)].append(record)
+    claims = []
+    clear = sorted(label for label, group in rows.items() if all(r["loss"]["outcome"] == "raised" for r in group))
+    if clear:
+        cases = sorted({r["case"] for label in clear for r in rows[label]})
+        claims.append(Claim(f"Raise an error on every invalid input run ({', '.join(cases)}): "
+                            + ", ".join(f"`{label}`" for label in clear) + ".", (),
+                            sum(len(rows[label]) for label in clear)))
+    for outcome, words in (("silent", "Return a value anyway (silent)"), ("crashed", "Crash the process")):
+        hit = {label: sorted(r["case"] for r in group if r["loss"]["outcome"] == outcome)
+               for label, group in sorted(rows.items())}
+        hit = {label: cases for label, cases in hit.items() if cases}
+        if hit:
+            evidence = [r for label in hit for r in rows[label] if r["loss"]["outcome"] == outcome]
+            claims.append(Claim(f"{words}: " + "; ".join(f"`{label}` on {', '.join(cases)}"
+                                                         for label, cases in hit.items()) + ".",
+                                _findings(evidence), len(evidence)))
+    return claims
+
+
+def _same_option(records: list[dict]) -> list[Claim]:
+    claims = []
+    for case, values in same_name_different_numbers(records).items():
+        shown = ", ".join(f"`{label}` {value:.6g}" for label, value in values.items())
+        claims.append(Claim(f"{case}: {shown}. Each agrees with its own documented semantics; the numbers differ "
+                            "because the option means different things.", (), len(values)))
     return claims
 
 

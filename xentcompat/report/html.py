@@ -19,8 +19,9 @@ from xentcompat import __version__
 from xentcompat.report import plots
 from xentcompat.report.findings import Finding, api_label, collect, dtype_order, unexpected
 from xentcompat.report.guidance import guidance
-from xentcompat.report.markdown import LEGEND, anchor, citation, results_hash
+from xentcompat.report.markdown import INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor, citation, results_hash
 from xentcompat.report.summary import COLUMNS, Mark, summary
+from xentcompat.report.tables import Table, invalid_input_table, option_values_table
 
 TITLE = "xentcompat report: softmax cross-entropy APIs against a float64 reference"
 MARK_CLASS = {"ok": "mark-ok", "deviates": "mark-deviates", "not run": "mark-not-run"}
@@ -70,8 +71,10 @@ def render_html(document: dict, today: datetime.date | None = None) -> str:
     today = today or datetime.date.today()
     records = document.get("records", [])
     findings = collect(records)
-    sections = [_skipped(document), _summary(records), _guidance(records), _plots(records), _findings(findings),
-                _matrix(records), _not_run(document)]
+    sections = [_skipped(document), _summary(records), _guidance(records), _plots(records),
+                _table("invalid", "Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
+                _table("options", "Options side by side", OPTIONS_INTRO, option_values_table(records)),
+                _findings(findings), _matrix(records), _not_run(document)]
     sections = [section for section in sections if section]
     body = [_header(document, records, findings, today), _contents(sections), *(html for _, _, html in sections)]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -182,6 +185,15 @@ def _plots(records: list[dict]):
                   *(f"<figure><figcaption>{escape(label)}</figcaption>{svg}</figure>" for label, svg in panels),
                   "</div>"]
     return _section("plots", "Plots", parts)
+
+
+def _table(key: str, title: str, intro: str, table: Table | None):
+    if table is None:
+        return None
+    head = "".join(f"<th>{escape(column)}</th>" for column in table.columns)
+    rows = ["<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in table.rows]
+    return _section(key, title, [f"<p>{inline(intro)}</p>", '<div class="scroll"><table>',
+                                 f"<thead><tr>{head}</tr></thead>", "<tbody>", *rows, "</tbody></table></div>"])
 
 
 def _findings(findings: list[Finding]):

@@ -16,8 +16,14 @@ from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.findings import Finding, api_label, collect, unexpected
 from xentcompat.report.guidance import guidance
 from xentcompat.report.summary import COLUMNS, Mark, summary
+from xentcompat.report.tables import Table, invalid_input_table, option_values_table
 
 OK = ("ok", "ok")
+INVALID_INTRO = ("The reference refuses these inputs; a clear error is the good outcome. `silent` shows the loss the "
+                 "API returned anyway; `crashed` how the process died (the case ran in a child process).")
+OPTIONS_INTRO = ("Float32. Each reference is the loss as that API documents the option (e.g. a weighted mean divided "
+                 "by the targets' weights in PyTorch, by N with Keras `sample_weight`), so one case can hold "
+                 "different correct numbers.")
 LEGEND = ("Outcomes: `ok`, `inaccurate` (beyond the error bound), `nan`, `inf`, `finite` (where the reference is "
           "infinite or NaN), `raised`, `silent` (invalid input accepted), `crashed`; each cell is loss / gradient.")
 
@@ -50,6 +56,8 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
         *_targets(document),
         *_summary(records),
         *_guidance(records),
+        *_table("Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
+        *_table("Options side by side", OPTIONS_INTRO, option_values_table(records)),
         *_findings(findings),
         *_matrix(records),
         *_not_run(document),
@@ -112,6 +120,15 @@ def _guidance(records: list[dict]) -> list[str]:
             lines.append(f"- {_escape(claim.text)} ({evidence})")
         lines.append("")
     return lines
+
+
+def _table(title: str, intro: str, table: Table | None) -> list[str]:
+    if table is None:
+        return []
+    lines = [f"## {title}", "", intro, "", "| " + " | ".join(_escape(c) for c in table.columns) + " |",
+             "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(_escape(cell) for cell in row) + " |" for row in table.rows]
+    return lines + [""]
 
 
 def _findings(findings: list[Finding]) -> list[str]:

@@ -1,0 +1,89 @@
+"""Side-by-side tables: what each API does with each invalid label, and what each option case gives per API.
+
+Both are data (rows of strings) so report.md and report.html show the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from xentcompat.report.findings import api_label
+
+DIFFERENT = 1e-4  # relative: two losses of one case further apart than this are "different numbers"
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+def invalid_input_table(records: list[dict]) -> Table | None:
+    """API × invalid case: `raised <Type>`, `silent <value>` or `crashed <how>`; None when none ran."""
+    invalid = [r for r in records if r.get("invalid")]
+    if not invalid:
+        return None
+    cases = sorted({r["case"] for r in invalid})
+    cells: dict[str, dict[str, str]] = defaultdict(dict)
+    for record in invalid:
+        cells[api_label(record)][record["case"]] = _what_it_did(record)
+    rows = tuple((label, *(row.get(case, "—") for case in cases)) for label, row in sorted(cells.items()))
+    return Table(("api", *cases), rows)
+
+
+def _what_it_did(record: dict) -> str:
+    outcome = record["loss"]["outcome"]
+    if outcome == "raised":
+        return f"raised {record['error']['type']}"
+    if outcome == "crashed":
+        return f"crashed ({record['error']['message']})"
+    if outcome == "silent":
+        return f"silent: {_number(record['loss'].get('value'))}"
+    return outcome
+
+
+def option_values_table(records: list[dict]) -> Table | None:
+    """Option case × API: the loss it returned, its reference (that API's documented semantics) and the outcome."""
+    options = [r for r in records if r.get("area") == "options" and r["dtype"] == "float32"]
+    if not options:
+        return None
+    rows = tuple(
+        (record["case"], api_label(record), _number(record["loss"].get("value")),
+         _number(record["loss"].get("reference")), f"{record['loss']['outcome']} / {record['grad']['outcome']}")
+        for record in sorted(options, key=lambda r: (r["case"], api_label(r))))
+    return Table(("case", "api", "loss", "reference", "loss / gradient"), rows)
+
+
+def same_name_different_numbers(records: list[dict]) -> dict[str, dict[str, float]]:
+    """Option cases whose loss differs between APIs that each agree with their own reference: case -> api -> loss.
+
+    These are the options whose name is shared but whose meaning is not (e.g. a weighted mean over the targets'
+    weights in PyTorch, over N in Keras).
+    """
+    by_case: dict[str, dict[str, float]] = defaultdict(dict)
+    for record in records:
+        value = record["loss"].get("value")
+        if record.get("area") == "options" and record["loss"]["outcome"] == "ok" and _finite(value):
+            by_case[record["case"]][api_label(record)] = value
+    return {case: values for case, values in sorted(by_case.items()) if _differ(list(values.values()))}
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _differ(values: list[float]) -> bool:
+    if len(values) < 2:
+        return False
+    low, high = min(values), max(values)
+    return high - low > DIFFERENT * max(abs(low), abs(high), 1e-300)
+
+
+def _number(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    return f"{value:.6g}"
