@@ -53,11 +53,13 @@ class Checked:
 
 
 def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)) -> list[Cell]:
-    """Every applicable cell: the case runs in the dtype, feeds the API's targets, uses only options it offers."""
+    """Every applicable cell: the case runs in the dtype, feeds the API's targets, uses only options it offers, in a
+    mode the API implements."""
     return [
         Cell(api, case, dtype, device, mode)
         for api in apis for case in cases for dtype in dtypes for device in devices for mode in modes
         if case.runs_in(dtype) and case.has_targets(api.targets) and api.applies_to(case.options)
+        and mode in api.modes
     ]
 
 

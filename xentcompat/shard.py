@@ -60,6 +60,7 @@ class Settings:
 
 
 SETTINGS = pytest.StashKey[Settings]()
+MODES = ("eager", "compiled")
 
 
 def target_names() -> list[str]:
@@ -79,7 +80,9 @@ def settings_from(config) -> Settings:
     devices = ("cpu", "cuda") if device == "all" else (device,)
     user_cases = tuple(load_cases(config.getoption("cases"))) if config.getoption("cases") else ()
     results = config.getoption("results")
-    return Settings(target, devices, dtypes, (config.getoption("mode"),), user_cases,
+    mode = config.getoption("mode")
+    modes = MODES if mode == "all" else (mode,)
+    return Settings(target, devices, dtypes, modes, user_cases,
                     Path(results) if results else None)
 
 
@@ -167,13 +170,17 @@ def finish_collector(session) -> None:
 
 
 def shard_document(settings: Settings, records: list[dict]) -> dict:
-    """The shard: records, the environment, and what did not run (missing framework, unrunnable dtypes)."""
+    """The shard: records, the environment, and what did not run (missing framework, unrunnable dtypes, a device
+    this machine does not have)."""
     not_run = [{"case": case.id, "dtype": dtype, "reason": reason}
                for case in settings.cases for dtype, reason in unrunnable_dtypes(case).items()
                if dtype in settings.dtypes]
     target = {"name": settings.target, "skipped": settings.skip_reason}
     if settings.skip_reason:
         return results_document(records, [], targets=[target], not_run=not_run)
-    env = environment(base.versions(settings.target), base.devices(settings.target))
+    devices = base.devices(settings.target)
+    not_run += [{"target": settings.target, "device": device, "reason": f"no {device} device in this process"}
+                for device in settings.devices if device not in devices]
+    env = environment(base.versions(settings.target), devices)
     env["target"] = settings.target
     return results_document(records, [env], targets=[target], not_run=not_run)

@@ -23,6 +23,8 @@ import numpy as np
 from xentcompat.reference.options import Problem
 
 ALL_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "label_smoothing", "extra_dims"})
+EAGER_ONLY = frozenset({"eager"})
+EAGER_AND_COMPILED = frozenset({"eager", "compiled"})
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class LossApi:
     supports: frozenset[str] = ALL_OPTIONS
     mean_over: str = "weight"
     backend: str | None = None
+    modes: frozenset[str] = EAGER_ONLY
 
     @property
     def adapter(self):
@@ -108,11 +111,15 @@ _REGISTRY: dict[str, list[LossApi]] = {}
 
 
 def register(framework: str, api_id: str, expression: str, targets: str = "labels",
-             supports: frozenset[str] = ALL_OPTIONS, mean_over: str = "weight", backend: str | None = None):
-    """Decorator: register an adapter function as the loss API `api_id` of its module."""
+             supports: frozenset[str] = ALL_OPTIONS, mean_over: str = "weight", backend: str | None = None,
+             modes: frozenset[str] = EAGER_ONLY):
+    """Decorator: register an adapter function as the loss API `api_id` of its module.
+
+    `modes` are the execution modes the function implements ("compiled": the framework's compiler on the call).
+    """
 
     def decorate(run: Callable[[Call], tuple]) -> Callable[[Call], tuple]:
-        api = LossApi(api_id, framework, targets, expression, run, supports, mean_over, backend)
+        api = LossApi(api_id, framework, targets, expression, run, supports, mean_over, backend, modes)
         _REGISTRY.setdefault(run.__module__, []).append(api)
         return run
 

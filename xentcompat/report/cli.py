@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run every target's shard, merge them, render the report")
     run.add_argument("--targets", nargs="+", metavar="TARGET", help=f"default: all ({', '.join(TARGETS)})")
     run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "all"))
+    run.add_argument("--mode", default="eager", choices=("eager", "compiled", "all"),
+                     help="eager, compiled (torch.compile, jax.jit, tf.function(jit_compile=True)) or both")
     run.add_argument("--dtypes", nargs="+", metavar="DTYPE", help=f"default: all ({', '.join(DTYPE_NAMES)})")
     run.add_argument("--cases", type=Path, help="a user case file (JSON or NPZ) run besides the catalogue")
     run.add_argument("-n", dest="workers", default="auto",
@@ -123,7 +125,7 @@ def _check_run_args(args) -> list[str]:
 def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
     shard = shard_dir / f"{target}.json"
     command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", "-p", "no:cacheprovider",
-               "--framework", target, "--device", args.device, "--results", str(shard.resolve()),
+               "--framework", target, "--device", args.device, "--mode", args.mode, "--results", str(shard.resolve()),
                "-n", str(workers if workers > 1 else 0), "--tb=short", "-rN"]
     if args.dtypes:
         command += ["--dtype", ",".join(args.dtypes)]

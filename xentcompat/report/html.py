@@ -19,7 +19,8 @@ from xentcompat import __version__
 from xentcompat.report import plots
 from xentcompat.report.findings import Finding, api_label, collect, dtype_order, unexpected
 from xentcompat.report.guidance import guidance
-from xentcompat.report.markdown import INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor, citation, results_hash
+from xentcompat.report.markdown import (INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor, citation, not_run_text,
+                                        results_hash)
 from xentcompat.report.summary import COLUMNS, Mark, summary
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
 
@@ -250,6 +251,5 @@ def _not_run(document: dict):
     entries = document.get("not_run", [])
     if not entries:
         return None
-    items = [f"<li>{escape(str(e['case']))} in {escape(str(e['dtype']))}: {escape(str(e['reason']))}</li>"
-             for e in entries]
+    items = [f"<li>{escape(not_run_text(entry))}</li>" for entry in entries]
     return _section("not-run", "Not run", ["<ul>", *items, "</ul>"])

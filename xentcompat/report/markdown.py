@@ -175,7 +175,14 @@ def _not_run(document: dict) -> list[str]:
     entries = document.get("not_run", [])
     if not entries:
         return []
-    return ["## Not run", "", *(f"- {_escape(e['case'])} in {e['dtype']}: {e['reason']}" for e in entries), ""]
+    return ["## Not run", "", *(f"- {_escape(not_run_text(entry))}" for entry in entries), ""]
+
+
+def not_run_text(entry: dict) -> str:
+    """One not-run entry in words: a case in a dtype, or a whole device of a target."""
+    if "device" in entry:
+        return f"every cell of {entry['target']} on {entry['device']}: {entry['reason']}"
+    return f"{entry['case']} in {entry['dtype']}: {entry['reason']}"
 
 
 def _escape(text: str) -> str:
