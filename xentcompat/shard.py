@@ -101,7 +101,11 @@ def parametrize_cells(metafunc, areas: set[str]) -> None:
 
 
 def _marks(cell, available: dict[str, str]) -> list:
+    """The matrix mark; a compiled cell's group (one worker compiles an API for a dtype once, under
+    `--dist loadgroup`, instead of every worker compiling it); a skip for a device this process lacks."""
     marks = [pytest.mark.matrix]
+    if cell.mode == "compiled":
+        marks.append(pytest.mark.xdist_group(f"compiled|{cell.api.id}|{cell.api.backend}|{cell.dtype}"))
     if cell.device not in available:
         marks.append(pytest.mark.skip(reason=f"no {cell.device} device in this process"))
     return marks

@@ -126,7 +126,7 @@ def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
     shard = shard_dir / f"{target}.json"
     command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", "-p", "no:cacheprovider",
                "--framework", target, "--device", args.device, "--mode", args.mode, "--results", str(shard.resolve()),
-               "-n", str(workers if workers > 1 else 0), "--tb=short", "-rN"]
+               "-n", str(workers if workers > 1 else 0), "--dist", "loadgroup", "--tb=short", "-rN"]
     if args.dtypes:
         command += ["--dtype", ",".join(args.dtypes)]
     if args.cases is not None:
