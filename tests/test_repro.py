@@ -30,3 +30,8 @@ def test_large_arrays_load_from_the_case_file_by_name():
     assert literal(np.zeros((2, 1000)), "logits") == "np.load('case.npz')['logits']"
     assert probs_literal(np.full((2, 1000), 1e-3)) == "np.load('case.npz')['probs']"
     compile(f"q = {probs_literal(np.full((2, 1000), 1e-3))}, 1", "<repro>", "exec")
+
+
+def test_empty_arrays_keep_their_shape_and_dtype():
+    assert evaluate(literal(np.zeros((0, 5)))).shape == (0, 5)
+    assert evaluate(literal(np.zeros(0, dtype=np.int64), "labels")).dtype == np.int64

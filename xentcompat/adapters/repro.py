@@ -15,6 +15,8 @@ def literal(values: np.ndarray, name: str = "logits") -> str:
     An array too large to print is loaded from the case's own `.npz` (the array `name`).
     """
     values = np.asarray(values)
+    if values.size == 0:  # a literal [] would lose the shape (an empty batch keeps its class axis)
+        return f"np.zeros({values.shape}, dtype={values.dtype.name!r})"
     if values.size > MAX_LITERAL_ELEMENTS:
         return f"np.load('case.npz')[{name!r}]"
     return _nested(values.tolist())
