@@ -1,8 +1,11 @@
 """JAX loss APIs (Optax, and the hand-written `jax.nn` forms), forward and backward (`jax.vjp`), one function each.
 
-They return one loss per row; the reduction is the user's (`.mean()` / `.sum()`), so `reduction` is the only option
-they offer. The gradient pulls back ones through `jax.vjp` (for "none" that is `jax.grad` of the sum). Eager: no
-`jax.jit` around the call. The target sets JAX_ENABLE_X64=1 so float64 cells really run in float64.
+They return one loss per position; the reduction is the user's (`.mean()` / `.sum()`), so their options are
+`reduction` and `extra_dims`, channels-last: logits (N, C) -> (n, d1, ..., C), labels (N,) -> (n, d1, ...),
+probabilities like logits, and the user's mean is over every position. Loss and gradient come back as the reference's
+rows, (N,) and (N, C). Labels reach JAX as the user holds them: their own dtype (int64, int32, uint8, float) and
+length. The gradient pulls back ones through `jax.vjp` (for "none" that is `jax.grad` of the sum). Eager: no
+`jax.jit` around the call. The target sets JAX_ENABLE_X64=1 so float64 cells (and int64 labels) really are 64-bit.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ if not jax.config.jax_enable_x64:
     raise RuntimeError("xentcompat.adapters.jax needs JAX_ENABLE_X64=1 set before jax is imported "
                        "(float64 would silently run in float32)")
 
-REDUCTION_ONLY = frozenset({"reduction"})
+OPTIONS = frozenset({"reduction", "extra_dims"})  # no class weights, ignore_index or label smoothing
 REDUCERS = {"mean": "({}).mean()", "sum": "({}).sum()", "none": "{}"}
 
 
@@ -46,13 +49,24 @@ def device(call: Call):
     return _gpus()[0] if call.device == "cuda" else jax.devices("cpu")[0]
 
 
+def native(values: np.ndarray, extra_dims: tuple[int, ...]) -> np.ndarray:
+    """Rows as the user holds them for `extra_dims` (d1, ...): (N, C) -> (n, d1, ..., C), (N,) -> (n, d1, ...).
+
+    No extra dims: the array as it is (a label array of the wrong length included).
+    """
+    return values.reshape(-1, *extra_dims, *values.shape[1:]) if extra_dims else values
+
+
 def array(values: np.ndarray, call: Call) -> jax.Array:
-    """`values` (float64, already representable in the cell dtype) as a dtype array on the cell's device: exact."""
+    """`values` (float64, already representable in the cell dtype) as a dtype array on the cell's device, in the
+    user's layout: exact."""
+    values = native(values, call.problem.options.extra_dims)
     return jax.device_put(jnp.asarray(values, dtype=jnp.float64).astype(getattr(jnp, call.dtype)), device(call))
 
 
 def _labels(call: Call) -> jax.Array:
-    return jax.device_put(jnp.asarray(call.problem.labels), device(call))
+    """The label array in its own dtype and shape (no cast), in the user's layout, on the cell's device."""
+    return jax.device_put(jnp.asarray(native(call.problem.labels, call.problem.options.extra_dims)), device(call))
 
 
 def _reduce(rows: jax.Array, reduction: str) -> jax.Array:
@@ -60,11 +74,13 @@ def _reduce(rows: jax.Array, reduction: str) -> jax.Array:
 
 
 def _loss_and_grad(call: Call, rows_of) -> tuple:
-    """The reduced loss of `rows_of(x)` and d loss / d x, pulling back ones (`jax.grad` of the sum for "none")."""
+    """The reduced loss of `rows_of(x)` and d loss / d x, pulling back ones (`jax.grad` of the sum for "none");
+    a per-position loss (n, d1, ...) comes back as (N,), the gradient as (N, C)."""
     x = array(call.problem.logits, call)
     loss, pullback = jax.vjp(lambda x: _reduce(rows_of(x), call.problem.options.reduction), x)
     (grad,) = pullback(jnp.ones_like(loss))
-    return _numpy(loss), _numpy(grad)
+    loss = _numpy(loss)
+    return (loss.reshape(-1) if loss.ndim else loss), _numpy(grad).reshape(call.problem.logits.shape)
 
 
 def _numpy(values: jax.Array) -> np.ndarray:
@@ -72,60 +88,78 @@ def _numpy(values: jax.Array) -> np.ndarray:
 
 
 @register("jax", "optax.softmax_cross_entropy_with_integer_labels",
-          "optax.softmax_cross_entropy_with_integer_labels(x, y)", supports=REDUCTION_ONLY)
+          "optax.softmax_cross_entropy_with_integer_labels(x, y)", supports=OPTIONS)
 def softmax_cross_entropy_with_integer_labels(call: Call):
     y = _labels(call)
     return _loss_and_grad(call, lambda x: optax.softmax_cross_entropy_with_integer_labels(x, y))
 
 
 @register("jax", "optax.softmax_cross_entropy", "optax.softmax_cross_entropy(x, q)", targets="probs",
-          supports=REDUCTION_ONLY, mean_over="rows")
+          supports=OPTIONS, mean_over="rows")
 def softmax_cross_entropy(call: Call):
     q = array(call.problem.probs, call)
     return _loss_and_grad(call, lambda x: optax.softmax_cross_entropy(x, q))
 
 
 @register("jax", "optax.safe_softmax_cross_entropy", "optax.safe_softmax_cross_entropy(x, q)", targets="probs",
-          supports=REDUCTION_ONLY, mean_over="rows")
+          supports=OPTIONS, mean_over="rows")
 def safe_softmax_cross_entropy(call: Call):
     q = array(call.problem.probs, call)
     return _loss_and_grad(call, lambda x: optax.safe_softmax_cross_entropy(x, q))
 
 
 @register("jax", "log(jax.nn.softmax)[label]",
-          "-jnp.take_along_axis(jnp.log(jax.nn.softmax(x, axis=-1)), y[:, None], axis=-1)[:, 0]",
-          supports=REDUCTION_ONLY)
+          "-jnp.take_along_axis(jnp.log(jax.nn.softmax(x, axis=-1)), y[..., None], axis=-1)[..., 0]",
+          supports=OPTIONS)
 def log_of_softmax(call: Call):
     """The tutorial form: log of the probabilities, picked at the label."""
     y = _labels(call)
     return _loss_and_grad(call, lambda x: -jnp.take_along_axis(
-        jnp.log(jax.nn.softmax(x, axis=-1)), y[:, None], axis=-1)[:, 0])
+        jnp.log(jax.nn.softmax(x, axis=-1)), y[..., None], axis=-1)[..., 0])
 
 
 @register("jax", "jax.nn.log_softmax[label]",
-          "-jnp.take_along_axis(jax.nn.log_softmax(x, axis=-1), y[:, None], axis=-1)[:, 0]",
-          supports=REDUCTION_ONLY)
+          "-jnp.take_along_axis(jax.nn.log_softmax(x, axis=-1), y[..., None], axis=-1)[..., 0]",
+          supports=OPTIONS)
 def log_softmax(call: Call):
     y = _labels(call)
     return _loss_and_grad(call, lambda x: -jnp.take_along_axis(
-        jax.nn.log_softmax(x, axis=-1), y[:, None], axis=-1)[:, 0])
+        jax.nn.log_softmax(x, axis=-1), y[..., None], axis=-1)[..., 0])
 
 
 def repro(api, call: Call, logits_code: str | None) -> str:
-    """A copy-paste JAX script that makes the same call."""
+    """A copy-paste JAX script that makes the same call (labels in their own dtype, the user's layout)."""
     problem, dtype = call.problem, f"jnp.{call.dtype}"
-    source = literal(problem.logits) if logits_code is None else logits_code
+    extra_dims = problem.options.extra_dims
+    source = _array_code(problem.logits, "logits") if logits_code is None else logits_code
     where = 'jax.devices("gpu")[0]' if call.device == "cuda" else 'jax.devices("cpu")[0]'
     lines = ["import numpy as np", "import jax", 'jax.config.update("jax_enable_x64", True)',
              "import jax.numpy as jnp", "import optax", "",
              f"device = {where}",
-             f"x = jax.device_put(jnp.asarray({source}, dtype=jnp.float64).astype({dtype}), device)"]
+             f"x = jax.device_put(jnp.asarray({source}, dtype=jnp.float64).astype({dtype})"
+             f"{native_code(extra_dims, problem.num_classes)}, device)"]
     if problem.labels is not None:
-        lines.append(f"y = jax.device_put(jnp.asarray({literal(problem.labels, 'labels')}), device)")
+        labels = f"np.asarray({_array_code(problem.labels, 'labels')}, dtype=np.{problem.labels.dtype.name})"
+        lines.append(f"y = jax.device_put(jnp.asarray({labels}){native_code(extra_dims)}, device)")
     if problem.probs is not None:
-        lines.append(f"q = jax.device_put(jnp.asarray({probs_literal(problem.probs)}, dtype=jnp.float64)"
-                     f".astype({dtype}), device)")
+        lines.append(f"q = jax.device_put(jnp.asarray({_array_code(problem.probs, 'probs')}, dtype=jnp.float64)"
+                     f".astype({dtype}){native_code(extra_dims, problem.num_classes)}, device)")
     loss = REDUCERS[problem.options.reduction].format(api.expression)
     lines += [f"loss, pullback = jax.vjp(lambda x: {loss}, x)",
               "print(loss, pullback(jnp.ones_like(loss))[0])"]
     return "\n".join(lines)
+
+
+def native_code(extra_dims: tuple[int, ...], num_classes: int | None = None) -> str:
+    """`native` as code appended to an array: logits and probabilities given `num_classes`, labels without."""
+    if not extra_dims:
+        return ""
+    shape = (-1, *extra_dims) + (() if num_classes is None else (num_classes,))
+    return f".reshape({', '.join(map(str, shape))})"
+
+
+def _array_code(values: np.ndarray, name: str) -> str:
+    """An array as code; an empty one keeps its shape (a literal [] would lose the class axis)."""
+    if values.size == 0:
+        return f"np.zeros({values.shape})"
+    return probs_literal(values) if name == "probs" else literal(values, name)

@@ -1,7 +1,10 @@
 """TensorFlow's `tf.nn` softmax cross-entropy ops, forward and backward (`tf.GradientTape`), one function each.
 
-They return one loss per row; the reduction is the user's (`tf.reduce_mean` / `tf.reduce_sum`), so `reduction` is
-the only option they offer.
+They return one loss per position; the reduction is the user's (`tf.reduce_mean` / `tf.reduce_sum`), so their
+options are `reduction` and `extra_dims`, channels-last: logits (N, C) -> (n, d1, ..., C), labels (N,) -> (n, d1, ...),
+probabilities like logits, and the user's mean is over every position. Loss and gradient come back as the reference's
+rows, (N,) and (N, C). Labels reach TensorFlow as the user holds them: their own dtype (int64, int32, uint8, float)
+and length.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import tensorflow as tf
 from xentcompat.adapters.base import Call, register
 from xentcompat.adapters.repro import literal, probs_literal
 
-REDUCTION_ONLY = frozenset({"reduction"})
+OPTIONS = frozenset({"reduction", "extra_dims"})  # no class weights, ignore_index or label smoothing
 REDUCERS = {"mean": "tf.reduce_mean({})", "sum": "tf.reduce_sum({})", "none": "{}"}
 
 
@@ -28,9 +31,24 @@ def available_devices() -> dict[str, str]:
     return devices
 
 
-def tensor(values: np.ndarray, dtype: str) -> tf.Tensor:
-    """`values` (float64, already representable in `dtype`) as a `dtype` tensor: the cast is exact."""
-    return tf.cast(tf.constant(values, dtype=tf.float64), getattr(tf, dtype))
+def native(values: np.ndarray, extra_dims: tuple[int, ...]) -> np.ndarray:
+    """Rows as the user holds them for `extra_dims` (d1, ...): (N, C) -> (n, d1, ..., C), (N,) -> (n, d1, ...).
+
+    No extra dims: the array as it is (a label array of the wrong length included).
+    """
+    return values.reshape(-1, *extra_dims, *values.shape[1:]) if extra_dims else values
+
+
+def tensor(values: np.ndarray, call: Call) -> tf.Tensor:
+    """`values` (float64, already representable in the cell dtype) as a tensor of that dtype in the user's layout:
+    the cast is exact."""
+    values = native(values, call.problem.options.extra_dims)
+    return tf.cast(tf.constant(values, dtype=tf.float64), getattr(tf, call.dtype))
+
+
+def _labels(call: Call) -> tf.Tensor:
+    """The label array in its own dtype and shape (no cast), in the user's layout."""
+    return tf.constant(native(call.problem.labels, call.problem.options.extra_dims))
 
 
 def device_name(call: Call) -> str:
@@ -42,41 +60,63 @@ def _reduce(rows: tf.Tensor, reduction: str) -> tf.Tensor:
 
 
 def _loss_and_grad(call: Call, rows_of) -> tuple:
+    """The reduced loss of `rows_of(x)` and d loss / d x (of the sum for "none"); a per-position loss (n, d1, ...)
+    comes back as (N,), the gradient as (N, C)."""
     with tf.device(device_name(call)):
-        x = tensor(call.problem.logits, call.dtype)
+        x = tensor(call.problem.logits, call)
         with tf.GradientTape() as tape:
             tape.watch(x)
             loss = _reduce(rows_of(x), call.problem.options.reduction)
-        return loss.numpy(), tape.gradient(loss, x).numpy()
+        loss, grad = loss.numpy(), tape.gradient(loss, x).numpy()
+    return (loss.reshape(-1) if loss.ndim else loss), grad.reshape(call.problem.logits.shape)
 
 
 @register("tensorflow", "tf.nn.sparse_softmax_cross_entropy_with_logits",
-          "tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=x)", supports=REDUCTION_ONLY)
+          "tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=x)", supports=OPTIONS)
 def sparse_softmax_cross_entropy_with_logits(call: Call):
-    labels = tf.constant(call.problem.labels)
+    labels = _labels(call)
     return _loss_and_grad(call, lambda x: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=x))
 
 
 @register("tensorflow", "tf.nn.softmax_cross_entropy_with_logits",
           "tf.nn.softmax_cross_entropy_with_logits(labels=q, logits=x)", targets="probs",
-          supports=REDUCTION_ONLY, mean_over="rows")
+          supports=OPTIONS, mean_over="rows")
 def softmax_cross_entropy_with_logits(call: Call):
-    probs = call.problem.probs
     return _loss_and_grad(call, lambda x: tf.nn.softmax_cross_entropy_with_logits(
-        labels=tensor(probs, call.dtype), logits=x))
+        labels=tensor(call.problem.probs, call), logits=x))
 
 
 def repro(api, call: Call, logits_code: str | None) -> str:
-    """A copy-paste TensorFlow script that makes the same call."""
+    """A copy-paste TensorFlow script that makes the same call on the same device (labels in their own dtype, the
+    user's layout)."""
     problem, dtype = call.problem, f"tf.{call.dtype}"
-    source = literal(problem.logits) if logits_code is None else logits_code
-    lines = ["import numpy as np", "import tensorflow as tf", "",
-             f"x = tf.cast(tf.constant({source}, dtype=tf.float64), {dtype})"]
+    extra_dims, num_classes = problem.options.extra_dims, problem.num_classes
+    source = _array_code(problem.logits, "logits") if logits_code is None else logits_code
+    body = [f"x = tf.cast(tf.constant(np.asarray({source}){native_code(extra_dims, num_classes)}, "
+            f"dtype=tf.float64), {dtype})"]
     if problem.labels is not None:
-        lines.append(f"y = tf.constant({literal(problem.labels, 'labels')})")
+        labels = f"np.asarray({_array_code(problem.labels, 'labels')}, dtype=np.{problem.labels.dtype.name})"
+        body.append(f"y = tf.constant({labels}{native_code(extra_dims)})")
     if problem.probs is not None:
-        lines.append(f"q = tf.cast(tf.constant({probs_literal(problem.probs)}, dtype=tf.float64), {dtype})")
+        body.append(f"q = tf.cast(tf.constant(np.asarray({_array_code(problem.probs, 'probs')})"
+                    f"{native_code(extra_dims, num_classes)}, dtype=tf.float64), {dtype})")
     loss = REDUCERS[problem.options.reduction].format(api.expression)
-    lines += ["with tf.GradientTape() as tape:", "    tape.watch(x)", f"    loss = {loss}",
-              "print(loss, tape.gradient(loss, x))"]
-    return "\n".join(lines)
+    body += ["with tf.GradientTape() as tape:", "    tape.watch(x)", f"    loss = {loss}",
+             "print(loss, tape.gradient(loss, x))"]
+    return "\n".join(["import numpy as np", "import tensorflow as tf", "",
+                      f"with tf.device({device_name(call)!r}):", *("    " + line for line in body)])
+
+
+def native_code(extra_dims: tuple[int, ...], num_classes: int | None = None) -> str:
+    """`native` as code appended to an array: logits and probabilities given `num_classes`, labels without."""
+    if not extra_dims:
+        return ""
+    shape = (-1, *extra_dims) + (() if num_classes is None else (num_classes,))
+    return f".reshape({', '.join(map(str, shape))})"
+
+
+def _array_code(values: np.ndarray, name: str) -> str:
+    """An array as code; an empty one keeps its shape (a literal [] would lose the class axis)."""
+    if values.size == 0:
+        return f"np.zeros({values.shape})"
+    return probs_literal(values) if name == "probs" else literal(values, name)
