@@ -103,3 +103,10 @@ def test_every_catalogue_area_is_run_by_a_matrix_module():
     covered = set().union(*(module.AREAS for module in modules))
     assert {case.area for case in CATALOGUE} | {"user"} <= covered
     assert sum(len(module.AREAS) for module in modules) == len(covered)  # no cell runs twice
+
+
+def test_first_line_drops_tensorflows_function_node_prefix():
+    error = ValueError("{{function_node __wrapped__Op_device_/job:localhost/device:CPU:0}} Received a label value of 5 "
+                       "which is outside the valid range of [0, 5).\nsecond line")
+    assert base.first_line(error) == "Received a label value of 5 which is outside the valid range of [0, 5)."
+    assert base.first_line(RuntimeError("x" * 400)) == "x" * 300

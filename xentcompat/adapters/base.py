@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -180,6 +181,12 @@ def devices(name: str) -> dict[str, str]:
     return {kind: device for kind, device in found[0].items() if all(kind in other for other in found)}
 
 
+def first_line(error: BaseException) -> str:
+    """The exception's first line (at most 300 characters), without TensorFlow's `{{function_node ...}}` prefix."""
+    line = (str(error).strip().splitlines() or [""])[0]
+    return re.sub(r"^(\{\{[^}]*\}\}\s*)+", "", line)[:300]
+
+
 def capture(api: LossApi, call: Call) -> Returned | Raised:
     """Run the API; its result as float64 numpy, or the exception it raised (type and first line)."""
     start = time.perf_counter()
@@ -187,6 +194,5 @@ def capture(api: LossApi, call: Call) -> Returned | Raised:
         loss, grad = api.run(call)
         loss, grad = np.asarray(loss, dtype=np.float64), np.asarray(grad, dtype=np.float64)
     except Exception as error:  # the API's own failure is the measurement
-        first_line = (str(error).strip().splitlines() or [""])[0]
-        return Raised(type(error).__name__, first_line[:300], time.perf_counter() - start)
+        return Raised(type(error).__name__, first_line(error), time.perf_counter() - start)
     return Returned(loss, grad, time.perf_counter() - start)
