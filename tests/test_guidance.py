@@ -66,3 +66,13 @@ def test_summary_marks_each_area_and_leaves_absent_areas_not_run():
     assert marks["extreme"].findings == ("XC-ropyLossinf",)
     assert marks["gradient"].findings == ("XC-ropyLossok",)  # only the NaN gradient counts here
     assert marks["labels"].state == "not run" and marks["options"].state == "not run"
+
+
+def test_compiled_verdict_changes_are_listed_per_api():
+    eager = [cell(FUSED, "calm", "accuracy"), cell(FUSED, "huge", "extreme", "inf"), cell(TWICE, "calm", "accuracy")]
+    compiled = [{**r, "mode": "compiled"} for r in eager]
+    compiled[1] = {**compiled[1], "loss": {**compiled[1]["loss"], "outcome": "ok"}, "finding": None}
+    changed, same = answer(eager + compiled, "Does compiling").claims
+    assert changed.text.startswith(f"`{FUSED}` changes verdict on 1 of 2 cells when compiled (inf/ok → ok/ok) (huge)")
+    assert same.text == f"`{TWICE}`: the same verdict eager and compiled on all 1 cells."
+    assert answer(eager, "Does compiling") is None

@@ -50,6 +50,7 @@ def guidance(records: list[dict]) -> list[Answer]:
         Answer("Which dtypes are safe at a large vocabulary?", tuple(_large_vocab(records))),
         Answer("What does each API do with an invalid label?", tuple(_invalid_input(records))),
         Answer("Does an option of the same name give the same number everywhere?", tuple(_same_option(records))),
+        Answer("Does compiling the loss change the verdict?", tuple(_compiled(records))),
     ]
     return [answer for answer in answers if answer.claims]
 
@@ -195,6 +196,34 @@ def _same_option(records: list[dict]) -> list[Claim]:
         shown = ", ".join(f"`{label}` {value:.6g}" for label, value in values.items())
         claims.append(Claim(f"{case}: {shown}. Each agrees with its own documented semantics; the numbers differ "
                             "because the option means different things.", (), len(values)))
+    return claims
+
+
+def _compiled(records: list[dict]) -> list[Claim]:
+    """Per API: the cells whose outcomes differ between eager and compiled execution (same device, case, dtype)."""
+    eager = {(r["api"], r.get("backend"), r["device"], r["case"], r["dtype"]): r for r in records
+             if r["mode"] == "eager"}
+    changed: dict[str, list[tuple[dict, dict]]] = defaultdict(list)
+    compared: dict[str, int] = defaultdict(int)
+    for record in records:
+        key = (record["api"], record.get("backend"), record["device"], record["case"], record["dtype"])
+        if record["mode"] != "compiled" or key not in eager:
+            continue
+        label = api_label(eager[key])
+        compared[label] += 1
+        if _outcomes(record) != _outcomes(eager[key]):
+            changed[label].append((eager[key], record))
+    claims = []
+    for label in sorted(compared):
+        pairs = changed.get(label, [])
+        if not pairs:
+            claims.append(Claim(f"`{label}`: the same verdict eager and compiled on all {compared[label]} cells.",
+                                (), 2 * compared[label]))
+            continue
+        shifts = sorted({f"{'/'.join(_outcomes(a))} → {'/'.join(_outcomes(b))}" for a, b in pairs})
+        claims.append(Claim(f"`{label}` changes verdict on {len(pairs)} of {compared[label]} cells when compiled "
+                            f"({'; '.join(shifts)}){_cases([b for _, b in pairs])}.",
+                            _findings([r for pair in pairs for r in pair]), 2 * compared[label]))
     return claims
 
 
