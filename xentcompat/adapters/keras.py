@@ -5,8 +5,14 @@ logits, the output of a `keras.layers.Softmax` layer running in the cell's dtype
 softmax), or probabilities from the backend's own softmax. The gradient d loss / d logits comes from the backend's
 own autodiff (`tf.GradientTape`, `jax.vjp`, torch autograd), pulling back ones when the loss is one value per row.
 
-Options: `reduction` only ("mean" is Keras' "sum_over_batch_size"); sample_weight, ignore_class and label_smoothing
-are not mapped yet.
+Inputs reach Keras as a user holds them: logits in the cell dtype, labels in their own dtype and shape (int64, int32,
+uint8, float; a wrong length as it is), probabilities in the cell dtype. Options, with Keras' own parameters:
+`reduction` ("mean" is Keras' default "sum_over_batch_size"); class weights as users pass them, one sample weight per
+position, `loss(y, x, sample_weight=keras.ops.take(w, y))` (the mean divides by the number of positions, the
+reference's `mean_over="rows"`), on the Sparse APIs; `ignore_index` -> `ignore_class=` (Sparse);
+`label_smoothing` -> `label_smoothing=` (Categorical; Keras smooths y * (1 - eps) + eps / C, as the reference does);
+`extra_dims` channels-last: logits (N, C) -> (n, d1, ..., C), labels (N,) -> (n, d1, ...), probabilities like logits.
+Loss and gradient come back as the reference's rows, (N,) and (N, C).
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from xentcompat.adapters.base import Call, register
 from xentcompat.adapters.repro import literal, probs_literal
 
 BACKEND = keras.backend.backend()
-REDUCTION_ONLY = frozenset({"reduction"})
+SPARSE_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "extra_dims"})
+CATEGORICAL_OPTIONS = frozenset({"reduction", "label_smoothing", "extra_dims"})  # class weights: one-hot targets only
 REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum", "none": "none"}
 KERAS_DEVICES = {"cpu": "cpu:0", "cuda": "gpu:0"}
 SPARSE = "keras.losses.SparseCategoricalCrossentropy"
@@ -52,18 +59,19 @@ def _tf_gpu() -> str | None:
     return gpus[0].name if gpus else None
 
 
-def _tf_tensor(values: np.ndarray, dtype: str, device: str):
-    """`values` (float64 already representable in `dtype`, or int64 labels) as a `dtype` tensor: the cast is exact.
+def _tf_tensor(values: np.ndarray, dtype: str | None, device: str):
+    """`values` (float64 already representable in `dtype`) as a `dtype` tensor: the cast is exact; `dtype` None: the
+    array's own dtype (labels).
 
     TF and JAX place it on the device of the enclosing `keras.device` scope; torch takes `device` explicitly.
     """
     import tensorflow as tf
-    return tf.cast(tf.constant(values), dtype)
+    return tf.constant(values) if dtype is None else tf.cast(tf.constant(values), dtype)
 
 
-def _tf_loss_and_grad(call: Call, loss_of) -> tuple:
+def _tf_loss_and_grad(logits: np.ndarray, call: Call, loss_of) -> tuple:
     import tensorflow as tf
-    x = _tf_tensor(call.problem.logits, call.dtype, call.device)
+    x = _tf_tensor(logits, call.dtype, call.device)
     with tf.GradientTape() as tape:
         tape.watch(x)
         loss = loss_of(x)
@@ -83,15 +91,15 @@ def _jax_gpu() -> str | None:
     return gpus[0].device_kind if gpus else None
 
 
-def _jax_tensor(values: np.ndarray, dtype: str, device: str):
+def _jax_tensor(values: np.ndarray, dtype: str | None, device: str):
     import jax.numpy as jnp
-    return jnp.asarray(values).astype(dtype)
+    return jnp.asarray(values) if dtype is None else jnp.asarray(values).astype(dtype)
 
 
-def _jax_loss_and_grad(call: Call, loss_of) -> tuple:
+def _jax_loss_and_grad(logits: np.ndarray, call: Call, loss_of) -> tuple:
     import jax
     import jax.numpy as jnp
-    loss, pullback = jax.vjp(loss_of, _jax_tensor(call.problem.logits, call.dtype, call.device))
+    loss, pullback = jax.vjp(loss_of, _jax_tensor(logits, call.dtype, call.device))
     (grad,) = pullback(jnp.ones_like(loss))
     return np.asarray(loss), np.asarray(grad)
 
@@ -108,14 +116,15 @@ def _torch_gpu() -> str | None:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
-def _torch_tensor(values: np.ndarray, dtype: str, device: str):
+def _torch_tensor(values: np.ndarray, dtype: str | None, device: str):
     import torch
-    return torch.tensor(values, device=device).to(getattr(torch, dtype))
+    tensor = torch.tensor(values, device=device)
+    return tensor if dtype is None else tensor.to(getattr(torch, dtype))
 
 
-def _torch_loss_and_grad(call: Call, loss_of) -> tuple:
+def _torch_loss_and_grad(logits: np.ndarray, call: Call, loss_of) -> tuple:
     import torch
-    x = _torch_tensor(call.problem.logits, call.dtype, call.device).requires_grad_()
+    x = _torch_tensor(logits, call.dtype, call.device).requires_grad_()
     loss = loss_of(x)
     loss.backward(torch.ones_like(loss))
     return tuple(tensor.detach().to(torch.float64).cpu().numpy() for tensor in (loss, x.grad))
@@ -134,17 +143,41 @@ _SOFTMAX = {"tensorflow": _tf_softmax, "jax": _jax_softmax, "torch": _torch_soft
 
 # --- the APIs -----------------------------------------------------------------------------------------------------
 
-def _run(call: Call, loss_class, from_logits: bool, predict=lambda x: x) -> tuple:
-    """`loss_class(from_logits=..., reduction=...)(targets, predict(x))` and its gradient, on the cell's device.
+def native(values: np.ndarray, extra_dims: tuple[int, ...]) -> np.ndarray:
+    """Rows as the user holds them for `extra_dims` (d1, ...): (N, C) -> (n, d1, ..., C), (N,) -> (n, d1, ...).
 
-    Targets are integer labels, or one-hot probabilities in the cell's dtype.
+    No extra dims: the array as it is (a label array of the wrong length included).
     """
-    loss = loss_class(from_logits=from_logits, reduction=REDUCTIONS[call.problem.options.reduction])
-    problem = call.problem
+    return values.reshape(-1, *extra_dims, *values.shape[1:]) if extra_dims else values
+
+
+def _arguments(options) -> dict:
+    """The loss constructor's keyword arguments (beyond from_logits) for `options`, as a user would write them."""
+    arguments = {} if options.reduction == "mean" else {"reduction": REDUCTIONS[options.reduction]}
+    if options.ignore_index is not None:
+        arguments["ignore_class"] = options.ignore_index
+    if options.label_smoothing:
+        arguments["label_smoothing"] = options.label_smoothing
+    return arguments
+
+
+def _run(call: Call, loss_class, from_logits: bool, predict=lambda x: x) -> tuple:
+    """`loss_class(from_logits=..., **options)(targets, predict(x), sample_weight=...)` and its gradient, on the cell's
+    device, in the user's layout; loss and gradient back as the reference's rows.
+
+    Targets are labels in their own dtype, or probabilities in the cell's dtype; class weights become one sample
+    weight per position, `keras.ops.take(w, y)`.
+    """
+    problem, options = call.problem, call.problem.options
+    loss = loss_class(from_logits=from_logits, **_arguments(options))
+    dims = options.extra_dims
     with keras.device(KERAS_DEVICES[call.device]):
-        targets = (_TENSOR(problem.labels, "int64", call.device) if problem.labels is not None
-                   else _TENSOR(problem.probs, call.dtype, call.device))
-        return _LOSS_AND_GRAD(call, lambda x: loss(targets, predict(x)))
+        targets = (_TENSOR(native(problem.labels, dims), None, call.device) if problem.labels is not None
+                   else _TENSOR(native(problem.probs, dims), call.dtype, call.device))
+        weights = None if options.weight is None else keras.ops.take(np.asarray(options.weight), targets)
+        value, grad = _LOSS_AND_GRAD(native(problem.logits, dims), call,
+                                     lambda x: loss(targets, predict(x), sample_weight=weights))
+    return (value.reshape(-1) if value.ndim else value), grad.reshape(problem.logits.shape)
 
 
 def _softmax_layer(call: Call):
@@ -153,23 +186,24 @@ def _softmax_layer(call: Call):
 
 
 def _register(api_id: str, expression: str, targets: str = "labels"):
-    mean_over = "rows" if targets == "probs" else "weight"
-    return register("keras", api_id, expression, targets=targets, supports=REDUCTION_ONLY, mean_over=mean_over,
+    """Keras' mean divides by the number of positions, sample weights or not: mean_over "rows"."""
+    supports = SPARSE_OPTIONS if targets == "labels" else CATEGORICAL_OPTIONS
+    return register("keras", api_id, expression, targets=targets, supports=supports, mean_over="rows",
                     backend=BACKEND)
 
 
-@_register(f"{SPARSE}(from_logits=True)", f"{SPARSE}(from_logits=True{{options}})(y, x)")
+@_register(f"{SPARSE}(from_logits=True)", f"{SPARSE}(from_logits=True{{options}})(y, x{{weights}})")
 def sparse_from_logits(call: Call):
     return _run(call, keras.losses.SparseCategoricalCrossentropy, from_logits=True)
 
 
-@_register(f"{SPARSE}(from_logits=False)", f"{SPARSE}(from_logits=False{{options}})(y, {SOFTMAX_LAYER})")
+@_register(f"{SPARSE}(from_logits=False)", f"{SPARSE}(from_logits=False{{options}})(y, {SOFTMAX_LAYER}{{weights}})")
 def sparse_of_softmax_layer(call: Call):
     return _run(call, keras.losses.SparseCategoricalCrossentropy, from_logits=False, predict=_softmax_layer(call))
 
 
 @_register(f"{SPARSE}(from_logits=False)[external probs]",
-           f"{SPARSE}(from_logits=False{{options}})(y, {BACKEND_SOFTMAX})")
+           f"{SPARSE}(from_logits=False{{options}})(y, {BACKEND_SOFTMAX}{{weights}})")
 def sparse_of_backend_softmax(call: Call):
     return _run(call, keras.losses.SparseCategoricalCrossentropy, from_logits=False, predict=_SOFTMAX)
 
@@ -198,30 +232,49 @@ _PIN_CPU = {"tensorflow": 'os.environ["CUDA_VISIBLE_DEVICES"] = ""', "jax": 'os.
 
 
 def repro(api, call: Call, logits_code: str | None) -> str:
-    """A copy-paste script that makes the same call with this Keras backend, its gradient by the backend's autodiff."""
-    problem = call.problem
-    reduction = problem.options.reduction
-    options = "" if reduction == "mean" else f", reduction={REDUCTIONS[reduction]!r}"
-    loss = api.expression.format(options=options, dtype=repr(call.dtype))
+    """A copy-paste script that makes the same call with this Keras backend (labels in their own dtype, the user's
+    layout, the same options and sample weights), its gradient by the backend's autodiff."""
+    problem, options = call.problem, call.problem.options
+    dims, num_classes = options.extra_dims, problem.num_classes
+    arguments = "".join(f", {name}={value!r}" for name, value in _arguments(options).items())
+    weights = "" if options.weight is None else ", sample_weight=keras.ops.take(w, y)"
+    loss = api.expression.format(options=arguments, weights=weights, dtype=repr(call.dtype))
     lines = ["import os", f'os.environ["KERAS_BACKEND"] = "{BACKEND}"']
     lines += ['os.environ["JAX_ENABLE_X64"] = "1"'] if BACKEND == "jax" else []
     lines += [_PIN_CPU[BACKEND]] if call.device == "cpu" else []
     lines += ["import numpy as np", *_REPRO_IMPORTS[BACKEND], "import keras", ""]
     source = literal(problem.logits) if logits_code is None else logits_code
-    lines.append(f"x = {_REPRO_FLOAT[BACKEND].format(source=source, dtype=call.dtype)}")
+    lines.append(f"x = {_repro_float(source, dims, num_classes, call.dtype)}")
     if problem.labels is not None:
-        lines.append(f"y = {_REPRO_INT[BACKEND].format(source=literal(problem.labels, 'labels'))}")
+        labels = f"np.asarray({literal(problem.labels, 'labels')}, dtype=np.{problem.labels.dtype.name})"
+        lines.append(f"y = {_REPRO_ARRAY[BACKEND].format(source=labels + native_code(dims))}")
     if problem.probs is not None:
-        lines.append(f"q = {_REPRO_FLOAT[BACKEND].format(source=probs_literal(problem.probs), dtype=call.dtype)}")
+        lines.append(f"q = {_repro_float(probs_literal(problem.probs), dims, num_classes, call.dtype)}")
+    if options.weight is not None:
+        lines.append(f"w = np.asarray({list(options.weight)!r})  # class weights")
     return "\n".join(lines + _REPRO_GRAD[BACKEND](loss))
+
+
+def native_code(extra_dims: tuple[int, ...], num_classes: int | None = None) -> str:
+    """`native` as code appended to a numpy array: logits and probabilities given `num_classes`, labels without."""
+    if not extra_dims:
+        return ""
+    shape = (-1, *extra_dims) + (() if num_classes is None else (num_classes,))
+    return f".reshape({', '.join(map(str, shape))})"
+
+
+def _repro_float(source: str, extra_dims: tuple[int, ...], num_classes: int, dtype: str) -> str:
+    array = f"np.asarray({source}, dtype=np.float64){native_code(extra_dims, num_classes)}"
+    return _REPRO_FLOAT[BACKEND].format(source=array, dtype=dtype)
 
 
 _REPRO_IMPORTS = {"tensorflow": ["import tensorflow as tf"], "jax": ["import jax", "import jax.numpy as jnp"],
                   "torch": ["import torch"]}
-_REPRO_FLOAT = {"tensorflow": "tf.cast(tf.constant({source}, dtype=tf.float64), tf.{dtype})",
-                "jax": "jnp.asarray({source}, dtype=jnp.float64).astype(jnp.{dtype})",
-                "torch": "torch.tensor({source}, dtype=torch.float64).to(torch.{dtype})"}
-_REPRO_INT = {"tensorflow": "tf.constant({source})", "jax": "jnp.asarray({source})", "torch": "torch.tensor({source})"}
+_REPRO_FLOAT = {"tensorflow": "tf.cast(tf.constant({source}), tf.{dtype})",
+                "jax": "jnp.asarray({source}).astype(jnp.{dtype})",
+                "torch": "torch.tensor({source}).to(torch.{dtype})"}
+_REPRO_ARRAY = {"tensorflow": "tf.constant({source})", "jax": "jnp.asarray({source})",
+                "torch": "torch.tensor({source})"}
 _REPRO_GRAD = {
     "tensorflow": lambda loss: ["with tf.GradientTape() as tape:", "    tape.watch(x)", f"    loss = {loss}",
                                 "print(loss, tape.gradient(loss, x))"],
