@@ -1,16 +1,37 @@
-"""PyTorch loss APIs, forward and backward (`loss.backward()`), one small function each."""
+"""PyTorch loss APIs, forward and backward (`loss.backward()`), one small function each.
+
+Each API is a loss function of the logits and the other tensors (labels or probabilities, the class weights), with the
+Python-constant options (reduction, ignore_index, label_smoothing) as keyword arguments. Mode "eager" calls it;
+mode "compiled" calls it through `torch.compile(..., dynamic=False)` (inductor, otherwise default options) and the
+gradient comes from `loss.backward()` through the compiled graph (AOTAutograd). One compiled callable per API serves
+every case, so dynamo's cache is reused: a graph per distinct shape, dtype and option value, not per case. Dynamo's
+recompile limit is raised and hitting it is an error, so no compiled cell silently runs eagerly; errors are not
+suppressed, they are the result.
+
+Inputs reach PyTorch as a user holds them: logits in the dtype, labels in their own dtype and shape (an int32, uint8
+or float label array is passed as it is), and `extra_dims` in PyTorch's own layout, the class axis second:
+logits (n, C, d1, ...), labels (n, d1, ...). Loss and gradient come back as the reference's rows (N, C) and (N,).
+"""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
 
-from xentcompat.adapters.base import Call, register
+from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, register
 from xentcompat.adapters.repro import literal, probs_literal
 
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
                 "float64": torch.float64}
-NO_SMOOTHING = frozenset({"reduction", "weight", "ignore_index"})
+CLASS_INDEX_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "label_smoothing", "extra_dims"})
+PROBS_OPTIONS = frozenset({"reduction", "weight", "label_smoothing", "extra_dims"})  # ignore_index: class indices
+NLL_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "extra_dims"})  # NLLLoss has no label_smoothing
+# Every compiled cell is compiled: far more recompiles than the matrix needs (a graph per shape, dtype, label dtype
+# and option value), and an error, not a silent fall back to eager, if that is ever reached.
+COMPILE_CONFIG = {"recompile_limit": 1024, "accumulated_recompile_limit": 4096, "fail_on_recompile_limit_hit": True,
+                  "suppress_errors": False}
 
 
 def versions() -> dict[str, str]:
@@ -25,98 +46,58 @@ def available_devices() -> dict[str, str]:
     return devices
 
 
+def to_native(tensor: torch.Tensor, extra_dims: tuple[int, ...]) -> torch.Tensor:
+    """Rows in PyTorch's layout for `extra_dims` (d1, ...): the N rows are (n, d1, ...) positions, row-major.
+
+    (N, C) -> (n, d1, ..., C) -> (n, C, d1, ...) (contiguous, as a conv output holds it); (N,) -> (n, d1, ...).
+    No extra dims: the tensor as it is (a label array of the wrong length included).
+    """
+    if not extra_dims:
+        return tensor
+    if tensor.ndim == 1:
+        return tensor.reshape(-1, *extra_dims)
+    return tensor.reshape(-1, *extra_dims, tensor.shape[-1]).movedim(-1, 1).contiguous()
+
+
+def from_native(tensor: torch.Tensor, extra_dims: tuple[int, ...]) -> torch.Tensor:
+    """The inverse of `to_native`: a gradient (n, C, d1, ...) -> (N, C), a per-position loss (n, d1, ...) -> (N,)."""
+    if not extra_dims or tensor.ndim == 0:
+        return tensor
+    if tensor.ndim == len(extra_dims) + 2:
+        return tensor.movedim(1, -1).reshape(-1, tensor.shape[1])
+    return tensor.reshape(-1)
+
+
+def native_code(extra_dims: tuple[int, ...], num_classes: int | None = None) -> str:
+    """`to_native` as the code a reproducer appends to the tensor (logits and probs given `num_classes`)."""
+    if not extra_dims:
+        return ""
+    if num_classes is None:
+        return f".reshape(-1, {', '.join(map(str, extra_dims))})"
+    return f".reshape(-1, {', '.join(map(str, extra_dims))}, {num_classes}).movedim(-1, 1).contiguous()"
+
+
 def _logits(call: Call) -> torch.Tensor:
-    return torch.tensor(call.problem.logits, dtype=TORCH_DTYPES[call.dtype], device=call.device, requires_grad=True)
+    logits = torch.tensor(call.problem.logits, dtype=TORCH_DTYPES[call.dtype], device=call.device)
+    return to_native(logits, call.problem.options.extra_dims).requires_grad_()
 
 
 def _labels(call: Call) -> torch.Tensor:
-    return torch.tensor(call.problem.labels, dtype=torch.long, device=call.device)
+    """The label array in its own dtype (int64 is long; int32, uint8 and float stay so), as a user passes it."""
+    return to_native(torch.as_tensor(call.problem.labels, device=call.device), call.problem.options.extra_dims)
 
 
 def _probs(call: Call) -> torch.Tensor:
-    return torch.tensor(call.problem.probs, dtype=TORCH_DTYPES[call.dtype], device=call.device)
+    probs = torch.tensor(call.problem.probs, dtype=TORCH_DTYPES[call.dtype], device=call.device)
+    return to_native(probs, call.problem.options.extra_dims)
 
 
-def _options(call: Call, smoothing: bool = True) -> dict:
+def _options(call: Call) -> dict:
+    """The constructor's keyword arguments for the options the case sets (an API gets only options it offers)."""
     options = call.problem.options
     kwargs = {"reduction": options.reduction}
     if options.weight is not None:
         kwargs["weight"] = torch.tensor(options.weight, dtype=TORCH_DTYPES[call.dtype], device=call.device)
-    if options.ignore_index is not None:
-        kwargs["ignore_index"] = options.ignore_index
-    if smoothing and options.label_smoothing:
-        kwargs["label_smoothing"] = options.label_smoothing
-    return kwargs
-
-
-def _backward(x: torch.Tensor, loss: torch.Tensor):
-    loss.backward(torch.ones_like(loss))
-    return _numpy(loss), _numpy(x.grad)
-
-
-def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().to(torch.float64).cpu().numpy()
-
-
-@register("torch", "torch.nn.CrossEntropyLoss", "torch.nn.CrossEntropyLoss({options})(x, y)")
-def cross_entropy(call: Call):
-    x = _logits(call)
-    return _backward(x, torch.nn.CrossEntropyLoss(**_options(call))(x, _labels(call)))
-
-
-@register("torch", "torch.nn.CrossEntropyLoss[probs]", "torch.nn.CrossEntropyLoss({options})(x, q)",
-          targets="probs")
-def cross_entropy_probs(call: Call):
-    x = _logits(call)
-    return _backward(x, torch.nn.CrossEntropyLoss(**_options(call))(x, _probs(call)))
-
-
-@register("torch", "torch.nn.NLLLoss(log_softmax)", "torch.nn.NLLLoss({options})(torch.log_softmax(x, dim=1), y)",
-          supports=NO_SMOOTHING)
-def nll_log_softmax(call: Call):
-    x = _logits(call)
-    return _backward(x, torch.nn.NLLLoss(**_options(call, smoothing=False))(torch.log_softmax(x, dim=1), _labels(call)))
-
-
-@register("torch", "torch.nn.NLLLoss(log(softmax))",
-          "torch.nn.NLLLoss({options})(torch.log(torch.softmax(x, dim=1)), y)", supports=NO_SMOOTHING)
-def nll_log_of_softmax(call: Call):
-    x = _logits(call)
-    log_p = torch.log(torch.softmax(x, dim=1))
-    return _backward(x, torch.nn.NLLLoss(**_options(call, smoothing=False))(log_p, _labels(call)))
-
-
-@register("torch", "torch.nn.CrossEntropyLoss(softmax)",
-          "torch.nn.CrossEntropyLoss({options})(torch.softmax(x, dim=1), y)")
-def cross_entropy_of_softmax(call: Call):
-    """Softmax applied twice: the model's last layer is a softmax and CrossEntropyLoss applies another."""
-    x = _logits(call)
-    return _backward(x, torch.nn.CrossEntropyLoss(**_options(call))(torch.softmax(x, dim=1), _labels(call)))
-
-
-def repro(api, call: Call, logits_code: str | None) -> str:
-    """A copy-paste PyTorch script that makes the same call."""
-    expression = api.expression
-    dtype = f"torch.{call.dtype}"
-    problem = call.problem
-    source = literal(problem.logits) if logits_code is None else f"torch.from_numpy({logits_code})"
-    lines = ["import numpy as np", "import torch", "",
-             f"x = torch.tensor({source}, dtype={dtype}, device={call.device!r}, requires_grad=True)"]
-    if problem.labels is not None:
-        lines.append(f"y = torch.tensor({literal(problem.labels, 'labels')}, device={call.device!r})")
-    if problem.probs is not None:
-        lines.append(f"q = torch.tensor({probs_literal(problem.probs)}, dtype={dtype}, device={call.device!r})")
-    options = ", ".join(f"{k}={_option_code(k, v, dtype)}" for k, v in _options_for_repro(call).items())
-    lines += [f"loss = {expression.format(options=options)}", "loss.backward(torch.ones_like(loss))",
-              "print(loss, x.grad)"]
-    return "\n".join(lines)
-
-
-def _options_for_repro(call: Call) -> dict:
-    options = call.problem.options
-    kwargs = {"reduction": options.reduction} if options.reduction != "mean" else {}
-    if options.weight is not None:
-        kwargs["weight"] = options.weight
     if options.ignore_index is not None:
         kwargs["ignore_index"] = options.ignore_index
     if options.label_smoothing:
@@ -124,7 +105,137 @@ def _options_for_repro(call: Call) -> dict:
     return kwargs
 
 
-def _option_code(name: str, value, dtype: str) -> str:
-    if name == "weight":
-        return f"torch.tensor({literal(np.asarray(value))}, dtype={dtype})"
-    return repr(value)
+def _run(call: Call, loss_fn, x: torch.Tensor, target: torch.Tensor):
+    """Forward in the call's mode, backward (of the sum of a per-position loss) through the same graph; loss and
+    gradient in the reference's rows."""
+    if call.mode == "compiled":
+        with torch._dynamo.config.patch(COMPILE_CONFIG):
+            loss = _compiled(loss_fn)(x, target, **_options(call))
+    else:
+        loss = loss_fn(x, target, **_options(call))
+    loss.backward(torch.ones_like(loss))
+    extra_dims = call.problem.options.extra_dims
+    return _numpy(from_native(loss, extra_dims)), _numpy(from_native(x.grad, extra_dims))
+
+
+@functools.cache
+def _compiled(loss_fn):
+    """`torch.compile(loss_fn, dynamic=False)`: inductor, and a static-shape graph for each shape, the graph a user's
+    `torch.compile(loss_fn)` builds on its first call.
+
+    Not the default's automatic dynamic shapes: its dynamic graph is compiled at the shape of whichever case first
+    changed a size, and inductor's choices at that shape (fuse softmax into log in float32, or store it in float16 for
+    the backward) change float16/bfloat16 verdicts, so a cell's verdict would depend on the cells its process ran
+    before it (and xdist's order). A static graph depends only on the cell's own shape, dtype and options.
+    """
+    return torch.compile(loss_fn, dynamic=False)
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().to(torch.float64).cpu().numpy()
+
+
+def _cross_entropy(x, y, **options):
+    return torch.nn.CrossEntropyLoss(**options)(x, y)
+
+
+def _cross_entropy_probs(x, q, **options):  # the same call, its own function: one compiled callable per API
+    return torch.nn.CrossEntropyLoss(**options)(x, q)
+
+
+def _nll_log_softmax(x, y, **options):
+    return torch.nn.NLLLoss(**options)(torch.log_softmax(x, dim=1), y)
+
+
+def _nll_log_of_softmax(x, y, **options):
+    return torch.nn.NLLLoss(**options)(torch.log(torch.softmax(x, dim=1)), y)
+
+
+def _cross_entropy_of_softmax(x, y, **options):
+    return torch.nn.CrossEntropyLoss(**options)(torch.softmax(x, dim=1), y)
+
+
+@register("torch", "torch.nn.CrossEntropyLoss", "torch.nn.CrossEntropyLoss({options})(x, y)",
+          supports=CLASS_INDEX_OPTIONS, modes=EAGER_AND_COMPILED)
+def cross_entropy(call: Call):
+    return _run(call, _cross_entropy, _logits(call), _labels(call))
+
+
+@register("torch", "torch.nn.CrossEntropyLoss[probs]", "torch.nn.CrossEntropyLoss({options})(x, q)",
+          targets="probs", supports=PROBS_OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED)
+def cross_entropy_probs(call: Call):
+    return _run(call, _cross_entropy_probs, _logits(call), _probs(call))
+
+
+@register("torch", "torch.nn.NLLLoss(log_softmax)", "torch.nn.NLLLoss({options})(torch.log_softmax(x, dim=1), y)",
+          supports=NLL_OPTIONS, modes=EAGER_AND_COMPILED)
+def nll_log_softmax(call: Call):
+    return _run(call, _nll_log_softmax, _logits(call), _labels(call))
+
+
+@register("torch", "torch.nn.NLLLoss(log(softmax))",
+          "torch.nn.NLLLoss({options})(torch.log(torch.softmax(x, dim=1)), y)", supports=NLL_OPTIONS,
+          modes=EAGER_AND_COMPILED)
+def nll_log_of_softmax(call: Call):
+    return _run(call, _nll_log_of_softmax, _logits(call), _labels(call))
+
+
+@register("torch", "torch.nn.CrossEntropyLoss(softmax)",
+          "torch.nn.CrossEntropyLoss({options})(torch.softmax(x, dim=1), y)", supports=CLASS_INDEX_OPTIONS,
+          modes=EAGER_AND_COMPILED)
+def cross_entropy_of_softmax(call: Call):
+    """Softmax applied twice: the model's last layer is a softmax and CrossEntropyLoss applies another."""
+    return _run(call, _cross_entropy_of_softmax, _logits(call), _labels(call))
+
+
+def repro(api, call: Call, logits_code: str | None) -> str:
+    """A copy-paste PyTorch script that makes the same call (in PyTorch's layout when the case has extra dims);
+    a compiled cell's makes it through `torch.compile`, as a function of the tensors."""
+    dtype = f"torch.{call.dtype}"
+    problem = call.problem
+    extra_dims, num_classes = problem.options.extra_dims, problem.num_classes
+    source = _array_code(problem.logits, "logits") if logits_code is None else logits_code
+    lines = ["import numpy as np", "import torch", "",
+             f"x = torch.tensor({source}, dtype={dtype}, device={call.device!r})"
+             f"{native_code(extra_dims, num_classes)}.requires_grad_()"]
+    if problem.labels is not None:
+        labels_dtype = f"torch.{np.asarray(problem.labels).dtype.name}"
+        lines.append(f"y = torch.tensor({_array_code(problem.labels, 'labels')}, dtype={labels_dtype}, "
+                     f"device={call.device!r}){native_code(extra_dims)}")
+    if problem.probs is not None:
+        lines.append(f"q = torch.tensor({_array_code(problem.probs, 'probs')}, dtype={dtype}, device={call.device!r})"
+                     f"{native_code(extra_dims, num_classes)}")
+    tensors = ["x", "q" if problem.probs is not None else "y"]
+    options = [f"{name}={value!r}" for name, value in _constant_options(call).items()]
+    if problem.options.weight is not None:
+        lines.append(f"weight = torch.tensor({literal(np.asarray(problem.options.weight))}, dtype={dtype}, "
+                     f"device={call.device!r})")
+        tensors.append("weight")
+        options.insert(0, "weight=weight")
+    loss = api.expression.format(options=", ".join(options))
+    if call.mode == "compiled":
+        arguments = ", ".join(tensors)
+        lines += [f"loss_fn = torch.compile(lambda {arguments}: {loss}, dynamic=False)",
+                  f"loss = loss_fn({arguments})"]
+    else:
+        lines.append(f"loss = {loss}")
+    lines += ["loss.backward(torch.ones_like(loss))", "print(loss, x.grad)"]
+    return "\n".join(lines)
+
+
+def _array_code(values: np.ndarray, name: str) -> str:
+    """An array as code; an empty one keeps its shape (a literal [] would lose the class axis)."""
+    if values.size == 0:
+        return f"np.zeros({values.shape})"
+    return probs_literal(values) if name == "probs" else literal(values, name)
+
+
+def _constant_options(call: Call) -> dict:
+    """The options a reproducer writes as Python constants (those the case sets away from their defaults)."""
+    options = call.problem.options
+    kwargs = {"reduction": options.reduction} if options.reduction != "mean" else {}
+    if options.ignore_index is not None:
+        kwargs["ignore_index"] = options.ignore_index
+    if options.label_smoothing:
+        kwargs["label_smoothing"] = options.label_smoothing
+    return kwargs
