@@ -4,18 +4,25 @@ They return one loss per position; the reduction is the user's (`.mean()` / `.su
 `reduction` and `extra_dims`, channels-last: logits (N, C) -> (n, d1, ..., C), labels (N,) -> (n, d1, ...),
 probabilities like logits, and the user's mean is over every position. Loss and gradient come back as the reference's
 rows, (N,) and (N, C). Labels reach JAX as the user holds them: their own dtype (int64, int32, uint8, float) and
-length. The gradient pulls back ones through `jax.vjp` (for "none" that is `jax.grad` of the sum). Eager: no
-`jax.jit` around the call. The target sets JAX_ENABLE_X64=1 so float64 cells (and int64 labels) really are 64-bit.
+length. The gradient pulls back ones through `jax.vjp` (for "none" that is `jax.grad` of the sum).
+
+Each API is a function of the logits and its targets, `rows(x, t)`. Mode "eager" runs the loss and its `jax.vjp`
+op by op, no `jax.jit` around them; mode "compiled" runs that same loss-and-gradient under `jax.jit`, as users jit a
+train step: one jitted function per API for the whole process, the reduction a static argument, the targets a traced
+one, so XLA compiles once per API, reduction, shape and dtype. The target sets JAX_ENABLE_X64=1 so float64 cells (and
+int64 labels) really are 64-bit.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from xentcompat.adapters.base import Call, register
+from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, register
 from xentcompat.adapters.repro import literal, probs_literal
 
 if not jax.config.jax_enable_x64:
@@ -73,12 +80,25 @@ def _reduce(rows: jax.Array, reduction: str) -> jax.Array:
     return {"mean": jnp.mean, "sum": jnp.sum, "none": lambda rows: rows}[reduction](rows)
 
 
-def _loss_and_grad(call: Call, rows_of) -> tuple:
-    """The reduced loss of `rows_of(x)` and d loss / d x, pulling back ones (`jax.grad` of the sum for "none");
-    a per-position loss (n, d1, ...) comes back as (N,), the gradient as (N, C)."""
-    x = array(call.problem.logits, call)
-    loss, pullback = jax.vjp(lambda x: _reduce(rows_of(x), call.problem.options.reduction), x)
+def loss_and_pullback(rows, x: jax.Array, t: jax.Array, reduction: str) -> tuple:
+    """The reduced loss of `rows(x, t)` and its `jax.vjp` pulled back from ones: d loss / d x (of the sum for
+    "none"). Un-jitted this runs op by op (eager); `compiled(rows)` is the same under `jax.jit`."""
+    loss, pullback = jax.vjp(lambda x: _reduce(rows(x, t), reduction), x)
     (grad,) = pullback(jnp.ones_like(loss))
+    return loss, grad
+
+
+def compiled(rows):
+    """The module-level jitted loss-and-gradient of one API: `reduction` static, logits and targets traced."""
+    return jax.jit(functools.partial(loss_and_pullback, rows), static_argnames="reduction")
+
+
+def _loss_and_grad(call: Call, rows, jitted, t: jax.Array) -> tuple:
+    """Loss and gradient of one API in the call's mode; a per-position loss (n, d1, ...) comes back as (N,), the
+    gradient as (N, C)."""
+    x = array(call.problem.logits, call)
+    run = jitted if call.mode == "compiled" else functools.partial(loss_and_pullback, rows)
+    loss, grad = run(x, t, reduction=call.problem.options.reduction)
     loss = _numpy(loss)
     return (loss.reshape(-1) if loss.ndim else loss), _numpy(grad).reshape(call.problem.logits.shape)
 
@@ -87,44 +107,65 @@ def _numpy(values: jax.Array) -> np.ndarray:
     return np.asarray(values).astype(np.float64)
 
 
+def _integer_labels_rows(x, y):
+    return optax.softmax_cross_entropy_with_integer_labels(x, y)
+
+
+def _softmax_rows(x, q):
+    return optax.softmax_cross_entropy(x, q)
+
+
+def _safe_softmax_rows(x, q):
+    return optax.safe_softmax_cross_entropy(x, q)
+
+
+def _log_of_softmax_rows(x, y):
+    return -jnp.take_along_axis(jnp.log(jax.nn.softmax(x, axis=-1)), y[..., None], axis=-1)[..., 0]
+
+
+def _log_softmax_rows(x, y):
+    return -jnp.take_along_axis(jax.nn.log_softmax(x, axis=-1), y[..., None], axis=-1)[..., 0]
+
+
+_integer_labels_jit = compiled(_integer_labels_rows)
+_softmax_jit = compiled(_softmax_rows)
+_safe_softmax_jit = compiled(_safe_softmax_rows)
+_log_of_softmax_jit = compiled(_log_of_softmax_rows)
+_log_softmax_jit = compiled(_log_softmax_rows)
+JITTED = (_integer_labels_jit, _softmax_jit, _safe_softmax_jit, _log_of_softmax_jit, _log_softmax_jit)
+
+
 @register("jax", "optax.softmax_cross_entropy_with_integer_labels",
-          "optax.softmax_cross_entropy_with_integer_labels(x, y)", supports=OPTIONS)
+          "optax.softmax_cross_entropy_with_integer_labels(x, y)", supports=OPTIONS, modes=EAGER_AND_COMPILED)
 def softmax_cross_entropy_with_integer_labels(call: Call):
-    y = _labels(call)
-    return _loss_and_grad(call, lambda x: optax.softmax_cross_entropy_with_integer_labels(x, y))
+    return _loss_and_grad(call, _integer_labels_rows, _integer_labels_jit, _labels(call))
 
 
 @register("jax", "optax.softmax_cross_entropy", "optax.softmax_cross_entropy(x, q)", targets="probs",
-          supports=OPTIONS, mean_over="rows")
+          supports=OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED)
 def softmax_cross_entropy(call: Call):
-    q = array(call.problem.probs, call)
-    return _loss_and_grad(call, lambda x: optax.softmax_cross_entropy(x, q))
+    return _loss_and_grad(call, _softmax_rows, _softmax_jit, array(call.problem.probs, call))
 
 
 @register("jax", "optax.safe_softmax_cross_entropy", "optax.safe_softmax_cross_entropy(x, q)", targets="probs",
-          supports=OPTIONS, mean_over="rows")
+          supports=OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED)
 def safe_softmax_cross_entropy(call: Call):
-    q = array(call.problem.probs, call)
-    return _loss_and_grad(call, lambda x: optax.safe_softmax_cross_entropy(x, q))
+    return _loss_and_grad(call, _safe_softmax_rows, _safe_softmax_jit, array(call.problem.probs, call))
 
 
 @register("jax", "log(jax.nn.softmax)[label]",
           "-jnp.take_along_axis(jnp.log(jax.nn.softmax(x, axis=-1)), y[..., None], axis=-1)[..., 0]",
-          supports=OPTIONS)
+          supports=OPTIONS, modes=EAGER_AND_COMPILED)
 def log_of_softmax(call: Call):
     """The tutorial form: log of the probabilities, picked at the label."""
-    y = _labels(call)
-    return _loss_and_grad(call, lambda x: -jnp.take_along_axis(
-        jnp.log(jax.nn.softmax(x, axis=-1)), y[..., None], axis=-1)[..., 0])
+    return _loss_and_grad(call, _log_of_softmax_rows, _log_of_softmax_jit, _labels(call))
 
 
 @register("jax", "jax.nn.log_softmax[label]",
           "-jnp.take_along_axis(jax.nn.log_softmax(x, axis=-1), y[..., None], axis=-1)[..., 0]",
-          supports=OPTIONS)
+          supports=OPTIONS, modes=EAGER_AND_COMPILED)
 def log_softmax(call: Call):
-    y = _labels(call)
-    return _loss_and_grad(call, lambda x: -jnp.take_along_axis(
-        jax.nn.log_softmax(x, axis=-1), y[..., None], axis=-1)[..., 0])
+    return _loss_and_grad(call, _log_softmax_rows, _log_softmax_jit, _labels(call))
 
 
 def repro(api, call: Call, logits_code: str | None) -> str:
@@ -145,8 +186,15 @@ def repro(api, call: Call, logits_code: str | None) -> str:
         lines.append(f"q = jax.device_put(jnp.asarray({_array_code(problem.probs, 'probs')}, dtype=jnp.float64)"
                      f".astype({dtype}){native_code(extra_dims, problem.num_classes)}, device)")
     loss = REDUCERS[problem.options.reduction].format(api.expression)
-    lines += [f"loss, pullback = jax.vjp(lambda x: {loss}, x)",
-              "print(loss, pullback(jnp.ones_like(loss))[0])"]
+    if call.mode != "compiled":
+        lines += [f"loss, pullback = jax.vjp(lambda x: {loss}, x)",
+                  "print(loss, pullback(jnp.ones_like(loss))[0])"]
+        return "\n".join(lines)
+    t = "y" if problem.labels is not None else "q"
+    lines += ["", "", "@jax.jit", f"def loss_and_grad(x, {t}):",
+              f"    loss, pullback = jax.vjp(lambda x: {loss}, x)",
+              "    return loss, pullback(jnp.ones_like(loss))[0]", "", "",
+              f"print(*loss_and_grad(x, {t}))"]
     return "\n".join(lines)
 
 

@@ -5,6 +5,11 @@ options are `reduction` and `extra_dims`, channels-last: logits (N, C) -> (n, d1
 probabilities like logits, and the user's mean is over every position. Loss and gradient come back as the reference's
 rows, (N,) and (N, C). Labels reach TensorFlow as the user holds them: their own dtype (int64, int32, uint8, float)
 and length.
+
+Each op is a function of the logits and its targets, `rows(x, t)`. Mode "eager" runs the loss and its
+`tf.GradientTape` op by op; mode "compiled" runs that same tape computation inside `tf.function(jit_compile=True)`
+(XLA), as users compile a train step: one tf.function per op for the whole process (`reduce_retracing=True`, so a
+new shape relaxes the trace instead of adding one; XLA still compiles per shape), the reduction a Python constant.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from xentcompat.adapters.base import Call, register
+from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, register
 from xentcompat.adapters.repro import literal, probs_literal
 
 OPTIONS = frozenset({"reduction", "extra_dims"})  # no class weights, ignore_index or label smoothing
@@ -59,31 +64,59 @@ def _reduce(rows: tf.Tensor, reduction: str) -> tf.Tensor:
     return {"mean": tf.reduce_mean, "sum": tf.reduce_sum, "none": tf.identity}[reduction](rows)
 
 
-def _loss_and_grad(call: Call, rows_of) -> tuple:
-    """The reduced loss of `rows_of(x)` and d loss / d x (of the sum for "none"); a per-position loss (n, d1, ...)
-    comes back as (N,), the gradient as (N, C)."""
+def loss_and_gradient(rows, x: tf.Tensor, t: tf.Tensor, reduction: str) -> tuple:
+    """The reduced loss of `rows(x, t)` and d loss / d x (of the sum for "none") from a `tf.GradientTape`.
+    Called as it is this runs op by op (eager); `compiled(rows)` is the same inside `tf.function(jit_compile=True)`."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = _reduce(rows(x, t), reduction)
+    return loss, tape.gradient(loss, x)
+
+
+def compiled(rows):
+    """The module-level XLA-compiled loss-and-gradient of one op: `reduction` a Python constant (part of the trace
+    key), logits and targets tensors."""
+    def step(x, t, reduction):
+        return loss_and_gradient(rows, x, t, reduction)
+
+    return tf.function(step, jit_compile=True, reduce_retracing=True)
+
+
+def _loss_and_grad(call: Call, rows, xla, targets) -> tuple:
+    """Loss and gradient of one op in the call's mode; a per-position loss (n, d1, ...) comes back as (N,), the
+    gradient as (N, C). `targets(call)` makes the labels or probabilities (on the cell's device)."""
+    run = xla if call.mode == "compiled" else (lambda x, t, reduction: loss_and_gradient(rows, x, t, reduction))
     with tf.device(device_name(call)):
-        x = tensor(call.problem.logits, call)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = _reduce(rows_of(x), call.problem.options.reduction)
-        loss, grad = loss.numpy(), tape.gradient(loss, x).numpy()
+        loss, grad = run(tensor(call.problem.logits, call), targets(call), call.problem.options.reduction)
+        loss, grad = loss.numpy(), grad.numpy()
     return (loss.reshape(-1) if loss.ndim else loss), grad.reshape(call.problem.logits.shape)
 
 
+def _sparse_rows(x, y):
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=x)
+
+
+def _dense_rows(x, q):
+    return tf.nn.softmax_cross_entropy_with_logits(labels=q, logits=x)
+
+
+_sparse_xla = compiled(_sparse_rows)
+_dense_xla = compiled(_dense_rows)
+COMPILED = (_sparse_xla, _dense_xla)
+
+
 @register("tensorflow", "tf.nn.sparse_softmax_cross_entropy_with_logits",
-          "tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=x)", supports=OPTIONS)
+          "tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=x)", supports=OPTIONS,
+          modes=EAGER_AND_COMPILED)
 def sparse_softmax_cross_entropy_with_logits(call: Call):
-    labels = _labels(call)
-    return _loss_and_grad(call, lambda x: tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=x))
+    return _loss_and_grad(call, _sparse_rows, _sparse_xla, _labels)
 
 
 @register("tensorflow", "tf.nn.softmax_cross_entropy_with_logits",
           "tf.nn.softmax_cross_entropy_with_logits(labels=q, logits=x)", targets="probs",
-          supports=OPTIONS, mean_over="rows")
+          supports=OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED)
 def softmax_cross_entropy_with_logits(call: Call):
-    return _loss_and_grad(call, lambda x: tf.nn.softmax_cross_entropy_with_logits(
-        labels=tensor(call.problem.probs, call), logits=x))
+    return _loss_and_grad(call, _dense_rows, _dense_xla, lambda call: tensor(call.problem.probs, call))
 
 
 def repro(api, call: Call, logits_code: str | None) -> str:
@@ -101,9 +134,16 @@ def repro(api, call: Call, logits_code: str | None) -> str:
         body.append(f"q = tf.cast(tf.constant(np.asarray({_array_code(problem.probs, 'probs')})"
                     f"{native_code(extra_dims, num_classes)}, dtype=tf.float64), {dtype})")
     loss = REDUCERS[problem.options.reduction].format(api.expression)
-    body += ["with tf.GradientTape() as tape:", "    tape.watch(x)", f"    loss = {loss}",
-             "print(loss, tape.gradient(loss, x))"]
-    return "\n".join(["import numpy as np", "import tensorflow as tf", "",
+    tape = ["with tf.GradientTape() as tape:", "    tape.watch(x)", f"    loss = {loss}"]
+    if call.mode != "compiled":
+        body += [*tape, "print(loss, tape.gradient(loss, x))"]
+        return "\n".join(["import numpy as np", "import tensorflow as tf", "",
+                          f"with tf.device({device_name(call)!r}):", *("    " + line for line in body)])
+    t = "y" if problem.labels is not None else "q"
+    step = ["@tf.function(jit_compile=True)", f"def loss_and_grad(x, {t}):", *("    " + line for line in tape),
+            "    return loss, tape.gradient(loss, x)"]
+    body.append(f"print(*loss_and_grad(x, {t}))")
+    return "\n".join(["import numpy as np", "import tensorflow as tf", "", "", *step, "", "",
                       f"with tf.device({device_name(call)!r}):", *("    " + line for line in body)])
 
 
