@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from xentcompat.verdict import judge_grad, judge_loss, worst
+from xentcompat.verdict import judge_grad, judge_loss, shape_mismatch, worst
 
 INF, NAN = math.inf, math.nan
 
@@ -53,6 +53,15 @@ def test_gradient_takes_worst_element_and_counts():
 def test_gradient_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="gradient shape"):
         judge_grad(np.zeros((2, 3)), np.zeros((3, 2)), unit=1.0, largest=1.0)
+
+
+@pytest.mark.parametrize("reference", [0.0, NAN], ids=["sum-of-nothing", "mean-of-nothing"])
+def test_loss_of_another_shape_is_inaccurate_and_named(reference):
+    verdict = judge_loss(np.zeros(0), reference, unit=1.0, largest=1e300)
+    assert (verdict.outcome, verdict.value, verdict.error_units) == ("inaccurate", None, None)
+    assert shape_mismatch(np.zeros(0), reference) == {
+        "type": "shape", "message": "loss of shape (0,) where the reference has shape ()"}
+    assert shape_mismatch(np.zeros(3), np.ones(3)) is None
 
 
 def test_worst_order():

@@ -17,7 +17,7 @@ from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.errors import grad_unit, loss_unit
 from xentcompat.reference.softmax_xent import solve
 from xentcompat.isolation import Crashed, Setup, capture_isolated
-from xentcompat.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss
+from xentcompat.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss, shape_mismatch
 
 GOOD = ("ok", "ok")
 GOOD_INVALID = ("raised", "raised")  # invalid input: a clear error is the good outcome
@@ -113,7 +113,7 @@ def _verdicts(captured, reference, problem, dtype: str) -> tuple[LossVerdict, Gr
     largest = float_type(dtype).largest
     loss = judge_loss(captured.loss, reference.loss, loss_unit(problem, reference, dtype), largest)
     grad = judge_grad(captured.grad, reference.grad, grad_unit(problem, reference, dtype), largest)
-    return loss, grad, None
+    return loss, grad, shape_mismatch(captured.loss, reference.loss)
 
 
 def finding_id(framework: str, backend: str | None, api: str, loss: str, grad: str,

@@ -2,7 +2,9 @@
 
 Each element gets an outcome (see DESIGN.md); a loss or a gradient takes the worst of its elements, in the order
 `SEVERITY`. A result beyond the dtype's largest finite value may come back as the infinity of its sign: that is the
-dtype's range, not the API's error, and counts as `ok`.
+dtype's range, not the API's error, and counts as `ok`. A loss of another shape than the reference's (an empty
+array where a scalar is due, say) has no value to compare: it is `inaccurate`, with no value or error in units, and
+`shape_mismatch` names the two shapes for the record's `error`.
 """
 
 from __future__ import annotations
@@ -58,8 +60,18 @@ def worst(outcomes: np.ndarray) -> str:
     return next((outcome for outcome in SEVERITY if outcome in present), "ok")
 
 
+def shape_mismatch(value, reference) -> dict | None:
+    """The record's `error` for a loss whose shape is not the reference's, else None."""
+    got, want = np.shape(value), np.shape(reference)
+    if got == want:
+        return None
+    return {"type": "shape", "message": f"loss of shape {got} where the reference has shape {want}"}
+
+
 def judge_loss(value, reference, unit, largest: float) -> LossVerdict:
     """Verdict on a loss (scalar, or per-row for reduction none: reported at its worst element)."""
+    if shape_mismatch(value, reference):
+        return LossVerdict("inaccurate", None, float(reference) if np.ndim(reference) == 0 else None, None)
     outcomes, errors = classify(value, reference, unit, largest)
     outcome = worst(outcomes)
     index = _worst_index(outcomes, errors, outcome)
