@@ -13,16 +13,22 @@ reference's `mean_over="rows"`), on the Sparse APIs; `ignore_index` -> `ignore_c
 `label_smoothing` -> `label_smoothing=` (Categorical; Keras smooths y * (1 - eps) + eps / C, as the reference does);
 `extra_dims` channels-last: logits (N, C) -> (n, d1, ..., C), labels (N,) -> (n, d1, ...), probabilities like logits.
 Loss and gradient come back as the reference's rows, (N,) and (N, C).
+
+Mode "compiled" is Keras' `jit_compile="auto"`: XLA on TensorFlow (`tf.function(jit_compile=True)`) and on JAX
+(`jax.jit`) around the same loss-and-gradient, the targets and sample weights passed in as a training step gets
+them; on torch "auto" means eager, so keras-torch has no compiled cells. One compiled function per API, options and
+dtype; the compiler's own cache holds one graph per shape and label dtype.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 
 import keras
 import numpy as np
 
-from xentcompat.adapters.base import Call, register
+from xentcompat.adapters.base import EAGER_AND_COMPILED, EAGER_ONLY, Call, register
 from xentcompat.adapters.repro import literal, probs_literal
 
 BACKEND = keras.backend.backend()
@@ -30,6 +36,7 @@ SPARSE_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "extra_dims"}
 CATEGORICAL_OPTIONS = frozenset({"reduction", "label_smoothing", "extra_dims"})  # class weights: one-hot targets only
 REDUCTIONS = {"mean": "sum_over_batch_size", "sum": "sum", "none": "none"}
 KERAS_DEVICES = {"cpu": "cpu:0", "cuda": "gpu:0"}
+MODES = EAGER_AND_COMPILED if BACKEND in ("tensorflow", "jax") else EAGER_ONLY  # jit_compile="auto"
 SPARSE = "keras.losses.SparseCategoricalCrossentropy"
 CATEGORICAL = "keras.losses.CategoricalCrossentropy"
 SOFTMAX_LAYER = "keras.layers.Softmax(dtype={dtype})(x)"
@@ -135,10 +142,34 @@ def _torch_softmax(x):
     return torch.softmax(x, dim=-1)
 
 
+def _tf_compile(loss_of):
+    import tensorflow as tf
+
+    def loss_and_grad(x, targets, weights):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = loss_of(x, targets, weights)
+        return loss, tape.gradient(loss, x)
+
+    return tf.function(loss_and_grad, jit_compile=True)
+
+
+def _jax_compile(loss_of):
+    import jax
+    import jax.numpy as jnp
+
+    def loss_and_grad(x, targets, weights):
+        loss, pullback = jax.vjp(lambda x: loss_of(x, targets, weights), x)
+        return loss, pullback(jnp.ones_like(loss))[0]
+
+    return jax.jit(loss_and_grad)
+
+
 _GPU_NAME = {"tensorflow": _tf_gpu, "jax": _jax_gpu, "torch": _torch_gpu}
 _TENSOR = {"tensorflow": _tf_tensor, "jax": _jax_tensor, "torch": _torch_tensor}[BACKEND]
 _LOSS_AND_GRAD = {"tensorflow": _tf_loss_and_grad, "jax": _jax_loss_and_grad, "torch": _torch_loss_and_grad}[BACKEND]
 _SOFTMAX = {"tensorflow": _tf_softmax, "jax": _jax_softmax, "torch": _torch_softmax}[BACKEND]
+_COMPILE = {"tensorflow": _tf_compile, "jax": _jax_compile}.get(BACKEND)
 
 
 # --- the APIs -----------------------------------------------------------------------------------------------------
@@ -161,35 +192,48 @@ def _arguments(options) -> dict:
     return arguments
 
 
-def _run(call: Call, loss_class, from_logits: bool, predict=lambda x: x) -> tuple:
-    """`loss_class(from_logits=..., **options)(targets, predict(x), sample_weight=...)` and its gradient, on the cell's
-    device, in the user's layout; loss and gradient back as the reference's rows.
+def _run(call: Call, loss_class, from_logits: bool, predict: str = "logits") -> tuple:
+    """`loss_class(from_logits=..., **options)(targets, <predict>(x), sample_weight=...)` and its gradient, on the
+    cell's device, in the user's layout, in the cell's mode; loss and gradient back as the reference's rows.
 
-    Targets are labels in their own dtype, or probabilities in the cell's dtype; class weights become one sample
-    weight per position, `keras.ops.take(w, y)`.
+    `predict`: "logits" (x itself), "layer" (a Softmax layer in the cell's dtype) or "backend" (the backend's own
+    softmax). Targets are labels in their own dtype, or probabilities in the cell's dtype; class weights become one
+    sample weight per position, `keras.ops.take(w, y)`.
     """
     problem, options = call.problem, call.problem.options
-    loss = loss_class(from_logits=from_logits, **_arguments(options))
-    dims = options.extra_dims
+    dims, arguments = options.extra_dims, tuple(_arguments(options).items())
+    loss_of = _loss_of(loss_class, from_logits, predict, arguments, call.dtype)
     with keras.device(KERAS_DEVICES[call.device]):
         targets = (_TENSOR(native(problem.labels, dims), None, call.device) if problem.labels is not None
                    else _TENSOR(native(problem.probs, dims), call.dtype, call.device))
         weights = None if options.weight is None else keras.ops.take(np.asarray(options.weight), targets)
-        value, grad = _LOSS_AND_GRAD(native(problem.logits, dims), call,
-                                     lambda x: loss(targets, predict(x), sample_weight=weights))
+        logits = native(problem.logits, dims)
+        if call.mode == "compiled":
+            step = _compiled(loss_class, from_logits, predict, arguments, call.dtype)
+            value, grad = (np.asarray(t) for t in step(_TENSOR(logits, call.dtype, call.device), targets, weights))
+        else:
+            value, grad = _LOSS_AND_GRAD(logits, call, lambda x: loss_of(x, targets, weights))
     return (value.reshape(-1) if value.ndim else value), grad.reshape(problem.logits.shape)
 
 
-def _softmax_layer(call: Call):
-    """A model's softmax last layer, computing in the cell's dtype."""
-    return keras.layers.Softmax(dtype=call.dtype)
+def _loss_of(loss_class, from_logits: bool, predict: str, arguments: tuple, dtype: str):
+    """The loss as a function of (logits, targets, sample weights)."""
+    loss = loss_class(from_logits=from_logits, **dict(arguments))
+    to_input = {"logits": lambda x: x, "layer": keras.layers.Softmax(dtype=dtype), "backend": _SOFTMAX}[predict]
+    return lambda x, targets, weights: loss(targets, to_input(x), sample_weight=weights)
+
+
+@functools.cache
+def _compiled(loss_class, from_logits: bool, predict: str, arguments: tuple, dtype: str):
+    """The compiled loss-and-gradient of one API with these options at this dtype."""
+    return _COMPILE(_loss_of(loss_class, from_logits, predict, arguments, dtype))
 
 
 def _register(api_id: str, expression: str, targets: str = "labels"):
     """Keras' mean divides by the number of positions, sample weights or not: mean_over "rows"."""
     supports = SPARSE_OPTIONS if targets == "labels" else CATEGORICAL_OPTIONS
     return register("keras", api_id, expression, targets=targets, supports=supports, mean_over="rows",
-                    backend=BACKEND)
+                    backend=BACKEND, modes=MODES)
 
 
 @_register(f"{SPARSE}(from_logits=True)", f"{SPARSE}(from_logits=True{{options}})(y, x{{weights}})")
@@ -199,13 +243,13 @@ def sparse_from_logits(call: Call):
 
 @_register(f"{SPARSE}(from_logits=False)", f"{SPARSE}(from_logits=False{{options}})(y, {SOFTMAX_LAYER}{{weights}})")
 def sparse_of_softmax_layer(call: Call):
-    return _run(call, keras.losses.SparseCategoricalCrossentropy, from_logits=False, predict=_softmax_layer(call))
+    return _run(call, keras.losses.SparseCategoricalCrossentropy, from_logits=False, predict="layer")
 
 
 @_register(f"{SPARSE}(from_logits=False)[external probs]",
            f"{SPARSE}(from_logits=False{{options}})(y, {BACKEND_SOFTMAX}{{weights}})")
 def sparse_of_backend_softmax(call: Call):
-    return _run(call, keras.losses.SparseCategoricalCrossentropy, from_logits=False, predict=_SOFTMAX)
+    return _run(call, keras.losses.SparseCategoricalCrossentropy, from_logits=False, predict="backend")
 
 
 @_register(f"{CATEGORICAL}(from_logits=True)", f"{CATEGORICAL}(from_logits=True{{options}})(q, x)", targets="probs")
@@ -216,13 +260,13 @@ def categorical_from_logits(call: Call):
 @_register(f"{CATEGORICAL}(from_logits=False)", f"{CATEGORICAL}(from_logits=False{{options}})(q, {SOFTMAX_LAYER})",
            targets="probs")
 def categorical_of_softmax_layer(call: Call):
-    return _run(call, keras.losses.CategoricalCrossentropy, from_logits=False, predict=_softmax_layer(call))
+    return _run(call, keras.losses.CategoricalCrossentropy, from_logits=False, predict="layer")
 
 
 @_register(f"{CATEGORICAL}(from_logits=False)[external probs]",
            f"{CATEGORICAL}(from_logits=False{{options}})(q, {BACKEND_SOFTMAX})", targets="probs")
 def categorical_of_backend_softmax(call: Call):
-    return _run(call, keras.losses.CategoricalCrossentropy, from_logits=False, predict=_SOFTMAX)
+    return _run(call, keras.losses.CategoricalCrossentropy, from_logits=False, predict="backend")
 
 
 # --- reproducers --------------------------------------------------------------------------------------------------
@@ -252,6 +296,8 @@ def repro(api, call: Call, logits_code: str | None) -> str:
         lines.append(f"q = {_repro_float(probs_literal(problem.probs), dims, num_classes, call.dtype)}")
     if options.weight is not None:
         lines.append(f"w = np.asarray({list(options.weight)!r})  # class weights")
+    if call.mode == "compiled":
+        return "\n".join(lines + _REPRO_COMPILED[BACKEND](loss, "y" if problem.labels is not None else "q"))
     return "\n".join(lines + _REPRO_GRAD[BACKEND](loss))
 
 
@@ -282,4 +328,13 @@ _REPRO_GRAD = {
                          "print(loss, pullback(jnp.ones_like(loss))[0])"],
     "torch": lambda loss: ["x.requires_grad_()", f"loss = {loss}", "loss.backward(torch.ones_like(loss))",
                            "print(loss, x.grad)"],
+}
+_REPRO_COMPILED = {
+    "tensorflow": lambda loss, t: ["", "", "@tf.function(jit_compile=True)", f"def loss_and_grad(x, {t}):",
+                                   "    with tf.GradientTape() as tape:", "        tape.watch(x)",
+                                   f"        loss = {loss}", "    return loss, tape.gradient(loss, x)", "", "",
+                                   f"print(*loss_and_grad(x, {t}))"],
+    "jax": lambda loss, t: ["", "", "@jax.jit", f"def loss_and_grad(x, {t}):",
+                            f"    loss, pullback = jax.vjp(lambda x: {loss}, x)",
+                            "    return loss, pullback(jnp.ones_like(loss))[0]", "", "", f"print(*loss_and_grad(x, {t}))"],
 }

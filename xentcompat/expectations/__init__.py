@@ -3,7 +3,8 @@
 Each `[[deviation]]` names an `api`, glob patterns for `cases`, `dtypes`, `devices`, `modes` (and `backends` for
 Keras), a `versions` specifier (PEP 440, e.g. ">=2.0"), the `loss` and `grad` outcomes it promises, a one-line
 `reason` and, where one exists, an `upstream` link. The first entry that matches a cell gives its expectation;
-a cell no entry matches is expected `ok`/`ok`.
+a cell no entry matches is expected `ok`/`ok`. An entry may promise `ok`/`ok` itself: placed before a broader entry,
+it marks the cells that come out right (a compiler that avoids what eager gets wrong) and says why.
 """
 
 from __future__ import annotations
