@@ -194,7 +194,7 @@ def repro(api, call: Call, logits_code: str | None) -> str:
     lines += ["", "", "@jax.jit", f"def loss_and_grad(x, {t}):",
               f"    loss, pullback = jax.vjp(lambda x: {loss}, x)",
               "    return loss, pullback(jnp.ones_like(loss))[0]", "", "",
-              f"print(*loss_and_grad(x, {t}))"]
+              f"loss, grad = loss_and_grad(x, {t})", "print(loss, grad)"]
     return "\n".join(lines)
 
 

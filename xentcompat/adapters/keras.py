@@ -333,8 +333,9 @@ _REPRO_COMPILED = {
     "tensorflow": lambda loss, t: ["", "", "@tf.function(jit_compile=True)", f"def loss_and_grad(x, {t}):",
                                    "    with tf.GradientTape() as tape:", "        tape.watch(x)",
                                    f"        loss = {loss}", "    return loss, tape.gradient(loss, x)", "", "",
-                                   f"print(*loss_and_grad(x, {t}))"],
+                                   f"loss, grad = loss_and_grad(x, {t})", "print(loss, grad)"],
     "jax": lambda loss, t: ["", "", "@jax.jit", f"def loss_and_grad(x, {t}):",
                             f"    loss, pullback = jax.vjp(lambda x: {loss}, x)",
-                            "    return loss, pullback(jnp.ones_like(loss))[0]", "", "", f"print(*loss_and_grad(x, {t}))"],
+                            "    return loss, pullback(jnp.ones_like(loss))[0]", "", "",
+                            f"loss, grad = loss_and_grad(x, {t})", "print(loss, grad)"],
 }

@@ -142,7 +142,7 @@ def repro(api, call: Call, logits_code: str | None) -> str:
     t = "y" if problem.labels is not None else "q"
     step = ["@tf.function(jit_compile=True)", f"def loss_and_grad(x, {t}):", *("    " + line for line in tape),
             "    return loss, tape.gradient(loss, x)"]
-    body.append(f"print(*loss_and_grad(x, {t}))")
+    body += [f"loss, grad = loss_and_grad(x, {t})", "print(loss, grad)"]
     return "\n".join(["import numpy as np", "import tensorflow as tf", "", "", *step, "", "",
                       f"with tf.device({device_name(call)!r}):", *("    " + line for line in body)])
 
