@@ -51,7 +51,7 @@ td.api { font-size: 1em; }
 .summary th, .summary td { padding: 3px 5px; }
 .summary th { min-width: 58px; }
 .summary td { text-align: center; }
-.summary td.api { text-align: left; }
+.summary td.api { text-align: left; white-space: normal; overflow-wrap: anywhere; min-width: 200px; max-width: 290px; }
 td.mark-ok { background: #e7f5ec; color: #1c6b3a; }
 td.mark-deviates { background: #fdeceb; }
 td.mark-deviates a { font-size: .92em; }
