@@ -68,8 +68,9 @@ class Finding:
         """One paragraph: what goes wrong, where, with a measured example, and why."""
         example = min(self.records, key=lambda r: (r["case"], dtype_order(r["dtype"])))
         where = "; ".join(f"{case} ({', '.join(dtypes)})" for case, dtypes in self.where.items())
+        count = f"{len(self.records)} cell" + ("s" if len(self.records) != 1 else "")
         text = (f"With `{self.api}`{_on_backend(self.backend)} the loss {OUTCOME_WORDS[self.loss]} and the gradient "
-                f"{OUTCOME_WORDS[self.grad]}, in {len(self.records)} cells: {where}; on {', '.join(self.places)}. "
+                f"{OUTCOME_WORDS[self.grad]}, in {count}: {where}; on {', '.join(self.places)}. "
                 f"{_measured(example)} ")
         if self.reason:
             return text + f"Why: {self.reason}."
