@@ -110,3 +110,18 @@ def test_first_line_drops_tensorflows_function_node_prefix():
                        "which is outside the valid range of [0, 5).\nsecond line")
     assert base.first_line(error) == "Received a label value of 5 which is outside the valid range of [0, 5)."
     assert base.first_line(RuntimeError("x" * 400)) == "x" * 300
+
+
+def test_first_line_shows_the_error_torch_compile_wraps():
+    error = RuntimeError("RuntimeError when making fake tensor call\n  Explanation: Dynamo failed to run FX node with "
+                         "fake tensors: call_function <function cross_entropy>(*(FakeTensor(...),), **{}): "
+                         "got RuntimeError('gather(): Expected dtype int32/int64 for index, but got torch.uint8')\n"
+                         "  Hint: ...")
+    assert base.first_line(error) == ("RuntimeError when making fake tensor call (RuntimeError: gather(): Expected "
+                                      "dtype int32/int64 for index, but got torch.uint8)")
+
+
+def test_first_line_drops_inductors_generated_file():
+    error = RuntimeError("kernel, /tmp/torchinductor_root/5n/c5n3bul.main.cpp:73, "
+                         "index out of bounds: 0 <= tmp22 < 5L")
+    assert base.first_line(error) == "kernel: index out of bounds: 0 <= tmp22 < 5L"

@@ -181,10 +181,22 @@ def devices(name: str) -> dict[str, str]:
     return {kind: device for kind, device in found[0].items() if all(kind in other for other in found)}
 
 
+# torch.compile reports an op's failure as "RuntimeError when making fake tensor call", the op's own error further down
+# ("... got RuntimeError('gather(): Expected dtype int32/int64 for index, ...')"); inductor's kernel asserts name a
+# generated file whose path changes from run to run.
+_WRAPPED = re.compile(r'''\): got (\w+)\((['"])(.+?)\2\)''')
+_INDUCTOR_KERNEL = re.compile(r"kernel, /\S*torchinductor\S*?\.cpp:\d+, ")
+
+
 def first_line(error: BaseException) -> str:
-    """The exception's first line (at most 300 characters), without TensorFlow's `{{function_node ...}}` prefix."""
-    line = (str(error).strip().splitlines() or [""])[0]
-    return re.sub(r"^(\{\{[^}]*\}\}\s*)+", "", line)[:300]
+    """The exception's first line (at most 300 characters): without TensorFlow's `{{function_node ...}}` prefix, with
+    the wrapped error a compiler reports further down, with no generated file's path."""
+    text = str(error).strip()
+    line = re.sub(r"^(\{\{[^}]*\}\}\s*)+", "", (text.splitlines() or [""])[0])
+    wrapped = _WRAPPED.search(text)
+    if wrapped:
+        line += f" ({wrapped.group(1)}: {wrapped.group(3)})"
+    return _INDUCTOR_KERNEL.sub("kernel: ", line)[:300]
 
 
 def capture(api: LossApi, call: Call) -> Returned | Raised:
