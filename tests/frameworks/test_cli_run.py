@@ -9,8 +9,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from xentcompat.adapters import base
 from xentcompat.report.records import RECORD_FIELDS, read_results
 
@@ -19,17 +17,6 @@ USER_CASES = {"cases": [
      "labels": [0, 1, 3], "description": "a batch nobody wrote into the catalogue"},
     {"id": "user-<script>-id", "logits": [[1000, 0, -1000]], "labels": [2], "dtypes": ["float32"]},
 ]}
-
-
-@pytest.fixture
-def target(request) -> str:
-    name = request.config.getoption("framework")
-    if name is None:
-        pytest.skip("the end-to-end run needs a target: --framework (tox -e <target>)")
-    reason = base.missing_requirement(name)
-    if reason:
-        pytest.skip(reason)
-    return name
 
 
 def xentcompat(*args: str) -> subprocess.CompletedProcess:

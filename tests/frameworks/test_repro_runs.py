@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from xentcompat.adapters import base
 from xentcompat.harness import cells
@@ -34,17 +33,6 @@ for name, code in scripts.items():
     out[name] = np.asarray(loss, dtype=np.float64).ravel().tolist()
 json.dump(out, open(sys.argv[2], "w"))
 """
-
-
-@pytest.fixture
-def target(request) -> str:
-    name = request.config.getoption("framework")
-    if name is None:
-        pytest.skip("the reproducers need a target: --framework (tox -e <target>)")
-    reason = base.missing_requirement(name)
-    if reason:
-        pytest.skip(reason)
-    return name
 
 
 def chosen_cells(target: str) -> list:

@@ -23,7 +23,8 @@ import numpy as np
 import optax
 
 from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, register
-from xentcompat.adapters.repro import literal, probs_literal
+from xentcompat.adapters.layout import native, native_code
+from xentcompat.adapters.repro import array_code
 
 if not jax.config.jax_enable_x64:
     raise RuntimeError("xentcompat.adapters.jax needs JAX_ENABLE_X64=1 set before jax is imported "
@@ -54,14 +55,6 @@ def _gpus() -> list:
 
 def device(call: Call):
     return _gpus()[0] if call.device == "cuda" else jax.devices("cpu")[0]
-
-
-def native(values: np.ndarray, extra_dims: tuple[int, ...]) -> np.ndarray:
-    """Rows as the user holds them for `extra_dims` (d1, ...): (N, C) -> (n, d1, ..., C), (N,) -> (n, d1, ...).
-
-    No extra dims: the array as it is (a label array of the wrong length included).
-    """
-    return values.reshape(-1, *extra_dims, *values.shape[1:]) if extra_dims else values
 
 
 def array(values: np.ndarray, call: Call) -> jax.Array:
@@ -172,7 +165,7 @@ def repro(api, call: Call, logits_code: str | None) -> str:
     """A copy-paste JAX script that makes the same call (labels in their own dtype, the user's layout)."""
     problem, dtype = call.problem, f"jnp.{call.dtype}"
     extra_dims = problem.options.extra_dims
-    source = _array_code(problem.logits, "logits") if logits_code is None else logits_code
+    source = array_code(problem.logits, "logits") if logits_code is None else logits_code
     where = 'jax.devices("gpu")[0]' if call.device == "cuda" else 'jax.devices("cpu")[0]'
     lines = ["import numpy as np", "import jax", 'jax.config.update("jax_enable_x64", True)',
              "import jax.numpy as jnp", "import optax", "",
@@ -180,10 +173,10 @@ def repro(api, call: Call, logits_code: str | None) -> str:
              f"x = jax.device_put(jnp.asarray({source}, dtype=jnp.float64).astype({dtype})"
              f"{native_code(extra_dims, problem.num_classes)}, device)"]
     if problem.labels is not None:
-        labels = f"np.asarray({_array_code(problem.labels, 'labels')}, dtype=np.{problem.labels.dtype.name})"
+        labels = f"np.asarray({array_code(problem.labels, 'labels')}, dtype=np.{problem.labels.dtype.name})"
         lines.append(f"y = jax.device_put(jnp.asarray({labels}){native_code(extra_dims)}, device)")
     if problem.probs is not None:
-        lines.append(f"q = jax.device_put(jnp.asarray({_array_code(problem.probs, 'probs')}, dtype=jnp.float64)"
+        lines.append(f"q = jax.device_put(jnp.asarray({array_code(problem.probs, 'probs')}, dtype=jnp.float64)"
                      f".astype({dtype}){native_code(extra_dims, problem.num_classes)}, device)")
     loss = REDUCERS[problem.options.reduction].format(api.expression)
     if call.mode != "compiled":
@@ -196,18 +189,3 @@ def repro(api, call: Call, logits_code: str | None) -> str:
               "    return loss, pullback(jnp.ones_like(loss))[0]", "", "",
               f"loss, grad = loss_and_grad(x, {t})", "print(loss, grad)"]
     return "\n".join(lines)
-
-
-def native_code(extra_dims: tuple[int, ...], num_classes: int | None = None) -> str:
-    """`native` as code appended to an array: logits and probabilities given `num_classes`, labels without."""
-    if not extra_dims:
-        return ""
-    shape = (-1, *extra_dims) + (() if num_classes is None else (num_classes,))
-    return f".reshape({', '.join(map(str, shape))})"
-
-
-def _array_code(values: np.ndarray, name: str) -> str:
-    """An array as code; an empty one keeps its shape (a literal [] would lose the class axis)."""
-    if values.size == 0:
-        return f"np.zeros({values.shape})"
-    return probs_literal(values) if name == "probs" else literal(values, name)

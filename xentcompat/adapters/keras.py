@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from xentcompat.adapters.base import EAGER_AND_COMPILED, EAGER_ONLY, Call, register
+from xentcompat.adapters.layout import native, native_code
 from xentcompat.adapters.repro import literal, probs_literal
 
 BACKEND = keras.backend.backend()
@@ -174,13 +175,6 @@ _COMPILE = {"tensorflow": _tf_compile, "jax": _jax_compile}.get(BACKEND)
 
 # --- the APIs -----------------------------------------------------------------------------------------------------
 
-def native(values: np.ndarray, extra_dims: tuple[int, ...]) -> np.ndarray:
-    """Rows as the user holds them for `extra_dims` (d1, ...): (N, C) -> (n, d1, ..., C), (N,) -> (n, d1, ...).
-
-    No extra dims: the array as it is (a label array of the wrong length included).
-    """
-    return values.reshape(-1, *extra_dims, *values.shape[1:]) if extra_dims else values
-
 
 def _arguments(options) -> dict:
     """The loss constructor's keyword arguments (beyond from_logits) for `options`, as a user would write them."""
@@ -202,7 +196,6 @@ def _run(call: Call, loss_class, from_logits: bool, predict: str = "logits") -> 
     """
     problem, options = call.problem, call.problem.options
     dims, arguments = options.extra_dims, tuple(_arguments(options).items())
-    loss_of = _loss_of(loss_class, from_logits, predict, arguments, call.dtype)
     with keras.device(KERAS_DEVICES[call.device]):
         targets = (_TENSOR(native(problem.labels, dims), None, call.device) if problem.labels is not None
                    else _TENSOR(native(problem.probs, dims), call.dtype, call.device))
@@ -212,6 +205,7 @@ def _run(call: Call, loss_class, from_logits: bool, predict: str = "logits") -> 
             step = _compiled(loss_class, from_logits, predict, arguments, call.dtype)
             value, grad = (np.asarray(t) for t in step(_TENSOR(logits, call.dtype, call.device), targets, weights))
         else:
+            loss_of = _loss_of(loss_class, from_logits, predict, arguments, call.dtype)
             value, grad = _LOSS_AND_GRAD(logits, call, lambda x: loss_of(x, targets, weights))
     return (value.reshape(-1) if value.ndim else value), grad.reshape(problem.logits.shape)
 
@@ -299,14 +293,6 @@ def repro(api, call: Call, logits_code: str | None) -> str:
     if call.mode == "compiled":
         return "\n".join(lines + _REPRO_COMPILED[BACKEND](loss, "y" if problem.labels is not None else "q"))
     return "\n".join(lines + _REPRO_GRAD[BACKEND](loss))
-
-
-def native_code(extra_dims: tuple[int, ...], num_classes: int | None = None) -> str:
-    """`native` as code appended to a numpy array: logits and probabilities given `num_classes`, labels without."""
-    if not extra_dims:
-        return ""
-    shape = (-1, *extra_dims) + (() if num_classes is None else (num_classes,))
-    return f".reshape({', '.join(map(str, shape))})"
 
 
 def _repro_float(source: str, extra_dims: tuple[int, ...], num_classes: int, dtype: str) -> str:

@@ -32,6 +32,11 @@ def probs_literal(probs: np.ndarray) -> str:
     return literal(probs, "probs")
 
 
+def array_code(values: np.ndarray, name: str) -> str:
+    """Logits, labels or probability targets (`name`) as code."""
+    return probs_literal(values) if name == "probs" else literal(values, name)
+
+
 def _nested(value) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_nested(item) for item in value) + "]"

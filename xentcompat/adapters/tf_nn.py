@@ -18,7 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, register
-from xentcompat.adapters.repro import literal, probs_literal
+from xentcompat.adapters.layout import native, native_code
+from xentcompat.adapters.repro import array_code
 
 OPTIONS = frozenset({"reduction", "extra_dims"})  # no class weights, ignore_index or label smoothing
 REDUCERS = {"mean": "tf.reduce_mean({})", "sum": "tf.reduce_sum({})", "none": "{}"}
@@ -34,14 +35,6 @@ def available_devices() -> dict[str, str]:
     if gpus:
         devices["cuda"] = gpus[0].name
     return devices
-
-
-def native(values: np.ndarray, extra_dims: tuple[int, ...]) -> np.ndarray:
-    """Rows as the user holds them for `extra_dims` (d1, ...): (N, C) -> (n, d1, ..., C), (N,) -> (n, d1, ...).
-
-    No extra dims: the array as it is (a label array of the wrong length included).
-    """
-    return values.reshape(-1, *extra_dims, *values.shape[1:]) if extra_dims else values
 
 
 def tensor(values: np.ndarray, call: Call) -> tf.Tensor:
@@ -124,14 +117,14 @@ def repro(api, call: Call, logits_code: str | None) -> str:
     user's layout)."""
     problem, dtype = call.problem, f"tf.{call.dtype}"
     extra_dims, num_classes = problem.options.extra_dims, problem.num_classes
-    source = _array_code(problem.logits, "logits") if logits_code is None else logits_code
+    source = array_code(problem.logits, "logits") if logits_code is None else logits_code
     body = [f"x = tf.cast(tf.constant(np.asarray({source}){native_code(extra_dims, num_classes)}, "
             f"dtype=tf.float64), {dtype})"]
     if problem.labels is not None:
-        labels = f"np.asarray({_array_code(problem.labels, 'labels')}, dtype=np.{problem.labels.dtype.name})"
+        labels = f"np.asarray({array_code(problem.labels, 'labels')}, dtype=np.{problem.labels.dtype.name})"
         body.append(f"y = tf.constant({labels}{native_code(extra_dims)})")
     if problem.probs is not None:
-        body.append(f"q = tf.cast(tf.constant(np.asarray({_array_code(problem.probs, 'probs')})"
+        body.append(f"q = tf.cast(tf.constant(np.asarray({array_code(problem.probs, 'probs')})"
                     f"{native_code(extra_dims, num_classes)}, dtype=tf.float64), {dtype})")
     loss = REDUCERS[problem.options.reduction].format(api.expression)
     tape = ["with tf.GradientTape() as tape:", "    tape.watch(x)", f"    loss = {loss}"]
@@ -145,18 +138,3 @@ def repro(api, call: Call, logits_code: str | None) -> str:
     body += [f"loss, grad = loss_and_grad(x, {t})", "print(loss, grad)"]
     return "\n".join(["import numpy as np", "import tensorflow as tf", "", "", *step, "", "",
                       f"with tf.device({device_name(call)!r}):", *("    " + line for line in body)])
-
-
-def native_code(extra_dims: tuple[int, ...], num_classes: int | None = None) -> str:
-    """`native` as code appended to an array: logits and probabilities given `num_classes`, labels without."""
-    if not extra_dims:
-        return ""
-    shape = (-1, *extra_dims) + (() if num_classes is None else (num_classes,))
-    return f".reshape({', '.join(map(str, shape))})"
-
-
-def _array_code(values: np.ndarray, name: str) -> str:
-    """An array as code; an empty one keeps its shape (a literal [] would lose the class axis)."""
-    if values.size == 0:
-        return f"np.zeros({values.shape})"
-    return probs_literal(values) if name == "probs" else literal(values, name)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, register
-from xentcompat.adapters.repro import literal, probs_literal
+from xentcompat.adapters.repro import array_code, literal
 
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
                 "float64": torch.float64}
@@ -194,16 +194,16 @@ def repro(api, call: Call, logits_code: str | None) -> str:
     dtype = f"torch.{call.dtype}"
     problem = call.problem
     extra_dims, num_classes = problem.options.extra_dims, problem.num_classes
-    source = _array_code(problem.logits, "logits") if logits_code is None else logits_code
+    source = array_code(problem.logits, "logits") if logits_code is None else logits_code
     lines = ["import numpy as np", "import torch", "",
              f"x = torch.tensor({source}, dtype={dtype}, device={call.device!r})"
              f"{native_code(extra_dims, num_classes)}.requires_grad_()"]
     if problem.labels is not None:
         labels_dtype = f"torch.{np.asarray(problem.labels).dtype.name}"
-        lines.append(f"y = torch.tensor({_array_code(problem.labels, 'labels')}, dtype={labels_dtype}, "
+        lines.append(f"y = torch.tensor({array_code(problem.labels, 'labels')}, dtype={labels_dtype}, "
                      f"device={call.device!r}){native_code(extra_dims)}")
     if problem.probs is not None:
-        lines.append(f"q = torch.tensor({_array_code(problem.probs, 'probs')}, dtype={dtype}, device={call.device!r})"
+        lines.append(f"q = torch.tensor({array_code(problem.probs, 'probs')}, dtype={dtype}, device={call.device!r})"
                      f"{native_code(extra_dims, num_classes)}")
     tensors = ["x", "q" if problem.probs is not None else "y"]
     options = [f"{name}={value!r}" for name, value in _constant_options(call).items()]
@@ -221,13 +221,6 @@ def repro(api, call: Call, logits_code: str | None) -> str:
         lines.append(f"loss = {loss}")
     lines += ["loss.backward(torch.ones_like(loss))", "print(loss, x.grad)"]
     return "\n".join(lines)
-
-
-def _array_code(values: np.ndarray, name: str) -> str:
-    """An array as code; an empty one keeps its shape (a literal [] would lose the class axis)."""
-    if values.size == 0:
-        return f"np.zeros({values.shape})"
-    return probs_literal(values) if name == "probs" else literal(values, name)
 
 
 def _constant_options(call: Call) -> dict:
