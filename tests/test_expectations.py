@@ -50,3 +50,55 @@ def test_shipped_files_load_with_reasons(framework):
         assert entry.reason and entry.api.startswith(API_PREFIXES[framework])
         assert set(entry.backends) <= BACKENDS[framework]
         assert entry.upstream is None or entry.upstream.startswith("https://github.com/")
+
+
+KERNEL_FILE = '''
+[kernel_path.onednn-float16]
+title = "oneDNN float16 kernels"
+modes = ["eager"]
+when = [{ cpu_flags = ["avx512bw", "avx512_fp16"], switches_not = { TF_ENABLE_ONEDNN_OPTS = ["0"] } }]
+upstream = "https://github.com/tensorflow/tensorflow/blob/master/tensorflow/core/util/util.cc"
+
+[[deviation]]
+api = "keras.losses.SparseCategoricalCrossentropy(from_logits=False)"
+loss = "ok"
+grad = "inaccurate"
+reason = "p flushes to 0"
+
+[[deviation.kernel]]
+path = "onednn-float16"
+loss = "ok"
+grad = "nan"
+reason = "p stays subnormal"
+'''
+XEON = {"cpu": {"flags": ["avx512bw", "avx512f", "avx512_fp16"]}, "kernel_switches": {}}
+EPYC = {"cpu": {"flags": ["avx512bw", "avx512f"]}, "kernel_switches": {}}
+
+
+def test_a_kernel_path_gives_its_own_outcomes_on_the_machines_that_take_it(tmp_path):
+    path = tmp_path / "keras.toml"
+    path.write_text(KERNEL_FILE)
+    [entry] = expectations.load("keras", path)
+    on_xeon, on_epyc = entry.on(XEON, "eager"), entry.on(EPYC, "eager")
+    assert (on_xeon.loss, on_xeon.grad, on_xeon.kernel_path) == ("ok", "nan", "onednn-float16")
+    assert on_xeon.upstream.endswith("util.cc") and on_xeon.reason == "p stays subnormal"
+    assert (on_epyc.loss, on_epyc.grad, on_epyc.kernel_path) == ("ok", "inaccurate", None)
+    off = entry.on({**XEON, "kernel_switches": {"TF_ENABLE_ONEDNN_OPTS": "0"}}, "eager")
+    assert (off.grad, off.kernel_path) == ("inaccurate", None)
+    assert [(v["path"], v["grad"]) for v in on_epyc.varies] == [("onednn-float16", "nan"), (None, "inaccurate")]
+    compiled = entry.on(XEON, "compiled")
+    assert (compiled.grad, compiled.kernel_path, compiled.varies) == ("inaccurate", None, ())
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('path = "onednn-float16"', 'path = "onednn"'), "no kernel_path 'onednn'"),
+    (('grad = "nan"', 'grad = "NaN"'), "'NaN' is not an outcome"),
+    (('modes = ["eager"]', 'modes = ["jit"]'), "field 'modes'"),
+    (('title = "oneDNN float16 kernels"\n', ''), "needs a 'title'"),
+    (("[kernel_path.", "[kernel_paths."), "unknown table 'kernel_paths'"),
+])
+def test_malformed_kernel_paths_refused(tmp_path, edit, message):
+    path = tmp_path / "keras.toml"
+    path.write_text(KERNEL_FILE.replace(*edit))
+    with pytest.raises(ValueError, match=message):
+        expectations.load("keras", path)

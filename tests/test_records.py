@@ -68,7 +68,8 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     [
         pytest.param('{"schema_version": 99, "records": []}', "schema version 99", id="other-schema"),
         pytest.param("{not json", "corrupt results file", id="corrupt"),
-        pytest.param('{"schema_version": 1, "records": [{"api": "x"}]}', "lacks field", id="incomplete-record"),
+        pytest.param('{"schema_version": 2, "records": [{"api": "x"}]}', "lacks field", id="incomplete-record"),
+        pytest.param('{"schema_version": 1, "records": []}', "re-run `xentcompat run`", id="old-schema"),
     ],
 )
 def test_unreadable_results_refused_in_one_line(tmp_path, text, message):
@@ -95,3 +96,11 @@ def test_merge_files_refuses_a_bad_shard(tmp_path):
     bad.write_text('{"schema_version": 0}')
     with pytest.raises(ResultsError, match="bad.json"):
         merge_files([good, bad])
+
+
+def test_merge_keeps_the_records_of_two_machines_apart():
+    here = results_document([record("a", machine="M-1")], [{"target": "torch", "machine": "M-1"}])
+    there = results_document([record("a", loss="nan", machine="M-2")], [{"target": "torch", "machine": "M-2"}])
+    merged = merge_documents([here, there])
+    assert [(r["machine"], r["loss"]["outcome"]) for r in merged["records"]] == [("M-1", "ok"), ("M-2", "nan")]
+    assert merged["duplicates_dropped"] == 0 and len(merged["environments"]) == 2

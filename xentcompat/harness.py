@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from xentcompat.adapters.base import Call, LossApi, Raised, capture
-from xentcompat.expectations import Deviation, expectation
+from xentcompat.expectations import Deviation, Expected, expectation
+from xentcompat.machine import current as current_machine
 from xentcompat.reference.cases import Case
 from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.errors import grad_unit, loss_unit
@@ -81,18 +82,20 @@ def check(cell: Cell, deviations: list[Deviation], isolation: Setup | None = Non
               "mode": cell.mode, "backend": backend}
     deviation = expectation(deviations, fields, version)
     good = GOOD_INVALID if invalid else GOOD
-    expected = (deviation.loss, deviation.grad) if deviation else good
+    machine = current_machine()
+    promised = deviation.on(machine, cell.mode) if deviation else Expected(*good, None, None)
+    expected = (promised.loss, promised.grad)
     observed = (loss.outcome, grad.outcome)
-    reason = deviation.reason if deviation else None
-    explained = reason if observed == expected else None  # a surprise has no reason yet
+    explained = promised.reason if observed == expected else None  # a surprise has no reason yet
     finding = None if observed == good else finding_id(framework, backend, api.id, *observed, explained)
     repro = adapter.repro(api, call, cell.case.logits_code)
     record = {
-        "framework": framework, "framework_version": version, **fields, "area": cell.case.area,
-        "scale": logit_scale(call.problem.logits), "invalid": invalid,
+        "framework": framework, "framework_version": version, **fields, "machine": machine["machine"],
+        "area": cell.case.area, "scale": logit_scale(call.problem.logits), "invalid": invalid,
         "loss": loss.__dict__, "grad": grad.__dict__, "error": error,
-        "expected": {"loss": expected[0], "grad": expected[1], "reason": reason,
-                     "upstream": deviation.upstream if deviation else None},
+        "expected": {"loss": expected[0], "grad": expected[1], "reason": promised.reason,
+                     "upstream": promised.upstream, "kernel_path": promised.kernel_path,
+                     "varies": list(promised.varies) or None},
         "finding": finding, "repro": repro if finding else None,
         "seconds": round(captured.seconds, 6),
     }

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from xentcompat import __version__
 from xentcompat.report import plots
 from xentcompat.report.findings import Finding, api_label, collect, dtype_order, unexpected
+from xentcompat.report import hardware
 from xentcompat.report.guidance import guidance
 from xentcompat.report.markdown import (INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor, citation, not_run_text,
                                         results_hash)
@@ -75,6 +76,7 @@ def render_html(document: dict, today: datetime.date | None = None) -> str:
     sections = [_skipped(document), _summary(records), _guidance(records), _plots(records),
                 _table("invalid", "Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
                 _table("options", "Options side by side", OPTIONS_INTRO, option_values_table(records)),
+                _table("varies-by-cpu", "Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
                 _findings(findings), _matrix(records), _not_run(document)]
     sections = [section for section in sections if section]
     body = [_header(document, records, findings, today), _contents(sections), *(html for _, _, html in sections)]
@@ -121,7 +123,8 @@ def _environment(env: dict) -> str:
     frameworks = ", ".join(f"{name} {version}" for name, version in (env.get("frameworks") or {}).items())
     devices = ", ".join(f"{kind}: {name}" for kind, name in (env.get("devices") or {}).items())
     return (f"<li><strong>{escape(str(env.get('target')))}</strong>: {escape(frameworks)}; devices "
-            f"{escape(devices)}; Python {escape(str(env.get('python')))}; {escape(str(env.get('platform')))}</li>")
+            f"{escape(devices)}; Python {escape(str(env.get('python')))}; {escape(str(env.get('platform')))}; "
+            f"{escape(hardware.machine_text(env))}</li>")
 
 
 def _contents(sections: list[tuple[str, str, str]]) -> str:

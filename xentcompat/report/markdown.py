@@ -14,6 +14,7 @@ from collections import defaultdict
 from xentcompat import __version__
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.findings import Finding, api_label, collect, unexpected
+from xentcompat.report import hardware
 from xentcompat.report.guidance import guidance
 from xentcompat.report.summary import COLUMNS, Mark, summary
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
@@ -58,6 +59,7 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
         *_guidance(records),
         *_table("Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
         *_table("Options side by side", OPTIONS_INTRO, option_values_table(records)),
+        *_table("Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
         *_findings(findings),
         *_matrix(records),
         *_not_run(document),
@@ -75,7 +77,7 @@ def _environment_lines(document: dict) -> list[str]:
         frameworks = ", ".join(f"{name} {version}" for name, version in env.get("frameworks", {}).items())
         devices = ", ".join(f"{kind}: {name}" for kind, name in env.get("devices", {}).items())
         lines.append(f"- {env.get('target')}: {frameworks}; devices {devices}; Python {env.get('python')}; "
-                     f"{env.get('platform')}")
+                     f"{env.get('platform')}; {hardware.machine_text(env)}")
     return lines or ["- no framework ran"]
 
 

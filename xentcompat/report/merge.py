@@ -1,7 +1,8 @@
 """Merge shards (one per process, machine, device or framework version) into one results document.
 
 Duplicate rule: two records with the same cell key (framework, framework version, backend, api, case, dtype, device,
-mode) are one cell measured twice (a re-run). The one kept is the first in a canonical order (by the record's JSON
+mode, machine) are one cell measured twice (a re-run). The machine (CPU, kernel flags and switches) is part of the
+key: the same cell measured on two machines is two records, so a kernel path that differs is kept, not overwritten. The one kept is the first in a canonical order (by the record's JSON
 text), so the merge does not depend on the order of the shards; the number dropped is reported.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from xentcompat.report.records import read_results, results_document
 
-KEY_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode")
+KEY_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "machine")
 
 
 def cell_key(record: dict) -> tuple:

@@ -10,9 +10,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-SCHEMA_VERSION = 1
-RECORD_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "area",
-                 "scale", "invalid", "loss", "grad", "error", "expected", "finding", "repro", "seconds")
+from xentcompat import machine
+
+SCHEMA_VERSION = 2
+RECORD_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "machine",
+                 "area", "scale", "invalid", "loss", "grad", "error", "expected", "finding", "repro", "seconds")
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -37,8 +39,10 @@ def decode_number(value):
 
 
 def environment(frameworks: dict[str, str], devices: dict[str, str]) -> dict:
+    """The environment a shard ran in: Python, platform, frameworks, devices, and the machine (CPU, kernel
+    switches, and their id, which the shard's records carry)."""
     return {"python": sys.version.split()[0], "platform": platform.platform(), "frameworks": frameworks,
-            "devices": devices}
+            "devices": devices, **machine.current()}
 
 
 def results_document(records: list[dict], environments: list[dict], **extra) -> dict:
@@ -89,7 +93,8 @@ def read_results(path: Path) -> dict:
         raise ResultsError(f"{path}: corrupt results file ({error})") from None
     if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
         found = document.get("schema_version") if isinstance(document, dict) else None
-        raise ResultsError(f"{path}: schema version {found!r}, this suite reads {SCHEMA_VERSION}")
+        raise ResultsError(f"{path}: schema version {found!r}, this suite reads {SCHEMA_VERSION}: "
+                           "re-run `xentcompat run` to measure it again")
     for index, record in enumerate(document.get("records", [])):
         missing = [name for name in RECORD_FIELDS if name not in record]
         if missing:
