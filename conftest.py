@@ -26,7 +26,9 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "matrix: one api x case x dtype x device x mode cell")
     try:
-        config.stash[shard.SETTINGS] = shard.settings_from(config)
+        settings = config.stash[shard.SETTINGS] = shard.settings_from(config)
+        if settings.target is not None:
+            settings.deviations  # loaded and checked against the target's APIs before anything runs
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
     shard.start_collector(config)

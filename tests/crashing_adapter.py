@@ -1,4 +1,6 @@
-"""A fake adapter for the isolation tests: one API that aborts its process, one that answers correctly."""
+"""Fake adapters for the isolation tests: one API that aborts its process, one that answers correctly (or raises
+through its framework), one that answers whatever the input, one that tells which process ran it, and one whose
+adapter code itself is broken."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import os
 
 import numpy as np
 
+from tests.fake_framework import checked_loss
 from xentcompat.adapters.base import register
 from xentcompat.reference.softmax_xent import solve
 
@@ -30,10 +33,7 @@ def aborts(call):
 
 @register("fake", "fake.checks_labels", "fake.checks_labels(x, y)")
 def checks_labels(call):
-    labels = np.asarray(call.problem.labels)
-    if labels.shape != (call.problem.logits.shape[0],) or np.any(labels < 0) or np.any(
-            labels >= call.problem.logits.shape[1]):
-        raise IndexError(f"label out of range in {labels.tolist()}")
+    checked_loss(call.problem.logits, np.asarray(call.problem.labels))
     result = solve(call.problem)
     return result.loss, result.grad
 
@@ -42,3 +42,16 @@ def checks_labels(call):
 def ignores_labels(call):
     """Returns a number whatever the labels hold: what `silent` means."""
     return 1.25, np.zeros_like(call.problem.logits)
+
+
+@register("fake", "fake.reports_its_process", "fake.reports_its_process(x, y)")
+def reports_its_process(call):
+    """The loss is the id of the process that ran the call."""
+    return float(os.getpid()), np.zeros_like(call.problem.logits)
+
+
+@register("fake", "fake.broken_conversion", "fake.broken_conversion(x, y)")
+def broken_conversion(call):
+    """An adapter bug: a name that does not exist, in the adapter's own label conversion."""
+    labels = np.asarray(call.problem.labels, dtype=np.int64)
+    return undefined_name(labels)  # noqa: F821

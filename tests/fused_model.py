@@ -2,14 +2,17 @@
 
 `fused` is the stable algorithm the fused framework kernels use (shift by the max, log-sum-exp, log-softmax),
 every elementwise result rounded to the dtype and sums accumulated in float32 for the 16-bit types, as the
-frameworks do. `log_of_softmax` is the pitfall: softmax first, then its log.
+frameworks do. The defects the error model must flag: `log_of_softmax` (softmax first, then its log),
+`unshifted_lse` (log p = x - lse with lse rounded at the logits' magnitude, as a log-sum-exp that is not kept
+shifted does), `lse_one_ulp_high` (that lse one ulp too large) and `double_softmax` (softmax applied, then the
+fused loss on its output: judged against the loss that was intended).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from xentcompat.reference.dtypes import round_to
+from xentcompat.reference.dtypes import float_type, round_to
 from xentcompat.reference.options import Problem, terms
 
 ACCUMULATOR = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
@@ -28,6 +31,39 @@ def log_of_softmax(problem: Problem, dtype: str) -> tuple[np.ndarray, np.ndarray
         e = r(np.exp(r(x - np.max(x, axis=1, keepdims=True))))
         p = r(e / _acc(dtype)(np.sum(e, axis=1, keepdims=True)))
         return _from_log_softmax(problem, dtype, r(np.log(p)))
+
+
+def unshifted_lse(problem: Problem, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, grad) via log p = x - lse, lse = fl(m + log sum exp(x - m)) rounded to `dtype`."""
+    return _from_log_softmax(problem, dtype, _log_softmax_unshifted(problem.logits, dtype, ulps=0))
+
+
+def lse_one_ulp_high(problem: Problem, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, grad) as `unshifted_lse`, with lse one ulp of `dtype` too large."""
+    return _from_log_softmax(problem, dtype, _log_softmax_unshifted(problem.logits, dtype, ulps=1))
+
+
+def double_softmax(problem: Problem, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """(loss, grad wrt the logits) of the fused loss fed softmax(x): softmax as the last layer, then the loss."""
+    r, acc = _rounder(dtype), _acc(dtype)
+    x = r(problem.logits)
+    e = r(np.exp(r(x - np.max(x, axis=1, keepdims=True))))
+    p = r(e / acc(np.sum(e, axis=1, keepdims=True)))
+    inner = Problem(p, problem.labels, problem.probs, problem.options)
+    loss, grad_p = fused(inner, dtype)
+    grad = r(p * (grad_p - np.sum(grad_p * p, axis=1, keepdims=True)))  # the softmax's backward
+    return loss, grad
+
+
+def _log_softmax_unshifted(x: np.ndarray, dtype: str, ulps: int) -> np.ndarray:
+    r, acc = _rounder(dtype), _acc(dtype)
+    numpy_type = float_type(dtype).numpy_type
+    x = r(x)
+    m = np.max(x, axis=1, keepdims=True)
+    lse = r(m + r(np.log(acc(np.sum(acc(np.exp(r(x - m))), axis=1, keepdims=True)))))
+    for _ in range(ulps):
+        lse = np.nextafter(lse.astype(numpy_type), numpy_type(np.inf)).astype(np.float64)
+    return r(x - lse)
 
 
 def _from_log_softmax(problem: Problem, dtype: str, log_p: np.ndarray):

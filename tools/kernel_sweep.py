@@ -97,17 +97,21 @@ def _outcome(record: dict | None) -> str:
 
 
 def _table(rows: list[tuple], variants: list[Variant]) -> str:
+    """The changes grouped by switch, outcome change and dtype: a count and the cells (a few, then how many more)."""
     cpu = machine.cpu()
     lines = [f"# Kernel-switch sweep on {cpu['model']} ({', '.join(cpu['flags'])})", "",
              "Every cell whose loss / gradient outcome changes under one switch, against the run with none set.", "",
              "Switches run: " + "; ".join(f"{v.target} {v.mode} {v.switch}={v.value}" for v in variants) + ".", ""]
     if not rows:
         return "\n".join(lines + ["No cell changes verdict under any switch.", ""])
-    lines += ["| target | mode | switch | api | case | dtype | no switch | with switch |", "|---" * 8 + "|"]
+    groups: dict[tuple, list[str]] = {}
     for variant, (api, backend, case, dtype, _), before, after in rows:
-        api_text = api + (f" [{backend}]" if backend else "")
-        lines.append(f"| {variant.target} | {variant.mode} | {variant.switch}={variant.value} | `{api_text}` | {case} "
-                     f"| {dtype} | {before} | {after} |")
+        key = (variant.target, variant.mode, f"{variant.switch}={variant.value}", dtype, before, after)
+        groups.setdefault(key, []).append(f"`{api}{f' [{backend}]' if backend else ''}` {case}")
+    lines += ["| target | mode | switch | dtype | no switch | with switch | cells | which |", "|---" * 8 + "|"]
+    for (target, mode, switch, dtype, before, after), cells in sorted(groups.items()):
+        shown = "; ".join(cells[:3]) + (f"; and {len(cells) - 3} more" if len(cells) > 3 else "")
+        lines.append(f"| {target} | {mode} | {switch} | {dtype} | {before} | {after} | {len(cells)} | {shown} |")
     return "\n".join(lines + [""])
 
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xentcompat.adapters.base import Call, LossApi, Raised, capture
+from xentcompat.adapters.base import AdapterError, AdapterFailed, Call, LossApi, Raised, capture
 from xentcompat.expectations import Deviation, Expected, expectation
 from xentcompat.machine import current as current_machine
 from xentcompat.reference.cases import Case
 from xentcompat.reference.dtypes import float_type
-from xentcompat.reference.errors import grad_unit, loss_unit
+from xentcompat.reference.errors import grad_units, loss_unit
 from xentcompat.reference.softmax_xent import solve
 from xentcompat.isolation import Crashed, Setup, capture_isolated
 from xentcompat.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss, shape_mismatch
@@ -76,6 +76,9 @@ def check(cell: Cell, deviations: list[Deviation], isolation: Setup | None = Non
     reference = None if invalid else solve(call.problem)
     isolated = invalid is not None and isolation is not None
     captured = capture_isolated(api, call, isolation) if isolated else capture(api, call)
+    if isinstance(captured, AdapterFailed):
+        raise AdapterError(f"the adapter of {api.id}, not the framework, raised {captured.type} on case "
+                           f"{cell.case.id} ({cell.dtype}, {cell.mode}):\n{captured.traceback}")
     loss, grad, error = _verdicts(captured, reference, call.problem, cell.dtype)
     version = adapter.versions()[framework]
     fields = {"api": cell.api.id, "case": cell.case.id, "dtype": cell.dtype, "device": cell.device,
@@ -115,7 +118,8 @@ def _verdicts(captured, reference, problem, dtype: str) -> tuple[LossVerdict, Gr
         return loss, GradVerdict("silent", None, int(np.isnan(grad).sum()), int(np.isinf(grad).sum())), None
     largest = float_type(dtype).largest
     loss = judge_loss(captured.loss, reference.loss, loss_unit(problem, reference, dtype), largest)
-    grad = judge_grad(captured.grad, reference.grad, grad_unit(problem, reference, dtype), largest)
+    units = grad_units(problem, reference, dtype)
+    grad = judge_grad(captured.grad, reference.grad, units.row, largest, units.element)
     return loss, grad, shape_mismatch(captured.loss, reference.loss)
 
 

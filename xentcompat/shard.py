@@ -55,8 +55,11 @@ class Settings:
 
     @cached_property
     def deviations(self) -> list[expectations.Deviation]:
+        """The expectations of this target's frameworks; ValueError if one names an API no adapter registers."""
         frameworks = dict.fromkeys(api.framework for api in self.apis)
-        return [deviation for framework in frameworks for deviation in expectations.load(framework)]
+        found = [deviation for framework in frameworks for deviation in expectations.load(framework)]
+        expectations.check_apis(found, {api.id for api in self.apis}, f"expectations of {', '.join(frameworks)}")
+        return found
 
 
 SETTINGS = pytest.StashKey[Settings]()
@@ -72,6 +75,9 @@ def settings_from(config) -> Settings:
     target = config.getoption("framework")
     if target is not None:
         base.target_named(target)
+        missing = base.missing_requirement(target)
+        if missing:  # asked for by name: a framework that is not there is an error, not a skip
+            raise ValueError(f"--framework {target}: {missing}; install it (pip install -e '.[{target}]')")
     dtypes = tuple(config.getoption("dtype").split(",")) if config.getoption("dtype") else DTYPE_NAMES
     unknown = [dtype for dtype in dtypes if dtype not in DTYPE_NAMES]
     if unknown:

@@ -29,10 +29,14 @@ class LossVerdict:
 
 @dataclass(frozen=True)
 class GradVerdict:
+    """`max_error_units` is the verdict's: each row's largest error against the row's largest unit.
+    `elementwise_max_units` is a detail: the largest error of an element against its own unit."""
+
     outcome: str
     max_error_units: float | None
     nan_count: int
     inf_count: int
+    elementwise_max_units: float | None = None
 
 
 def classify(values, reference, unit, largest: float) -> tuple[np.ndarray, np.ndarray]:
@@ -87,19 +91,26 @@ def judge_loss(value, reference, unit, largest: float) -> LossVerdict:
     )
 
 
-def judge_grad(grad, reference, unit, largest: float) -> GradVerdict:
-    """Verdict on a gradient: worst element outcome, largest error in units, NaN and inf counts."""
+def judge_grad(grad, reference, unit, largest: float, element_unit=None) -> GradVerdict:
+    """Verdict on a gradient: worst element outcome against `unit` (per row: N × 1, or per element), largest error
+    in units, NaN and inf counts; with `element_unit`, the largest element-wise error as a detail."""
     grad = np.asarray(grad, np.float64)
     if grad.shape != np.shape(reference):
         raise ValueError(f"gradient shape {grad.shape} differs from the logits' {np.shape(reference)}")
     outcomes, errors = classify(grad, reference, unit, largest)
-    finite_errors = errors[~np.isnan(errors)]
+    detail = None if element_unit is None else _largest(classify(grad, reference, element_unit, largest)[1])
     return GradVerdict(
         outcome=worst(outcomes),
-        max_error_units=float(np.max(finite_errors)) if finite_errors.size else None,
+        max_error_units=_largest(errors),
         nan_count=int(np.count_nonzero(np.isnan(grad))),
         inf_count=int(np.count_nonzero(np.isinf(grad))),
+        elementwise_max_units=detail,
     )
+
+
+def _largest(errors: np.ndarray) -> float | None:
+    finite_errors = errors[~np.isnan(errors)]
+    return float(np.max(finite_errors)) if finite_errors.size else None
 
 
 def _worst_index(outcomes: np.ndarray, errors: np.ndarray, outcome: str) -> int | None:

@@ -50,3 +50,12 @@ def test_malformed_case_file_exit_2(tmp_path, target):
     done = xentcompat("run", "--targets", target, "--cases", str(cases), "--out", str(tmp_path / "out"))
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "field 'labels'" in done.stderr
+
+
+def test_every_expectation_names_an_api_of_its_target(target):
+    """The expectation files of this target's frameworks name only APIs its adapters register."""
+    from xentcompat import expectations
+
+    apis = base.apis(target)
+    for framework in {api.framework for api in apis}:
+        expectations.check_apis(expectations.load(framework), {api.id for api in apis}, framework)

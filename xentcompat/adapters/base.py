@@ -5,7 +5,9 @@ An adapter module registers its loss APIs and offers `versions()` (framework nam
 An adapter function takes a `Call` (numpy logits already rounded to the dtype, targets, options, dtype, device, mode),
 runs the framework's loss forward and backward, and returns (loss, d loss / d logits) as anything
 `np.asarray` turns into float64. It converts, it never repairs: whatever the framework raises is captured here,
-outside the framework call.
+outside the framework call. Only the framework's own exceptions are outcomes (`Raised`): one raised in the adapter's
+code (its conversion or option translation: the innermost frame is in the adapter's module or elsewhere in
+xentcompat) is an `AdapterFailed`, which fails the cell's test with the traceback instead of counting as "raised".
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import re
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -89,6 +92,23 @@ class Raised:
     type: str
     message: str
     seconds: float
+
+
+@dataclass(frozen=True)
+class AdapterFailed:
+    """An exception raised in xentcompat's own code while running an API: a bug to fix, never a measurement."""
+
+    type: str
+    message: str
+    traceback: str
+    seconds: float
+
+
+class AdapterError(RuntimeError):
+    """An adapter failed (see `AdapterFailed`); the message carries its traceback."""
+
+
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class FrameworkMissing(RuntimeError):
@@ -199,12 +219,29 @@ def first_line(error: BaseException) -> str:
     return _INDUCTOR_KERNEL.sub("kernel: ", line)[:300]
 
 
-def capture(api: LossApi, call: Call) -> Returned | Raised:
-    """Run the API; its result as float64 numpy, or the exception it raised (type and first line)."""
+def capture(api: LossApi, call: Call) -> Returned | Raised | AdapterFailed:
+    """Run the API; its result as float64 numpy, the exception the framework raised (type and first line), or the
+    exception xentcompat's own code raised (with its traceback)."""
     start = time.perf_counter()
     try:
         loss, grad = api.run(call)
         loss, grad = np.asarray(loss, dtype=np.float64), np.asarray(grad, dtype=np.float64)
-    except Exception as error:  # the API's own failure is the measurement
-        return Raised(type(error).__name__, first_line(error), time.perf_counter() - start)
+    except Exception as error:  # the API's own failure is the measurement; the adapter's is a bug
+        seconds = time.perf_counter() - start
+        if raised_by_adapter(error, api):
+            text = "".join(traceback.format_exception(error))
+            return AdapterFailed(type(error).__name__, first_line(error), text, seconds)
+        return Raised(type(error).__name__, first_line(error), seconds)
     return Returned(loss, grad, time.perf_counter() - start)
+
+
+def raised_by_adapter(error: BaseException, api: LossApi) -> bool:
+    """Whether the innermost frame of `error`'s traceback is the adapter's: in the module that registered `api` or
+    elsewhere in xentcompat (a framework's Python code raises from its own frames; a C function the adapter calls
+    directly, from the adapter's)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return False
+    where = os.path.abspath(frames[-1].filename)
+    module_file = getattr(sys.modules.get(api.run.__module__), "__file__", None)
+    return where.startswith(PACKAGE_DIR + os.sep) or (module_file is not None and where == os.path.abspath(module_file))

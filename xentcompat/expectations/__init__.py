@@ -20,15 +20,18 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.specifiers import SpecifierSet
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
 from xentcompat.machine import Condition, condition
+from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.verdict import OUTCOMES
 
 HERE = Path(__file__).parent
 REQUIRED = ("api", "loss", "grad", "reason")
 MATCH_FIELDS = ("cases", "dtypes", "devices", "modes", "backends")
+KNOWN = {"dtypes": DTYPE_NAMES, "devices": ("cpu", "cuda"), "modes": ("eager", "compiled"),
+         "backends": ("tensorflow", "jax", "torch", "none")}
 
 
 @dataclass(frozen=True)
@@ -164,10 +167,37 @@ def _deviation(path: Path, index: int, entry: dict, paths: dict[str, KernelPath]
     unknown = set(entry) - set(Deviation.__dataclass_fields__)
     if unknown:
         raise ValueError(f"{where}: unknown field {sorted(unknown)[0]!r}")
-    SpecifierSet(entry.get("versions", ""))
+    try:
+        SpecifierSet(entry.get("versions", ""))
+    except InvalidSpecifier:
+        raise ValueError(f"{where}: field 'versions': {entry['versions']!r} is not a version specifier") from None
+    _check_patterns(where, entry)
     fields = {key: tuple(value) if isinstance(value, list) else value for key, value in entry.items()}
     fields["kernel"] = _kernel_outcomes(where, entry.get("kernel", []), paths)
     return Deviation(**fields)
+
+
+def _check_patterns(where: str, entry: dict) -> None:
+    """Every pattern must match something that exists: a catalogue case, a dtype, a device, a mode, a backend."""
+    from xentcompat.reference.cases import CATALOGUE
+
+    known = {**KNOWN, "cases": tuple(case.id for case in CATALOGUE)}
+    for name in MATCH_FIELDS:
+        patterns = entry.get(name, ["*"])
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise ValueError(f"{where}: field {name!r} must be a list of patterns")
+        for pattern in patterns:
+            if not fnmatch.filter(known[name], pattern):
+                raise ValueError(f"{where}: field {name!r}: {pattern!r} matches no {name[:-1]} "
+                                 f"(known: {', '.join(known[name][:8])}{', ...' if len(known[name]) > 8 else ''})")
+
+
+def check_apis(deviations: list[Deviation], api_ids: set[str], where: str) -> None:
+    """ValueError naming the first deviation whose API is not one of `api_ids` (the target's registered APIs)."""
+    for deviation in deviations:
+        if deviation.api not in api_ids:
+            raise ValueError(f"{where}: a deviation names API {deviation.api!r}, which no adapter registers "
+                             f"(reason: {deviation.reason[:60]}...)")
 
 
 def expectation(deviations: list[Deviation], cell: dict, version: str) -> Deviation | None:

@@ -12,7 +12,11 @@ Non-finite logits, row by row:
 * a -inf logit has p = 0 and gradient 0 where its coefficient is 0 (0 * log 0 = 0); where its coefficient is > 0
   (the target is masked) the loss is +inf and the gradient stays finite (-c_j there);
 * a row that is all -inf has no softmax (0 / 0): loss and gradient NaN;
-* a row holding +inf or NaN: loss and gradient NaN (inf - inf in the shift);
+* a row holding +inf or NaN: loss and gradient NaN (inf - inf in the shift). For a single +inf at a non-target the
+  limit x_k -> +inf exists (loss +inf, gradient p - y with p one-hot at k), but +inf in a logit is an overflow,
+  not a limit: the row's other logits no longer say anything, every stable implementation computes inf - inf there,
+  and the convention here is the IEEE one, NaN. An API that returns the limit instead reads `inf`/`finite` and is
+  a finding with its numbers, not silently ok;
 * a row whose label is `ignore_index` contributes 0 and gradient 0, whatever its logits hold;
 * a mean over nothing (every row ignored, or zero total weight) is NaN; its gradient is 0 (NaN in undefined rows).
 """
