@@ -55,3 +55,10 @@ def broken_conversion(call):
     """An adapter bug: a name that does not exist, in the adapter's own label conversion."""
     labels = np.asarray(call.problem.labels, dtype=np.int64)
     return undefined_name(labels)  # noqa: F821
+
+
+@register("fake", "fake.not_shift_invariant", "fake.not_shift_invariant(x, y)")
+def not_shift_invariant(call):
+    """Right, except that it adds the mean logit to the loss: a constant added to the logits changes its loss."""
+    result = solve(call.problem)
+    return result.loss + float(np.mean(call.problem.logits)), result.grad

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xentcompat.adapters.base import AdapterError, AdapterFailed, Call, LossApi, Raised, capture
+from xentcompat.adapters.base import AdapterError, AdapterFailed, Call, LossApi, Raised, Returned, capture
 from xentcompat.expectations import Deviation, Expected, expectation
 from xentcompat.machine import current as current_machine
 from xentcompat.reference.cases import Case
@@ -18,6 +18,7 @@ from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.errors import grad_units, loss_unit
 from xentcompat.reference.softmax_xent import solve
 from xentcompat.isolation import Crashed, Setup, capture_isolated
+from xentcompat.metamorphic import check_relations
 from xentcompat.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss, shape_mismatch
 
 GOOD = ("ok", "ok")
@@ -80,6 +81,7 @@ def check(cell: Cell, deviations: list[Deviation], isolation: Setup | None = Non
         raise AdapterError(f"the adapter of {api.id}, not the framework, raised {captured.type} on case "
                            f"{cell.case.id} ({cell.dtype}, {cell.mode}):\n{captured.traceback}")
     loss, grad, error = _verdicts(captured, reference, call.problem, cell.dtype)
+    relations = _relations(cell, call, captured, reference)
     version = adapter.versions()[framework]
     fields = {"api": cell.api.id, "case": cell.case.id, "dtype": cell.dtype, "device": cell.device,
               "mode": cell.mode, "backend": backend}
@@ -99,10 +101,21 @@ def check(cell: Cell, deviations: list[Deviation], isolation: Setup | None = Non
         "expected": {"loss": expected[0], "grad": expected[1], "reason": promised.reason,
                      "upstream": promised.upstream, "kernel_path": promised.kernel_path,
                      "varies": list(promised.varies) or None},
+        "relations": relations,
         "finding": finding, "repro": repro if finding else None,
         "seconds": round(captured.seconds, 6),
     }
     return Checked(record, expected, deviation, repro)
+
+
+def _relations(cell: Cell, call: Call, captured, reference) -> list[dict] | None:
+    """The metamorphic relations of an eager cell of valid input that returned a value (None otherwise)."""
+    if cell.mode != "eager" or reference is None or not isinstance(captured, Returned):
+        return None
+    if np.shape(captured.loss) != np.shape(reference.loss):
+        return None
+    units = grad_units(call.problem, reference, cell.dtype)
+    return check_relations(cell.api, call, captured, loss_unit(call.problem, reference, cell.dtype), units.row)
 
 
 def _verdicts(captured, reference, problem, dtype: str) -> tuple[LossVerdict, GradVerdict, dict | None]:

@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 from xentcompat import __version__
 from xentcompat.report import plots
 from xentcompat.report.findings import Finding, api_label, collect, dtype_order, unexpected
-from xentcompat.report import hardware
+from xentcompat.report import hardware, relations
 from xentcompat.report.guidance import guidance
 from xentcompat.report.markdown import (INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor, citation, not_run_text,
-                                        results_hash)
+                                        relations_intro, results_hash)
 from xentcompat.report.summary import COLUMNS, Mark, summary
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
 
@@ -77,6 +77,8 @@ def render_html(document: dict, today: datetime.date | None = None) -> str:
                 _table("invalid", "Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
                 _table("options", "Options side by side", OPTIONS_INTRO, option_values_table(records)),
                 _table("varies-by-cpu", "Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
+                _table("relations", "Metamorphic relations broken", relations_intro(records),
+                       relations.broken_relations_table(records)),
                 _findings(findings), _matrix(records), _not_run(document)]
     sections = [section for section in sections if section]
     body = [_header(document, records, findings, today), _contents(sections), *(html for _, _, html in sections)]

@@ -14,7 +14,7 @@ from collections import defaultdict
 from xentcompat import __version__
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.findings import Finding, api_label, collect, unexpected
-from xentcompat.report import hardware
+from xentcompat.report import hardware, relations
 from xentcompat.report.guidance import guidance
 from xentcompat.report.summary import COLUMNS, Mark, summary
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
@@ -60,11 +60,17 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
         *_table("Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
         *_table("Options side by side", OPTIONS_INTRO, option_values_table(records)),
         *_table("Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
+        *_table("Metamorphic relations broken", relations_intro(records), relations.broken_relations_table(records)),
         *_findings(findings),
         *_matrix(records),
         *_not_run(document),
     ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def relations_intro(records: list[dict]) -> str:
+    checked, broken = relations.checked_count(records)
+    return f"{relations.INTRO} {checked} relations checked, {broken} broken."
 
 
 def anchor(finding_id: str) -> str:

@@ -1,0 +1,43 @@
+"""Metamorphic relations: a correct API keeps every relation; one that is not shift invariant breaks `shift`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import crashing_adapter
+from xentcompat.adapters.base import registered
+from xentcompat.harness import Cell, check
+from xentcompat.reference.cases import by_id
+from xentcompat.report.relations import broken_relations_table, checked_count
+
+
+@pytest.fixture(scope="module")
+def fake_apis():
+    return {api.id: api for api in registered(crashing_adapter.__name__)}
+
+
+@pytest.mark.parametrize("case", ["random-moderate", "large-offset-1e4", "neg-inf-nontarget", "class-weights",
+                                  "label-smoothing", "reduction-none", "reduction-sum"])
+def test_a_correct_api_keeps_every_relation(fake_apis, case):
+    record = check(Cell(fake_apis["fake.checks_labels"], by_id(case), "float32"), []).record
+    relations = {relation["relation"]: relation for relation in record["relations"]}
+    assert relations and all(relation["holds"] for relation in relations.values()), relations
+    assert {"shift", "split"} <= set(relations)
+
+
+def test_an_api_that_is_not_shift_invariant_breaks_shift_and_is_reported(fake_apis):
+    record = check(Cell(fake_apis["fake.not_shift_invariant"], by_id("large-offset-1e4"), "float64"), []).record
+    relations = {relation["relation"]: relation for relation in record["relations"]}
+    assert not relations["shift"]["holds"] and relations["shift"]["error_units"] > 1e10
+    assert relations["shift"]["loss"] - relations["shift"]["transformed"] > 9990  # the mean logit, ~1e4, is gone
+    assert relations["permute"]["holds"]
+    table = broken_relations_table([record])
+    assert [row[3] for row in table.rows] == ["shift"]
+    assert checked_count([record]) == (len(relations), 1)
+
+
+def test_relations_are_checked_only_for_eager_cells_of_valid_input(fake_apis):
+    invalid = check(Cell(fake_apis["fake.ignores_labels"], by_id("label-minus-1"), "float32"), []).record
+    compiled = check(Cell(fake_apis["fake.checks_labels"], by_id("random-moderate"), "float32", mode="compiled"),
+                     []).record
+    assert invalid["relations"] is None and compiled["relations"] is None

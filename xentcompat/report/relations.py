@@ -1,0 +1,37 @@
+"""The metamorphic relations a run checked (see `xentcompat.metamorphic`), and the ones that broke."""
+
+from __future__ import annotations
+
+from xentcompat.report.findings import api_label
+from xentcompat.report.tables import Table
+
+INTRO = ("Relations that need no reference: the loss must not change when a constant is added to a row (`shift`), "
+         "when the classes are reordered with their labels (`permute`), or when the batch is split and recombined "
+         "the documented way (`split`). Two correct results differ by at most twice the tolerance; each row here is "
+         "an API that gave two incompatible answers, so it is wrong on at least one of the inputs.")
+
+
+def checked_count(records: list[dict]) -> tuple[int, int]:
+    """(relations checked, relations broken) over the run."""
+    relations = [relation for record in records for relation in record.get("relations") or []]
+    return len(relations), sum(1 for relation in relations if not relation["holds"])
+
+
+def broken_relations_table(records: list[dict]) -> Table | None:
+    """api × case × dtype × relation rows of the broken relations, with both losses; None when none broke."""
+    rows = []
+    for record in records:
+        for relation in record.get("relations") or []:
+            if relation["holds"]:
+                continue
+            rows.append((api_label(record), record["case"], record["dtype"], relation["relation"],
+                         _number(relation["loss"]), _number(relation["transformed"]),
+                         "did not return" if relation["error_units"] is None else f"{relation['error_units']:.3g}"))
+    if not rows:
+        return None
+    return Table(("api", "case", "dtype", "relation", "loss", "loss from the transformed input",
+                  "largest difference (units)"), tuple(sorted(rows)))
+
+
+def _number(value) -> str:
+    return "—" if value is None else f"{float(value):.6g}"
