@@ -13,11 +13,12 @@ from tests.test_records import record
 
 def test_malformed_case_file_exits_2_with_one_line(tmp_path, capsys):
     cases = tmp_path / "cases.json"
-    cases.write_text(json.dumps({"cases": [{"id": "x", "logits": [[1, 2]], "labels": [5]}]}))
+    cases.write_text(json.dumps({"cases": [{"id": "x", "logits": [[1, 2]], "labels": [1],
+                                            "options": {"label_smoothing": "0.1"}}]}))
     status = cli.main(["run", "--targets", "torch", "--cases", str(cases), "--out", str(tmp_path / "out")])
     error = capsys.readouterr().err.strip()
     assert status == 2
-    assert error.count("\n") == 0 and "case 'x'" in error and "label 5" in error
+    assert error.count("\n") == 0 and "case 'x'" in error and "field 'options.label_smoothing'" in error
     assert not (tmp_path / "out").exists()
 
 
@@ -54,3 +55,34 @@ def test_corrupt_shard_exits_2(tmp_path, capsys):
     shard.write_text("garbage")
     assert cli.main(["merge", str(shard), "--out", str(tmp_path / "out")]) == 2
     assert "corrupt results file" in capsys.readouterr().err
+
+
+def test_out_at_a_file_exits_2_in_one_line(tmp_path, capsys):
+    shard = tmp_path / "shard.json"
+    write_json_atomic(shard, results_document([record("a")], []))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert cli.main(["merge", str(shard), "--out", str(blocker)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "cannot write" in error and "a-file" in error
+
+
+def test_a_failed_shard_keeps_the_earlier_results_and_what_it_measured(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    write_json_atomic(out / "results.json", results_document([record("earlier")], []))
+    before = (out / "results.json").read_text()
+
+    def dying_shards(targets, shard_dir, args):  # a shard killed after writing two records of its parts
+        parts = shard_dir / ".torch.json.parts"
+        parts.mkdir(parents=True)
+        (parts / "gw0.jsonl").write_text("".join(json.dumps(record(case)) + "\n" for case in ("a", "b")))
+        return {"torch": -9}
+
+    monkeypatch.setattr(cli, "missing_requirement", lambda target: None)
+    monkeypatch.setattr(cli, "_run_shards", dying_shards)
+    assert cli.main(["run", "--targets", "torch", "--out", str(out)]) == 3
+    assert (out / "results.json").read_text() == before
+    partial = read_results(out / "results.partial.json")
+    assert [r["case"] for r in partial["records"]] == ["a", "b"]
+    assert "after 2 records" in partial["targets"][0]["failed"]
+    assert "kept the earlier" in capsys.readouterr().err

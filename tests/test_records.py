@@ -104,3 +104,24 @@ def test_merge_keeps_the_records_of_two_machines_apart():
     merged = merge_documents([here, there])
     assert [(r["machine"], r["loss"]["outcome"]) for r in merged["records"]] == [("M-1", "ok"), ("M-2", "nan")]
     assert merged["duplicates_dropped"] == 0 and len(merged["environments"]) == 2
+
+
+def test_results_hash_covers_the_measurements_not_the_timings_or_the_order():
+    from xentcompat.report.markdown import results_hash
+
+    first = results_document([record("a", seconds=0.01), record("b", seconds=0.02)], [])
+    again = results_document([record("b", seconds=9.0), record("a", seconds=3.0)], [])
+    other = results_document([record("a", seconds=0.01), record("b", loss="nan")], [])
+    assert results_hash(first) == results_hash(again)
+    assert results_hash(first) != results_hash(other)
+
+
+def test_two_measurements_of_one_cell_that_disagree_are_listed_not_dropped():
+    from xentcompat.report.markdown import render_markdown
+
+    merged = merge_documents([results_document([record("a", machine="M-1")], []),
+                              results_document([record("a", loss="nan", machine="M-1")], [])])
+    assert len(merged["records"]) == 1 and merged["duplicates_dropped"] == 1
+    [conflict] = merged["conflicts"]
+    assert {conflict["kept"], conflict["other"]} == {"ok / ok", "nan / ok"} and conflict["cell"]["case"] == "a"
+    assert "## Conflicting measurements" in render_markdown(merged)

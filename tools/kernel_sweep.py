@@ -34,14 +34,18 @@ class Variant:
 
 
 def _variants() -> tuple[Variant, ...]:
+    """Each switch value this project's frameworks read, on the targets whose kernels it changes."""
     aten = [("default", ()), ("avx2", ("avx2",)), ("avx512", ("avx512f", "avx512bw"))]
-    onednn_isa = [("AVX2", ("avx2",)), ("AVX512_CORE", ("avx512f",)), ("AVX512_CORE_BF16", ("avx512_bf16",))]
-    xla_isa = [("SSE4_2", ()), ("AVX2", ("avx2",)), ("AVX512", ("avx512f",))]
-    found = [Variant(t, "ATEN_CPU_CAPABILITY", v, needs=n) for t in ("torch", "keras-torch") for v, n in aten]
+    onednn_isa = [("AVX2", ("avx2",)), ("AVX512_CORE", ("avx512f",))]
+    xla_isa = [("SSE4_2", ()), ("AVX2", ("avx2",))]
+    found = [Variant("torch", "ATEN_CPU_CAPABILITY", v, needs=n) for v, n in aten]
+    found += [Variant("keras-torch", "ATEN_CPU_CAPABILITY", "default")]
     found += [Variant("tensorflow", "TF_ENABLE_ONEDNN_OPTS", v) for v in ("0", "1")]
     found += [Variant("tensorflow", "ONEDNN_MAX_CPU_ISA", v, needs=n) for v, n in onednn_isa]
-    found += [Variant(t, "XLA_FLAGS", f"--xla_cpu_max_isa={v}", m, n) for v, n in xla_isa
-              for t, m in (("jax", "eager"), ("jax", "compiled"), ("keras-jax", "eager"), ("tensorflow", "compiled"))]
+    found += [Variant("jax", "XLA_FLAGS", f"--xla_cpu_max_isa={v}", m, n) for v, n in xla_isa
+              for m in ("eager", "compiled")]
+    found += [Variant(t, "XLA_FLAGS", "--xla_cpu_max_isa=AVX2", m, ("avx2",))
+              for t, m in (("keras-jax", "eager"), ("tensorflow", "compiled"))]
     return tuple(found)
 
 

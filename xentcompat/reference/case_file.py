@@ -38,6 +38,8 @@ def load_cases(path: str | Path) -> list[Case]:
         document = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise CaseFileError(f"{path}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise CaseFileError(f"{path}: not a case file (nested too deeply to read)") from None
     if not isinstance(document, dict) or not isinstance(document.get("cases"), list) or not document["cases"]:
         raise CaseFileError(f'{path}: expected {{"cases": [...]}} with at least one case')
     cases = [_json_case(path, index, entry) for index, entry in enumerate(document["cases"])]
@@ -76,8 +78,23 @@ def _json_case(path: Path, index: int, entry) -> Case:
     try:
         validate(Problem(logits, labels, probs, options))
     except (ValueError, TypeError) as error:
-        raise CaseFileError(f"{where}: {error}") from None
+        if not _only_labels_out_of_range(logits, labels, probs, options):
+            raise CaseFileError(f"{where}: {error}") from None
+        # the user's own invalid batch: it runs as invalid input (a clear error is the good outcome)
+        return Case(case_id, "labels", logits, labels, probs, options, dtypes, description,
+                    invalid=f"your labels: {error}")
     return Case(case_id, "user", logits, labels, probs, options, dtypes, description)
+
+
+def _only_labels_out_of_range(logits, labels, probs, options) -> bool:
+    """Whether the problem is valid once its labels are moved into [0, C): then only the labels are invalid."""
+    if labels is None or labels.shape != (logits.shape[0],):
+        return False
+    try:
+        validate(Problem(logits, np.clip(labels, 0, logits.shape[1] - 1), probs, options))
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 def _matrix(where: str, name: str, value, allow_nonfinite: bool) -> np.ndarray:
@@ -96,8 +113,23 @@ def _number(item, allow_nonfinite: bool) -> float:
         return NONFINITE[item]
     if isinstance(item, bool) or not isinstance(item, (int, float)):
         allowed = ' (or "inf", "-inf", "nan")' if allow_nonfinite else ""
-        raise ValueError(f"{item!r} is not a number{allowed}")
-    return float(item)
+        raise ValueError(f"{_short(item)} is not a number{allowed}")
+    try:
+        number = float(item)
+    except OverflowError:
+        raise ValueError(f"{_short(item)} is beyond float64's range") from None
+    if isinstance(item, float) and not math.isfinite(item):  # JSON's NaN / Infinity literals, or 1e400
+        raise ValueError(f"{_short(item)} is not a finite number: write non-finite logits as \"inf\", \"-inf\" "
+                         "or \"nan\" (strings), and keep finite ones within float64's range")
+    return number
+
+
+def _short(item) -> str:
+    text = repr(item)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+INT64 = (-2**63, 2**63 - 1)
 
 
 def _labels(where: str, value) -> np.ndarray | None:
@@ -105,6 +137,9 @@ def _labels(where: str, value) -> np.ndarray | None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         raise CaseFileError(f"{where}: field 'labels': expected a list of integers")
+    outside = [v for v in value if not INT64[0] <= v <= INT64[1]]
+    if outside:
+        raise CaseFileError(f"{where}: field 'labels': {_short(outside[0])} does not fit a 64-bit integer")
     return np.asarray(value, dtype=np.int64)
 
 
@@ -114,12 +149,37 @@ def _options(where: str, value) -> Options:
     unknown = set(value) - OPTION_FIELDS
     if unknown:
         raise CaseFileError(f"{where}: field 'options': unknown option {sorted(unknown)[0]!r}")
-    value = {key: tuple(item) if key in ("weight", "extra_dims") and isinstance(item, list) else item
-             for key, item in value.items()}
-    try:
-        return Options(**value)
-    except TypeError as error:
-        raise CaseFileError(f"{where}: field 'options': {error}") from None
+    for name, item in value.items():
+        problem = OPTION_TYPES[name](item)
+        if problem:
+            raise CaseFileError(f"{where}: field 'options.{name}': {problem}, got {_short(item)}")
+    value = {key: tuple(item) if key in ("weight", "extra_dims") else item for key, item in value.items()}
+    return Options(**value)
+
+
+def _is_int(item) -> bool:
+    return isinstance(item, int) and not isinstance(item, bool)
+
+
+def _is_real(item) -> bool:
+    return (_is_int(item) or isinstance(item, float)) and math.isfinite(float(item))
+
+
+def _one_of(*choices):
+    return lambda item: None if isinstance(item, str) and item in choices else f"expected one of {', '.join(choices)}"
+
+
+OPTION_TYPES = {
+    "reduction": _one_of("none", "sum", "mean"),
+    "mean_over": _one_of("weight", "rows"),
+    "ignore_index": lambda item: None if item is None or (_is_int(item) and INT64[0] <= item <= INT64[1])
+    else "expected an integer (or null)",
+    "label_smoothing": lambda item: None if _is_real(item) else "expected a number in [0, 1]",
+    "weight": lambda item: None if item is None or (isinstance(item, list) and all(_is_real(v) for v in item))
+    else "expected a list of numbers, one per class (or null)",
+    "extra_dims": lambda item: None if isinstance(item, list) and all(_is_int(v) and v >= 1 for v in item)
+    else "expected a list of positive integers",
+}
 
 
 def _dtypes(where: str, value) -> tuple[str, ...]:
@@ -129,8 +189,13 @@ def _dtypes(where: str, value) -> tuple[str, ...]:
 
 
 def _check_unique(path: Path, cases: list[Case]) -> None:
-    seen = set()
+    """Ids are unique in the file and differ from the catalogue's: a record is found by its case id."""
+    from xentcompat.reference.cases import CATALOGUE
+
+    seen = {case.id for case in CATALOGUE}
     for case in cases:
         if case.id in seen:
-            raise CaseFileError(f"{path}: case {case.id!r}: field 'id': duplicate id")
+            what = "duplicate id" if any(c.id == case.id for c in cases if c is not case) else \
+                "the id of a catalogue case: choose another (the two sets of records would be indistinguishable)"
+            raise CaseFileError(f"{path}: case {case.id!r}: field 'id': {what}")
         seen.add(case.id)

@@ -1,15 +1,20 @@
 """The `xentcompat` command line: run (shards → merge → render), merge, render.
 
 Exit status: 0 when the report was written; 1 with --strict when a cell deviates from its expectation; 2 for bad
-input (one line on stderr naming what is wrong); 3 when a shard could not be produced.
+input (one line on stderr naming what is wrong); 3 when a shard could not be produced (the records it did write are
+kept, and an earlier results.json in --out is left as it was: this run's document goes beside it, in
+results.partial.json); 128 + the signal when stopped by SIGTERM or SIGINT, which reach the shards too.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,7 +24,7 @@ from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.html import render_html
 from xentcompat.report.markdown import render_markdown
 from xentcompat.report.merge import merge_files
-from xentcompat.report.records import ResultsError, write_json_atomic, write_text_atomic
+from xentcompat.report.records import ResultsError, results_document, write_json_atomic, write_text_atomic
 
 REPO = Path(__file__).resolve().parents[2]
 MATRIX_TESTS = REPO / "tests" / "matrix"
@@ -35,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.command(args)
     except (UsageError, CaseFileError, ResultsError) as error:
         print(f"xentcompat: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # --out at a file, a directory without write permission, a full disk
+        print(f"xentcompat: error: cannot write {error.filename or args.out}: {error.strerror or error}",
+              file=sys.stderr)
         return 2
 
 
@@ -74,20 +83,38 @@ def run_command(args) -> int:
     for target, reason in skipped:
         print(f"xentcompat: skipped {target}: {reason}", file=sys.stderr)
     runnable = [target for target, reason in reasons.items() if not reason]
+    for stale in runnable:
+        (shard_dir / f"{stale}.json").unlink(missing_ok=True)  # a shard of an earlier run is not this run's
     statuses = _run_shards(runnable, shard_dir, args)
-    shards, failed = [], []
+    shards, failed, salvaged = [], [], []
     for target, status in statuses.items():
         shard = shard_dir / f"{target}.json"
         if status not in (0, 1) or not shard.exists():
             failed.append(target)
-            print(f"xentcompat: shard {target} failed (pytest exit status {status}); its output is in "
-                  f"{shard_dir / (target + '.log')}", file=sys.stderr)
+            salvaged.append(_salvage(target, shard_dir, status))
             continue
         shards.append(shard)
-    document = merge_files(shards)
+    document = merge_files(shards, extra=salvaged)
     document["targets"] += [{"name": name, "skipped": reason} for name, reason in skipped]
-    _write_outputs(document, args.out)
+    earlier = args.out / "results.json"
+    if failed and earlier.exists():
+        write_json_atomic(args.out / "results.partial.json", document)
+        print(f"xentcompat: kept the earlier {earlier}; this run's records ({len(document['records'])}) are in "
+              f"{args.out / 'results.partial.json'}", file=sys.stderr)
+    else:
+        _write_outputs(document, args.out)
     return _exit_status(document, failed, args.strict)
+
+
+def _salvage(target: str, shard_dir: Path, status: int) -> dict:
+    """The records a failed shard did write (its part files), so nothing it measured is lost."""
+    parts = shard_dir / f".{target}.json.parts"
+    records = [json.loads(line) for part in sorted(parts.glob("*.jsonl")) for line in part.read_text().splitlines()
+               if line.strip()] if parts.is_dir() else []
+    reason = (f"the shard failed (pytest exit status {status}) after {len(records)} records; its output is in "
+              f"{shard_dir / (target + '.log')}")
+    print(f"xentcompat: {target}: {reason}", file=sys.stderr)
+    return results_document(records, [], targets=[{"name": target, "skipped": None, "failed": reason}])
 
 
 def shard_plan(targets: int, workers: int) -> tuple[int, int]:
@@ -100,6 +127,9 @@ def _run_shards(targets: list[str], shard_dir: Path, args) -> dict[str, int]:
     """Run each target's shard in its own process, up to -n at a time; target -> pytest exit status."""
     workers = (os.cpu_count() or 1) if args.workers == "auto" else int(args.workers)
     at_once, per_shard = shard_plan(len(targets), workers)
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _stop_children)
     with ThreadPoolExecutor(at_once) as pool:
         statuses = pool.map(lambda target: _run_shard(target, shard_dir, per_shard, args), targets)
         return dict(zip(targets, statuses))
@@ -122,6 +152,28 @@ def _check_run_args(args) -> list[str]:
     return targets
 
 
+_CHILDREN: set[subprocess.Popen] = set()
+_CHILDREN_LOCK = threading.Lock()
+
+
+def _stop_children(signum, _frame) -> None:
+    """SIGTERM / SIGINT: stop every shard (its whole process group: pytest and its workers), then exit."""
+    with _CHILDREN_LOCK:
+        children = list(_CHILDREN)
+    for child in children:
+        try:
+            os.killpg(child.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for child in children:
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+    print(f"xentcompat: stopped by {signal.Signals(signum).name}; the shards were stopped too", file=sys.stderr)
+    os._exit(128 + signum)
+
+
 def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
     shard = shard_dir / f"{target}.json"
     command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", "-p", "no:cacheprovider",
@@ -134,7 +186,15 @@ def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
     environment = {**os.environ, **dict(TARGETS[target].environment)}
     print(f"xentcompat: running {target} ...", file=sys.stderr)
     with (shard_dir / f"{target}.log").open("w") as log:
-        return subprocess.run(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT).returncode
+        child = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
+                                 start_new_session=True)  # its own process group: a signal reaches its workers too
+        with _CHILDREN_LOCK:
+            _CHILDREN.add(child)
+        try:
+            return child.wait()
+        finally:
+            with _CHILDREN_LOCK:
+                _CHILDREN.discard(child)
 
 
 def _write_outputs(document: dict, out: Path) -> None:
@@ -144,8 +204,10 @@ def _write_outputs(document: dict, out: Path) -> None:
     write_text_atomic(out / "report.html", render_html(document))
     records = document["records"]
     unexpected = sum(1 for r in records if _unexpected(r))
+    conflicts = len(document.get("conflicts", []))
     print(f"xentcompat: {len(records)} cells, {sum(1 for r in records if r['finding'])} deviating, "
-          f"{unexpected} unexpected; wrote {out / 'results.json'}, {out / 'report.md'} and {out / 'report.html'}")
+          f"{unexpected} unexpected" + (f", {conflicts} measured twice with different outcomes" if conflicts else "")
+          + f"; wrote {out / 'results.json'}, {out / 'report.md'} and {out / 'report.html'}")
 
 
 def _unexpected(record: dict) -> bool:

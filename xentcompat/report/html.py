@@ -20,8 +20,8 @@ from xentcompat.report import plots
 from xentcompat.report.findings import Finding, api_label, collect, dtype_order, unexpected
 from xentcompat.report import hardware, relations
 from xentcompat.report.guidance import guidance
-from xentcompat.report.markdown import (INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor, citation, not_run_text,
-                                        relations_intro, results_hash)
+from xentcompat.report.markdown import (CONFLICTS_INTRO, INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor, citation,
+                                        conflict_text, not_run_text, relations_intro, results_hash)
 from xentcompat.report.summary import COLUMNS, Mark, summary
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
 
@@ -79,7 +79,7 @@ def render_html(document: dict, today: datetime.date | None = None) -> str:
                 _table("varies-by-cpu", "Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
                 _table("relations", "Metamorphic relations broken", relations_intro(records),
                        relations.broken_relations_table(records)),
-                _findings(findings), _matrix(records), _not_run(document)]
+                _findings(findings), _matrix(records), _not_run(document), _conflicts(document)]
     sections = [section for section in sections if section]
     body = [_header(document, records, findings, today), _contents(sections), *(html for _, _, html in sections)]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -135,11 +135,14 @@ def _contents(sections: list[tuple[str, str, str]]) -> str:
 
 
 def _skipped(document: dict):
-    skipped = [t for t in document.get("targets", []) if t.get("skipped")]
-    if not skipped:
+    targets = document.get("targets", [])
+    items = [f"<li>{escape(str(t['name']))}: skipped, {escape(str(t['skipped']))}</li>" for t in targets
+             if t.get("skipped")]
+    items += [f"<li>{escape(str(t['name']))}: incomplete, {escape(str(t['failed']))}</li>" for t in targets
+              if t.get("failed")]
+    if not items:
         return None
-    items = [f"<li>{escape(str(t['name']))}: {escape(str(t['skipped']))}</li>" for t in skipped]
-    return _section("skipped", "Skipped targets", ["<ul>", *items, "</ul>"])
+    return _section("skipped", "Skipped and incomplete targets", ["<ul>", *items, "</ul>"])
 
 
 def _summary(records: list[dict]):
@@ -258,3 +261,12 @@ def _not_run(document: dict):
         return None
     items = [f"<li>{escape(not_run_text(entry))}</li>" for entry in entries]
     return _section("not-run", "Not run", ["<ul>", *items, "</ul>"])
+
+
+def _conflicts(document: dict):
+    conflicts = document.get("conflicts", [])
+    if not conflicts:
+        return None
+    items = [f"<li>{escape(conflict_text(conflict))}</li>" for conflict in conflicts]
+    return _section("conflicts", "Conflicting measurements", [f"<p>{escape(CONFLICTS_INTRO)}</p>", "<ul>", *items,
+                                                               "</ul>"])

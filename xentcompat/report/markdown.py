@@ -29,10 +29,15 @@ LEGEND = ("Outcomes: `ok`, `inaccurate` (beyond the error bound), `nan`, `inf`, 
           "infinite or NaN), `raised`, `silent` (invalid input accepted), `crashed`; each cell is loss / gradient.")
 
 
+UNMEASURED = ("seconds",)  # how long a call took is the machine's, not the measurement's
+
+
 def results_hash(document: dict) -> str:
-    """sha256 of the records, canonical JSON: the same measurements give the same hash."""
-    text = json.dumps(document.get("records", []), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """sha256 of what was measured: the records without their timings, each as canonical JSON, in sorted order, so
+    the same measurements give the same hash whatever the run's timing or the order of its shards."""
+    texts = sorted(json.dumps({k: v for k, v in record.items() if k not in UNMEASURED}, sort_keys=True)
+                   for record in document.get("records", []))
+    return hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
 
 
 def citation(document: dict) -> str:
@@ -64,6 +69,7 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
         *_findings(findings),
         *_matrix(records),
         *_not_run(document),
+        *_conflicts(document),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -89,9 +95,11 @@ def _environment_lines(document: dict) -> list[str]:
 
 def _targets(document: dict) -> list[str]:
     skipped = [t for t in document.get("targets", []) if t.get("skipped")]
-    if not skipped:
-        return []
-    return ["## Skipped targets", "", *(f"- {t['name']}: {t['skipped']}" for t in skipped), ""]
+    failed = [t for t in document.get("targets", []) if t.get("failed")]
+    lines = ["## Skipped targets", "", *(f"- {t['name']}: {t['skipped']}" for t in skipped), ""] if skipped else []
+    if failed:
+        lines += ["## Incomplete targets", "", *(f"- {t['name']}: {_escape(t['failed'])}" for t in failed), ""]
+    return lines
 
 
 def _summary(records: list[dict]) -> list[str]:
@@ -184,6 +192,24 @@ def _not_run(document: dict) -> list[str]:
     if not entries:
         return []
     return ["## Not run", "", *(f"- {_escape(not_run_text(entry))}" for entry in entries), ""]
+
+
+CONFLICTS_INTRO = ("The same cell, measured twice on one machine and framework version, gave two outcomes (a flaky "
+                   "kernel, or shards from different builds): the report uses the first, both are listed.")
+
+
+def conflict_text(conflict: dict) -> str:
+    cell = conflict["cell"]
+    where = " ".join(str(cell[k]) for k in ("api", "backend", "case", "dtype", "device", "mode") if cell[k] != "None")
+    return f"{where} on {cell['machine']}: {conflict['kept']} (used) and {conflict['other']}"
+
+
+def _conflicts(document: dict) -> list[str]:
+    conflicts = document.get("conflicts", [])
+    if not conflicts:
+        return []
+    return ["## Conflicting measurements", "", CONFLICTS_INTRO, "",
+            *(f"- {_escape(conflict_text(c))}" for c in conflicts), ""]
 
 
 def not_run_text(entry: dict) -> str:

@@ -2,7 +2,9 @@
 
 Duplicate rule: two records with the same cell key (framework, framework version, backend, api, case, dtype, device,
 mode, machine) are one cell measured twice (a re-run). The machine (CPU, kernel flags and switches) is part of the
-key: the same cell measured on two machines is two records, so a kernel path that differs is kept, not overwritten. The one kept is the first in a canonical order (by the record's JSON
+key: the same cell measured on two machines is two records, so a kernel path that differs is kept, not overwritten.
+Two measurements of one cell that disagree are a `conflict`: the document lists each (the cell, the outcome kept and
+the other), `xentcompat merge` says how many, and the report shows them. The one kept is the first in a canonical order (by the record's JSON
 text), so the merge does not depend on the order of the shards; the number dropped is reported.
 """
 
@@ -23,10 +25,13 @@ def cell_key(record: dict) -> tuple:
 def merge_documents(documents: list[dict]) -> dict:
     """One document holding every distinct record, environment, target and not-run entry of `documents`."""
     records = sorted((r for d in documents for r in d.get("records", [])), key=lambda r: (cell_key(r), _text(r)))
-    kept, duplicates = [], 0
+    kept, duplicates, conflicts = [], 0, []
     for record in records:
         if kept and cell_key(kept[-1]) == cell_key(record):
             duplicates += 1
+            if _outcomes(kept[-1]) != _outcomes(record):
+                conflicts.append({"cell": dict(zip(KEY_FIELDS, cell_key(record))),
+                                  "kept": _outcomes(kept[-1]), "other": _outcomes(record)})
             continue
         kept.append(record)
     return results_document(
@@ -35,12 +40,18 @@ def merge_documents(documents: list[dict]) -> dict:
         targets=_distinct(t for d in documents for t in d.get("targets", [])),
         not_run=_distinct(n for d in documents for n in d.get("not_run", [])),
         duplicates_dropped=duplicates + sum(d.get("duplicates_dropped", 0) for d in documents),
+        conflicts=[c for d in documents for c in d.get("conflicts", [])] + conflicts,
     )
 
 
-def merge_files(paths: list[Path]) -> dict:
-    """Read and merge shard files; ResultsError (one line) for a corrupt file or another schema version."""
-    return merge_documents([read_results(path) for path in paths])
+def _outcomes(record: dict) -> str:
+    return f"{record['loss']['outcome']} / {record['grad']['outcome']}"
+
+
+def merge_files(paths: list[Path], extra: list[dict] = ()) -> dict:
+    """Read and merge shard files (and `extra` documents); ResultsError (one line) for a corrupt file or another
+    schema version."""
+    return merge_documents([read_results(path) for path in paths] + list(extra))
 
 
 def _text(value) -> str:
