@@ -14,7 +14,7 @@ from tests.calibration import (COUNTEREXAMPLES, DEFECTS, correct_max, defect_err
 from tests.fused_model import fused, log_of_softmax
 from tests.strategies import problems
 from xentcompat.reference.dtypes import DTYPE_NAMES, float_type
-from xentcompat.reference.errors import CALIBRATED_MAX_UNITS, TOLERANCE_UNITS, grad_unit, loss_unit
+from xentcompat.reference.errors import CALIBRATED_MAX_UNITS, TOLERANCE_UNITS, grad_unit, grad_units, loss_unit
 from xentcompat.reference.options import Options
 from xentcompat.reference.softmax_xent import make_problem, solve
 from xentcompat.verdict import judge_grad, judge_loss
@@ -133,3 +133,57 @@ def test_units_do_not_grow_with_a_constant_added_to_the_logits():
     units = [loss_unit(p, solve(p), "float32") for p in
              (make_problem(base + shift, [0, 1, 2], options=Options(reduction="none")) for shift in (0.0, 1e4))]
     np.testing.assert_allclose(units[0], units[1], rtol=1e-6)
+
+
+def _written_out_units(logits, label, u, r):
+    """The module docstring's units for one one-hot row, typed out again: d, L, E_L, then the loss and gradient."""
+    x = np.asarray(logits, float)
+    d = x - x.max()
+    s = np.exp(d).sum()
+    big_l = np.log(s)
+    p = np.exp(d) / s
+    e_l = np.sum(p * (1 + np.abs(d))) + r * np.ceil(np.log2(len(x))) + big_l
+    loss = 2 * abs(d[label]) + big_l + e_l
+    g = p - np.eye(len(x))[label]
+    element = p * (2 * np.abs(d) + big_l + e_l + 1) + np.abs(g)
+    return u * loss, u * element, -np.log(p[label]), g
+
+
+@pytest.mark.parametrize("dtype, r", [("float32", 1.0), ("bfloat16", 2.0**-16), ("float16", 2.0**-13)])
+def test_units_equal_the_derivation_on_written_out_rows(dtype, r):
+    """Pins every term of the derivation: per row (none), summed (sum: + ceil(log2 N) * r * sum |l| + |l_sum|) and
+    averaged (mean: / N + |l_mean|, the gradient's |g| counted twice before the division)."""
+    u = float_type(dtype).unit_roundoff
+    rows = [([2.0, 0.0, -1.0], 0), ([0.5, 3.0, 0.0], 2)]
+    written = [_written_out_units(x, y, u, r) for x, y in rows]
+    logits, labels = [x for x, _ in rows], [y for _, y in rows]
+    none = make_problem(logits, labels, options=Options(reduction="none"))
+    np.testing.assert_allclose(loss_unit(none, solve(none), dtype), [w[0] for w in written], rtol=1e-12)
+    units = grad_units(none, solve(none), dtype)
+    np.testing.assert_allclose(units.element, [w[1] for w in written], rtol=1e-12)
+    np.testing.assert_allclose(units.row[:, 0], [w[1].max() for w in written], rtol=1e-12)
+    losses = [w[2] for w in written]
+    summed = make_problem(logits, labels, options=Options(reduction="sum"))
+    expected_sum = sum(w[0] for w in written) + u * (r * 1 * sum(losses) + sum(losses))
+    np.testing.assert_allclose(loss_unit(summed, solve(summed), dtype), expected_sum, rtol=1e-12)
+    mean = make_problem(logits, labels)
+    expected_mean = (sum(w[0] for w in written) + u * r * sum(losses)) / 2 + u * sum(losses) / 2
+    np.testing.assert_allclose(loss_unit(mean, solve(mean), dtype), expected_mean, rtol=1e-12)
+    mean_element = [(w[1] + u * np.abs(w[3])) / 2 for w in written]
+    np.testing.assert_allclose(grad_units(mean, solve(mean), dtype).element, mean_element, rtol=1e-12)
+
+
+def test_smoothed_rows_add_the_rounding_of_their_sum():
+    """K > 1 non-zero coefficients: the row adds (1 + r ceil(log2 K)) |l| for the sum over them."""
+    problem = make_problem([[2.0, 0.0, -1.0]], [0], options=Options(reduction="none", label_smoothing=0.3))
+    plain = make_problem([[2.0, 0.0, -1.0]], [0], options=Options(reduction="none"))
+    u = float_type("float32").unit_roundoff
+    reference = solve(problem)
+    x = np.array([2.0, 0.0, -1.0])
+    d = x - 2.0
+    p = solve(plain).softmax[0]
+    big_l = np.log(np.exp(d).sum())
+    e_l = np.sum(p * (1 + np.abs(d))) + 2 + big_l
+    c = np.array([0.7 + 0.1, 0.1, 0.1])
+    expected = u * (np.sum(c * (2 * np.abs(d) + big_l + e_l)) + (1 + 2) * reference.row_losses[0])
+    np.testing.assert_allclose(loss_unit(problem, reference, "float32"), [expected], rtol=1e-12)

@@ -68,3 +68,28 @@ def test_loss_of_another_shape_is_inaccurate_and_named(reference):
 def test_worst_order():
     assert worst(np.array(["ok", "inaccurate", "finite"], dtype=object)) == "finite"
     assert worst(np.array([], dtype=object)) == "ok"
+
+
+def test_row_unit_judges_every_element_and_the_element_units_stay_a_detail():
+    """Per-row units (N × 1): tiny elements with large relative errors pass against their row; the record still
+    carries the element-wise error."""
+    reference = np.array([[-1e-17, 4e-18, 4e-18, 4e-18], [0.5, -0.75, 0.125, 0.125]])
+    grad = np.array([[0.0, 0.0, 0.0, 0.0], [0.5, -0.75, 0.125, 0.125 + 3e-3]])
+    row = np.array([[1e-7], [1e-3]])
+    element = np.maximum(np.abs(reference) * 1e-7, 1e-38)
+    verdict = judge_grad(grad, reference, unit=row, largest=3.4e38, element_unit=element)
+    assert verdict.outcome == "ok" and verdict.max_error_units == pytest.approx(3.0)
+    assert verdict.elementwise_max_units == pytest.approx(1e7, rel=1e-6)  # 1e-17 off on a 1e-17 element
+    worse = judge_grad(grad + np.array([[0, 0, 0, 0], [0, 0, 0, 2e-3]]), reference, unit=row, largest=3.4e38)
+    assert worse.outcome == "inaccurate" and worse.elementwise_max_units is None
+
+
+def test_loss_of_another_shape_keeps_the_reference_value():
+    assert judge_loss(np.zeros(0), 2.5, unit=1.0, largest=1e300).reference == 2.5
+    assert judge_loss(np.zeros(3), np.ones(2), unit=1.0, largest=1e300).reference is None
+
+
+def test_per_row_loss_reports_its_worst_row():
+    verdict = judge_loss(np.array([1.0, 2.5, 3.0]), np.array([1.0, 2.0, 3.001]), unit=1e-3, largest=1e300)
+    assert (verdict.outcome, verdict.value, verdict.reference) == ("inaccurate", 2.5, 2.0)
+    assert verdict.error_units == pytest.approx(500.0)
