@@ -20,6 +20,7 @@ def pytest_addoption(parser):
     group.addoption("--mode", default="eager", choices=("eager", "compiled", "all"),
                     help="execution mode: eager, compiled (torch.compile, jax.jit, XLA) or all")
     group.addoption("--cases", default=None, help="user case file (JSON or NPZ) to run besides the catalogue")
+    group.addoption("--only-cases", action="store_true", help="run the --cases file's cases only, not the catalogue")
     group.addoption("--results", default=None, help="write this shard's records to this results.json")
 
 

@@ -32,10 +32,11 @@ class Settings:
     modes: tuple[str, ...]
     user_cases: tuple[Case, ...]
     results: Path | None
+    only_user_cases: bool = False
 
     @property
     def cases(self) -> tuple[Case, ...]:
-        return CATALOGUE + self.user_cases
+        return self.user_cases if self.only_user_cases else CATALOGUE + self.user_cases
 
     @cached_property
     def skip_reason(self) -> str | None:
@@ -88,8 +89,11 @@ def settings_from(config) -> Settings:
     results = config.getoption("results")
     mode = config.getoption("mode")
     modes = MODES if mode == "all" else (mode,)
+    only = config.getoption("only_cases")
+    if only and not user_cases:
+        raise ValueError("--only-cases needs --cases FILE: there are no user cases to run alone")
     return Settings(target, devices, dtypes, modes, user_cases,
-                    Path(results) if results else None)
+                    Path(results) if results else None, only)
 
 
 def parametrize_cells(metafunc, areas: set[str]) -> None:

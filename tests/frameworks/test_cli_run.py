@@ -59,3 +59,19 @@ def test_every_expectation_names_an_api_of_its_target(target):
     apis = base.apis(target)
     for framework in {api.framework for api in apis}:
         expectations.check_apis(expectations.load(framework), {api.id for api in apis}, framework)
+
+
+def test_only_cases_runs_the_users_cases_alone(tmp_path, target):
+    cases = tmp_path / "mine.json"
+    cases.write_text(json.dumps(USER_CASES))
+    done = xentcompat("run", "--targets", target, "--cases", str(cases), "--only-cases", "--dtypes", "float32",
+                      "-n", "1", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    document = read_results(tmp_path / "out" / "results.json")
+    assert {r["case"] for r in document["records"]} == {case["id"] for case in USER_CASES["cases"]}
+    assert not any(entry.get("case") == "random-moderate" for entry in document["not_run"])
+
+
+def test_only_cases_without_cases_exits_2(tmp_path, target):
+    done = xentcompat("run", "--targets", target, "--only-cases", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2 and "--only-cases needs --cases" in done.stderr

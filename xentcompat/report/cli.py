@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="eager, compiled (torch.compile, jax.jit, tf.function(jit_compile=True)) or both")
     run.add_argument("--dtypes", nargs="+", metavar="DTYPE", help=f"default: all ({', '.join(DTYPE_NAMES)})")
     run.add_argument("--cases", type=Path, help="a user case file (JSON or NPZ) run besides the catalogue")
+    run.add_argument("--only-cases", action="store_true", help="run only the --cases file's cases, not the catalogue")
     run.add_argument("-n", dest="workers", default="auto",
                      help="processes to use: shards of different targets run at once, leftovers go to pytest-xdist "
                           "(default auto: one per CPU)")
@@ -147,6 +148,8 @@ def _check_run_args(args) -> list[str]:
         raise UsageError(f"-n must be a positive number of processes or 'auto', got {args.workers!r}")
     if args.cases is not None:
         load_cases(args.cases)
+    elif args.only_cases:
+        raise UsageError("--only-cases needs --cases FILE")
     if not MATRIX_TESTS.is_dir():
         raise UsageError(f"the matrix tests are not at {MATRIX_TESTS}: install from a checkout (pip install -e .)")
     return targets
@@ -182,7 +185,7 @@ def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
     if args.dtypes:
         command += ["--dtype", ",".join(args.dtypes)]
     if args.cases is not None:
-        command += ["--cases", str(args.cases.resolve())]
+        command += ["--cases", str(args.cases.resolve())] + (["--only-cases"] if args.only_cases else [])
     environment = {**os.environ, **dict(TARGETS[target].environment)}
     print(f"xentcompat: running {target} ...", file=sys.stderr)
     with (shard_dir / f"{target}.log").open("w") as log:
