@@ -86,3 +86,16 @@ def test_a_failed_shard_keeps_the_earlier_results_and_what_it_measured(tmp_path,
     assert [r["case"] for r in partial["records"]] == ["a", "b"]
     assert "after 2 records" in partial["targets"][0]["failed"]
     assert "kept the earlier" in capsys.readouterr().err
+
+
+def test_a_shard_that_stops_making_progress_is_stopped(tmp_path, capsys):
+    """A child that prints once and then hangs is killed after the idle timeout, and its status says so."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "hung.log"
+    with log.open("w") as stream:
+        child = subprocess.Popen([sys.executable, "-c", "print('started', flush=True); import time; time.sleep(600)"],
+                                 stdout=stream, start_new_session=True)
+        status = cli._wait_while_busy(child, log, idle_timeout=5, target="fake")
+    assert status == -9 and "no progress for" in capsys.readouterr().err

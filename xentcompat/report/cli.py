@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="processes to use: shards of different targets run at once, leftovers go to pytest-xdist "
                           "(default auto: one per CPU)")
     run.add_argument("--strict", action="store_true", help="exit 1 when a cell deviates from its expectation")
+    run.add_argument("--idle-timeout", type=float, default=900.0, metavar="SECONDS",
+                     help="stop a shard whose output has not grown for this long (a hung pytest-xdist worker); "
+                          "what it measured is kept (default 900)")
     run.add_argument("--out", type=Path, required=True, help="directory for results.json and report.md")
     run.set_defaults(command=run_command)
     merge = commands.add_parser("merge", help="merge shard results files into one")
@@ -194,10 +197,28 @@ def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
         with _CHILDREN_LOCK:
             _CHILDREN.add(child)
         try:
-            return child.wait()
+            return _wait_while_busy(child, shard_dir / f"{target}.log", args.idle_timeout, target)
         finally:
             with _CHILDREN_LOCK:
                 _CHILDREN.discard(child)
+
+
+def _wait_while_busy(child: subprocess.Popen, log: Path, idle_timeout: float, target: str) -> int:
+    """The shard's exit status; a shard whose log has not grown for `idle_timeout` seconds is killed (-9)."""
+    size, quiet = -1, 0.0
+    while True:
+        try:
+            return child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            grown = log.stat().st_size if log.exists() else 0
+            quiet = 0.0 if grown != size else quiet + 5
+            size = grown
+            if quiet >= idle_timeout:
+                print(f"xentcompat: {target}: no progress for {quiet:.0f} s (a hung worker?); stopping the shard",
+                      file=sys.stderr)
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+                return -signal.SIGKILL
 
 
 def _write_outputs(document: dict, out: Path) -> None:
