@@ -3,8 +3,9 @@ on this machine and list every cell whose outcome changes against the run with n
 
     python tools/kernel_sweep.py --out sweep [--targets torch tensorflow ...]
 
-Writes `sweep.md` (the table) and each run's results under `--out`; `tox -e kernel-sweep` runs it. The switches are
-those of `xentcompat.machine.SWITCHES`; values this CPU cannot take are left out (a cap above the CPU is no change).
+Writes `sweep.md` (the table) and each run's results under `--out` (a run already there is reused, so a sweep
+resumes); `tox -e kernel-sweep` runs it. The switches are those of `xentcompat.machine.SWITCHES`; values this CPU
+cannot take are left out (a cap above the CPU is no change).
 """
 
 from __future__ import annotations
@@ -42,10 +43,9 @@ def _variants() -> tuple[Variant, ...]:
     found += [Variant("keras-torch", "ATEN_CPU_CAPABILITY", "default")]
     found += [Variant("tensorflow", "TF_ENABLE_ONEDNN_OPTS", v) for v in ("0", "1")]
     found += [Variant("tensorflow", "ONEDNN_MAX_CPU_ISA", v, needs=n) for v, n in onednn_isa]
-    found += [Variant("jax", "XLA_FLAGS", f"--xla_cpu_max_isa={v}", m, n) for v, n in xla_isa
-              for m in ("eager", "compiled")]
-    found += [Variant(t, "XLA_FLAGS", "--xla_cpu_max_isa=AVX2", m, ("avx2",))
-              for t, m in (("keras-jax", "eager"), ("tensorflow", "compiled"))]
+    found += [Variant("jax", "XLA_FLAGS", f"--xla_cpu_max_isa={v}", "compiled", n) for v, n in xla_isa]
+    found += [Variant("jax", "XLA_FLAGS", "--xla_cpu_max_isa=SSE4_2", "eager")]
+    found += [Variant("tensorflow", "XLA_FLAGS", "--xla_cpu_max_isa=AVX2", "compiled", ("avx2",))]
     return tuple(found)
 
 
@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(out: Path, target: str, mode: str, switches: dict[str, str]) -> dict:
+    """The records of one run (an earlier complete run in `out` is reused: a sweep can be resumed)."""
+    if (out / "results.json").exists():
+        return {_key(record): record for record in read_results(out / "results.json")["records"]}
     environment = {name: value for name, value in os.environ.items() if name not in machine.SWITCHES}
     command = [sys.executable, "-m", "xentcompat.report.cli", "run", "--targets", target, "--mode", mode,
                "--out", str(out)]
