@@ -22,9 +22,15 @@ from xentcompat.reference.options import Options, Problem, options_in_dtype
 from xentcompat.reference.softmax_xent import make_problem, solve
 from xentcompat.verdict import classify
 
-# Found by search: float64, one logit 625 above eleven zeros, label 4, smoothing 0.1, per-row losses.
+# Found by search (float64): one logit 625 above eleven zeros, label 4, smoothing 0.1, per-row losses; a row with a
+# logit 30 above the rest, a one-hot probability target elsewhere, smoothing 0.1 (1.00 units of gradient error).
+_SPIKE_30 = [[0.0] * 7, [0.0, 30.0] + [0.0] * 5, [0.0] * 7, [0.0] * 7]
+_TARGET_6 = [[0.0] * 7, [0.0] * 6 + [1.0], [0.0] * 7, [0.0] * 7]
 COUNTEREXAMPLES = (
-    ("spike-625-smoothed", [[0.0] * 7 + [625.0] + [0.0] * 4], [4], Options(reduction="none", label_smoothing=0.1)),
+    ("spike-625-smoothed", [[0.0] * 7 + [625.0] + [0.0] * 4], [4], None,
+     Options(reduction="none", label_smoothing=0.1)),
+    ("spike-30-probability-target-smoothed", _SPIKE_30, None, _TARGET_6,
+     Options(reduction="none", label_smoothing=0.1)),
 )
 
 
@@ -53,7 +59,8 @@ def errors_in_units(problem: Problem, dtype: str, loss, grad) -> tuple[float, fl
 def calibration_problems() -> list[tuple[str, Problem]]:
     """The fixed set a correct implementation is measured on (float64 values; rounded per dtype by the caller)."""
     rng = np.random.default_rng(20261201)
-    found = [(name, make_problem(logits, labels, options=options)) for name, logits, labels, options in COUNTEREXAMPLES]
+    found = [(name, make_problem(logits, labels, probs, options))
+             for name, logits, labels, probs, options in COUNTEREXAMPLES]
     for reduction in ("none", "sum", "mean"):
         for sigma, offset in ((3.0, 0.0), (1.0, 1e4), (10.0, -300.0), (0.01, 5.0)):
             logits = rng.normal(offset, sigma, (6, 12))

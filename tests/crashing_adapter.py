@@ -59,6 +59,13 @@ def broken_conversion(call):
 
 @register("fake", "fake.not_shift_invariant", "fake.not_shift_invariant(x, y)")
 def not_shift_invariant(call):
-    """Right, except that it adds the mean logit to the loss: a constant added to the logits changes its loss."""
+    """Right, except on rows whose largest logit is 0 (as the shift makes them): there the loss is 1 too large."""
     result = solve(call.problem)
-    return result.loss + float(np.mean(call.problem.logits)), result.grad
+    return result.loss + float(np.all(np.max(call.problem.logits, axis=1) == 0)), result.grad
+
+
+@register("fake", "fake.off_by_one", "fake.off_by_one(x, y)")
+def off_by_one(call):
+    """The loss 1.0 too large on every input."""
+    result = solve(call.problem)
+    return result.loss + 1.0, result.grad

@@ -23,7 +23,7 @@ MARGIN = 4  # the tolerance is this far above the largest correct error, and eve
 
 # Class weights are 0 or normal numbers in every dtype: a subnormal weight has lost its digits before any loss runs.
 moderate_problems = problems(nonfinite=False, max_rows=4, max_classes=12, min_weight=1e-3)
-_, SPIKE_LOGITS, SPIKE_LABELS, SPIKE_OPTIONS = COUNTEREXAMPLES[0]
+EXAMPLES = [make_problem(logits, labels, probs, options) for _, logits, labels, probs, options in COUNTEREXAMPLES]
 
 
 @st.composite
@@ -43,7 +43,8 @@ def adversarial(draw):
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problem=adversarial())
-@example(problem=make_problem(SPIKE_LOGITS, SPIKE_LABELS, options=SPIKE_OPTIONS))
+@example(problem=EXAMPLES[0])
+@example(problem=EXAMPLES[1])
 def test_correct_fused_implementation_stays_within_calibration(dtype, problem):
     problem = in_dtype(problem, dtype)
     if problem is None:

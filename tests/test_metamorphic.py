@@ -29,7 +29,7 @@ def test_an_api_that_is_not_shift_invariant_breaks_shift_and_is_reported(fake_ap
     record = check(Cell(fake_apis["fake.not_shift_invariant"], by_id("large-offset-1e4"), "float64"), []).record
     relations = {relation["relation"]: relation for relation in record["relations"]}
     assert not relations["shift"]["holds"] and relations["shift"]["error_units"] > 1e10
-    assert relations["shift"]["loss"] - relations["shift"]["transformed"] > 9990  # the mean logit, ~1e4, is gone
+    assert relations["shift"]["transformed"] - relations["shift"]["loss"] == pytest.approx(1.0)
     assert relations["permute"]["holds"]
     table = broken_relations_table([record])
     assert [row[3] for row in table.rows] == ["shift"]
@@ -41,3 +41,16 @@ def test_relations_are_checked_only_for_eager_cells_of_valid_input(fake_apis):
     compiled = check(Cell(fake_apis["fake.checks_labels"], by_id("random-moderate"), "float32", mode="compiled"),
                      []).record
     assert invalid["relations"] is None and compiled["relations"] is None
+
+
+def test_a_relation_is_not_broken_by_what_the_cells_own_verdict_already_shows(fake_apis):
+    """An API off by a constant 1.0 everywhere: its verdict is inaccurate, and the shifted input (also off by 1.0)
+    gives no second finding."""
+    record = check(Cell(fake_apis["fake.off_by_one"], by_id("large-offset-1e4"), "float64"), []).record
+    assert record["loss"]["outcome"] == "inaccurate"
+    assert all(relation["holds"] for relation in record["relations"]), record["relations"]
+
+
+def test_no_shift_where_it_would_leave_the_dtypes_range(fake_apis):
+    record = check(Cell(fake_apis["fake.checks_labels"], by_id("near-max-float16"), "float16"), []).record
+    assert "shift" not in {relation["relation"] for relation in record["relations"]}

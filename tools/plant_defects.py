@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", help="names of the plants to run (default: all)")
     args = parser.parse_args(argv)
     plants = [p for p in PLANTS if not args.only or p.name in args.only]
-    missing = [(p.name, _framework(p)) for p in plants if _framework(p) and importlib.util.find_spec(_framework(p)) is None]
+    missing = [(p.name, _framework(p)) for p in plants
+               if _framework(p) and importlib.util.find_spec(_framework(p)) is None]
     for name, framework in missing:
         print(f"plant {name!r} not run: {framework} is not installed in this interpreter", file=sys.stderr)
     rows = [(plant.name, *_try(plant)) for plant in plants if plant.name not in dict(missing)]
@@ -84,7 +85,8 @@ def _try(plant: Plant) -> tuple[int, int]:
         target = copy / plant.path
         text = target.read_text()
         if plant.old and text.count(plant.old) != 1:
-            raise SystemExit(f"plant {plant.name!r}: {plant.old!r} occurs {text.count(plant.old)} times in {plant.path}")
+            raise SystemExit(f"plant {plant.name!r}: {plant.old!r} occurs {text.count(plant.old)} times in "
+                             f"{plant.path}")
         target.write_text(text.replace(plant.old, plant.new) if plant.old else text + plant.new)
         return control, _pytest(copy, plant.tests)
 

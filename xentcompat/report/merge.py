@@ -4,8 +4,9 @@ Duplicate rule: two records with the same cell key (framework, framework version
 mode, machine) are one cell measured twice (a re-run). The machine (CPU, kernel flags and switches) is part of the
 key: the same cell measured on two machines is two records, so a kernel path that differs is kept, not overwritten.
 Two measurements of one cell that disagree are a `conflict`: the document lists each (the cell, the outcome kept and
-the other), `xentcompat merge` says how many, and the report shows them. The one kept is the first in a canonical order (by the record's JSON
-text), so the merge does not depend on the order of the shards; the number dropped is reported.
+the other), `xentcompat merge` says how many, and the report shows them. The one kept is the first in a canonical
+order (by the record's JSON text), so the merge does not depend on the order of the shards; the number dropped is
+reported.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ from xentcompat.report.tables import Table
 
 INTRO = ("Relations that need no reference: the loss must not change when a constant is added to a row (`shift`), "
          "when the classes are reordered with their labels (`permute`), or when the batch is split and recombined "
-         "the documented way (`split`). Two correct results differ by at most twice the tolerance; each row here is "
-         "an API that gave two incompatible answers, so it is wrong on at least one of the inputs.")
+         "the documented way (`split`). Two results differ by at most twice the larger of the tolerance and the cell's "
+         "own measured error; each row here is an API that treats the transformed input worse than its verdict on "
+         "the original shows.")
 
 
 def checked_count(records: list[dict]) -> tuple[int, int]:
