@@ -1,6 +1,7 @@
 """Metamorphic relations: properties of softmax cross-entropy that need no reference value at all.
 
-For an API's result r(x) on a cell's input x (eager mode, valid input):
+For an API's result r(x) on a cell's input x (eager mode, valid input, a cell whose verdict is ok / ok: where the
+API already deviates, the verdict is the finding):
 
 * shift: r(x - m) = r(x), m the row's largest finite logit (x - m rounded to the dtype, as the API would see it);
 * permute: the classes reversed (labels, probability targets and class weights alike) give the same loss and the
@@ -8,12 +9,10 @@ For an API's result r(x) on a cell's input x (eager mode, valid input):
 * split: the batch cut in two gives the same loss once the halves are reduced the documented way (sums add; means
   recombine with their denominators; per-row losses concatenate) and the same gradient.
 
-Two results that are each within E units of the truth differ by at most 2 E, with E the larger of `TOLERANCE_UNITS`
-and the cell's own measured error (an API that computes float64 in float32 is off by 1e8 float64 units on both
-inputs: that is its verdict's finding, not a relation's); the shift adds the rounding it makes to the logits
-(|delta| per logit moves a row loss by at most 2 |delta| sum c), and is not tried where x - m leaves the dtype's
-range. A relation that breaks is a finding with both values: the API treats the transformed input worse than its
-verdict on the original shows. Non-finite results must match exactly.
+Two correct results are each within `TOLERANCE_UNITS` units of the truth, so they differ by at most twice that; the
+shift adds the rounding it makes to the logits (|delta| per logit moves a row loss by at most 2 |delta| sum c), and
+is not tried where x - m leaves the dtype's range. A relation that breaks is a finding with both values: the API is
+right on the cell's input and wrong on the transformed one. Non-finite results must match exactly.
 """
 
 from __future__ import annotations
@@ -37,10 +36,8 @@ class Relation:
     error_units: float | None  # the largest difference, loss or gradient, in units
 
 
-def check_relations(api: LossApi, call: Call, original: Returned, loss_unit, grad_unit,
-                    measured: tuple[float, float] = (0.0, 0.0)) -> list[dict]:
-    """Every relation that applies to `call`, checked against the API's `original` result, whose loss and gradient
-    errors were `measured` units."""
+def check_relations(api: LossApi, call: Call, original: Returned, loss_unit, grad_unit) -> list[dict]:
+    """Every relation that applies to `call`, checked against the API's `original` result."""
     found = []
     for name, build in (("shift", _shift), ("permute", _permute), ("split", _split)):
         plan = build(call.problem, call.dtype)
@@ -52,23 +49,23 @@ def check_relations(api: LossApi, call: Call, original: Returned, loss_unit, gra
             found.append(Relation(name, False, _worst(original.loss), None, None).__dict__)
             continue
         loss, grad, slack = combine(results)
-        found.append(_compare(name, original, loss, grad, loss_unit, grad_unit, slack, measured).__dict__)
+        found.append(_compare(name, original, loss, grad, loss_unit, grad_unit, slack).__dict__)
     return found
 
 
-def _compare(name, original: Returned, loss, grad, loss_unit, grad_unit, slack, measured) -> Relation:
-    pairs = ((np.asarray(original.loss, np.float64), np.asarray(loss, np.float64), loss_unit, slack, measured[0]),
-             (np.asarray(original.grad, np.float64), np.asarray(grad, np.float64), grad_unit, 0.0, measured[1]))
-    if any(a.shape != b.shape for a, b, _, _, _ in pairs):
+def _compare(name, original: Returned, loss, grad, loss_unit, grad_unit, slack) -> Relation:
+    pairs = ((np.asarray(original.loss, np.float64), np.asarray(loss, np.float64), loss_unit, slack),
+             (np.asarray(original.grad, np.float64), np.asarray(grad, np.float64), grad_unit, 0.0))
+    if any(a.shape != b.shape for a, b, _, _ in pairs):
         return Relation(name, False, _worst(original.loss), _worst(loss), None)
     holds, largest = True, 0.0
-    for a, b, unit, extra, error in pairs:
+    for a, b, unit, extra in pairs:
         finite = np.isfinite(a) & np.isfinite(b)
         same_nonfinite = np.array_equal(np.where(finite, 0.0, a), np.where(finite, 0.0, b), equal_nan=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             units = np.where(finite, np.abs(a - b) / np.broadcast_to(unit, a.shape), 0.0)
-            allowed = 2 * max(TOLERANCE_UNITS, error or 0.0) + np.where(
-                finite, np.broadcast_to(extra, a.shape) / np.broadcast_to(unit, a.shape), 0.0)
+            allowed = 2 * TOLERANCE_UNITS + np.where(finite, np.broadcast_to(extra, a.shape) /
+                                                     np.broadcast_to(unit, a.shape), 0.0)
         holds = holds and same_nonfinite and bool(np.all(units <= allowed))
         largest = max(largest, float(np.max(units, initial=0.0)))
     return Relation(name, holds, _worst(original.loss), _worst(loss), largest)

@@ -7,9 +7,9 @@ from xentcompat.report.tables import Table
 
 INTRO = ("Relations that need no reference: the loss must not change when a constant is added to a row (`shift`), "
          "when the classes are reordered with their labels (`permute`), or when the batch is split and recombined "
-         "the documented way (`split`). Two results differ by at most twice the larger of the tolerance and the cell's "
-         "own measured error; each row here is an API that treats the transformed input worse than its verdict on "
-         "the original shows.")
+         "the documented way (`split`). They are checked where the API's own verdict is ok / ok (elsewhere the verdict is "
+         "the finding); two correct results differ by at most twice the tolerance, so each row here is an API that "
+         "is right on the cell's input and wrong on the transformed one.")
 
 
 def checked_count(records: list[dict]) -> tuple[int, int]:
