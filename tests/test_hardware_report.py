@@ -42,9 +42,9 @@ def test_two_machines_merged_show_both_measurements_on_one_row():
     assert row[5].count("(measured)") == 2
     report = render_markdown(merged)
     assert "## Varies by CPU" in report
-    assert ("machine M-xeon: Intel Xeon (x86_64; avx512_fp16, avx512f); kernel switches: TF_ENABLE_ONEDNN_OPTS=1"
-            in report)
-    assert "machine M-epyc: AMD EPYC (x86_64; avx2, avx512f); kernel switches: none set" in report
+    assert ("- Machine M-xeon: Intel Xeon (x86_64; avx512_fp16, avx512f); kernel switches: TF_ENABLE_ONEDNN_OPTS=1 "
+            "(targets: tensorflow)") in report
+    assert "- Machine M-epyc: AMD EPYC (x86_64; avx2, avx512f); kernel switches: none set (targets: tensorflow)" in report
     page = render_html(merged)
     assert 'id="varies-by-cpu"' in page and "Intel Xeon" in page
 

@@ -52,3 +52,13 @@ def test_relations_are_not_checked_where_the_cells_own_verdict_deviates(fake_api
 def test_no_shift_where_it_would_leave_the_dtypes_range(fake_apis):
     record = check(Cell(fake_apis["fake.checks_labels"], by_id("near-max-float16"), "float16"), []).record
     assert "shift" not in {relation["relation"] for relation in record["relations"]}
+
+
+def test_the_report_says_how_many_relations_held(fake_apis):
+    from xentcompat.report.markdown import render_markdown
+    from xentcompat.report.records import results_document
+
+    record = check(Cell(fake_apis["fake.checks_labels"], by_id("random-moderate"), "float32"), []).record
+    report = render_markdown(results_document([record], []))
+    assert "## Metamorphic relations" in report and f"{len(record['relations'])} relations checked, none broken" \
+        in report

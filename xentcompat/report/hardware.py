@@ -26,6 +26,17 @@ def machine_text(env: dict) -> str:
             f"{flags}); kernel switches: {switches or 'none set'}")
 
 
+def machines(environments: list[dict]) -> list[str]:
+    """Each distinct machine of the run once, in words, with the targets that ran on it."""
+    targets: dict[str, list[str]] = {}
+    described: dict[str, str] = {}
+    for env in environments:
+        key = str(env.get("machine"))
+        targets.setdefault(key, []).append(str(env.get("target")))
+        described[key] = machine_text(env)
+    return [f"{described[key]} (targets: {', '.join(sorted(names))})" for key, names in sorted(targets.items())]
+
+
 def varies_by_cpu_table(records: list[dict]) -> Table | None:
     """api × case × dtype × mode rows of the cells that vary by CPU; None when no cell does."""
     groups: dict[tuple, list[dict]] = defaultdict(list)

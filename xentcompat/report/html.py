@@ -77,8 +77,7 @@ def render_html(document: dict, today: datetime.date | None = None) -> str:
                 _table("invalid", "Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
                 _table("options", "Options side by side", OPTIONS_INTRO, option_values_table(records)),
                 _table("varies-by-cpu", "Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
-                _table("relations", "Metamorphic relations broken", relations_intro(records),
-                       relations.broken_relations_table(records)),
+                _relations(records),
                 _findings(findings), _matrix(records), _not_run(document), _conflicts(document)]
     sections = [section for section in sections if section]
     body = [_header(document, records, findings, today), _contents(sections), *(html for _, _, html in sections)]
@@ -113,6 +112,8 @@ def _section(key: str, title: str, parts: list[str]) -> tuple[str, str, str]:
 
 def _header(document: dict, records: list[dict], findings: list[Finding], today: datetime.date) -> str:
     environments = [_environment(env) for env in document.get("environments", [])] or ["<li>no framework ran</li>"]
+    environments += [f"<li>{escape(text[0].upper() + text[1:])}</li>"
+                     for text in hardware.machines(document.get("environments", []))]
     return "\n".join([
         "<header>", f"<h1>{escape(TITLE)}</h1>",
         f'<p class="meta">Generated {today.isoformat()} by xentcompat {escape(__version__)}; results hash '
@@ -126,7 +127,7 @@ def _environment(env: dict) -> str:
     devices = ", ".join(f"{kind}: {name}" for kind, name in (env.get("devices") or {}).items())
     return (f"<li><strong>{escape(str(env.get('target')))}</strong>: {escape(frameworks)}; devices "
             f"{escape(devices)}; Python {escape(str(env.get('python')))}; {escape(str(env.get('platform')))}; "
-            f"{escape(hardware.machine_text(env))}</li>")
+            f"machine {escape(str(env.get('machine')))}</li>")
 
 
 def _contents(sections: list[tuple[str, str, str]]) -> str:
@@ -270,3 +271,12 @@ def _conflicts(document: dict):
     items = [f"<li>{escape(conflict_text(conflict))}</li>" for conflict in conflicts]
     return _section("conflicts", "Conflicting measurements", [f"<p>{escape(CONFLICTS_INTRO)}</p>", "<ul>", *items,
                                                                "</ul>"])
+
+
+def _relations(records: list[dict]):
+    if not relations.checked_count(records)[0]:
+        return None
+    table = relations.broken_relations_table(records)
+    if table is None:
+        return _section("relations", "Metamorphic relations", [f"<p>{inline(relations_intro(records))}</p>"])
+    return _table("relations", "Metamorphic relations", relations_intro(records), table)

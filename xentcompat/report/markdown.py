@@ -65,7 +65,7 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
         *_table("Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
         *_table("Options side by side", OPTIONS_INTRO, option_values_table(records)),
         *_table("Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
-        *_table("Metamorphic relations broken", relations_intro(records), relations.broken_relations_table(records)),
+        *_relations(records),
         *_findings(findings),
         *_matrix(records),
         *_not_run(document),
@@ -76,7 +76,16 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
 
 def relations_intro(records: list[dict]) -> str:
     checked, broken = relations.checked_count(records)
-    return f"{relations.INTRO} {checked} relations checked, {broken} broken."
+    return f"{relations.INTRO} {checked} relations checked, {broken or 'none'} broken."
+
+
+def _relations(records: list[dict]) -> list[str]:
+    if not relations.checked_count(records)[0]:
+        return []
+    table = relations.broken_relations_table(records)
+    if table is None:
+        return ["## Metamorphic relations", "", relations_intro(records), ""]
+    return _table("Metamorphic relations", relations_intro(records), table)
 
 
 def anchor(finding_id: str) -> str:
@@ -89,8 +98,9 @@ def _environment_lines(document: dict) -> list[str]:
         frameworks = ", ".join(f"{name} {version}" for name, version in env.get("frameworks", {}).items())
         devices = ", ".join(f"{kind}: {name}" for kind, name in env.get("devices", {}).items())
         lines.append(f"- {env.get('target')}: {frameworks}; devices {devices}; Python {env.get('python')}; "
-                     f"{env.get('platform')}; {hardware.machine_text(env)}")
-    return lines or ["- no framework ran"]
+                     f"{env.get('platform')}; machine {env.get('machine')}")
+    return (lines + [f"- {text[0].upper()}{text[1:]}" for text in hardware.machines(document.get("environments", []))]
+            if lines else ["- no framework ran"])
 
 
 def _targets(document: dict) -> list[str]:
