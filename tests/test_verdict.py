@@ -93,3 +93,12 @@ def test_per_row_loss_reports_its_worst_row():
     verdict = judge_loss(np.array([1.0, 2.5, 3.0]), np.array([1.0, 2.0, 3.001]), unit=1e-3, largest=1e300)
     assert (verdict.outcome, verdict.value, verdict.reference) == ("inaccurate", 2.5, 2.0)
     assert verdict.error_units == pytest.approx(500.0)
+
+
+def test_per_row_loss_reports_the_row_with_the_largest_error_among_the_worst():
+    verdict = judge_loss(np.array([1.1, 2.0, 3.5]), np.array([1.0, 2.0, 3.0]), unit=1e-3, largest=1e300)
+    assert (verdict.outcome, verdict.value, verdict.reference) == ("inaccurate", 3.5, 3.0)
+    assert verdict.error_units == pytest.approx(500.0)
+    nan_rows = judge_loss(np.array([NAN, 1.0, NAN]), np.array([1.0, 1.0, 2.0]), unit=1e-3, largest=1e300)
+    assert nan_rows.outcome == "nan" and math.isnan(nan_rows.value) and nan_rows.error_units is None
+    assert nan_rows.reference == 1.0  # the first of the NaN rows, whose errors are all unknown
