@@ -102,3 +102,12 @@ def test_per_row_loss_reports_the_row_with_the_largest_error_among_the_worst():
     nan_rows = judge_loss(np.array([NAN, 1.0, NAN]), np.array([1.0, 1.0, 2.0]), unit=1e-3, largest=1e300)
     assert nan_rows.outcome == "nan" and math.isnan(nan_rows.value) and nan_rows.error_units is None
     assert nan_rows.reference == 1.0  # the first of the NaN rows, whose errors are all unknown
+
+
+def test_an_error_of_exactly_the_tolerance_is_ok():
+    from xentcompat.reference.errors import TOLERANCE_UNITS
+
+    unit = 2.0**-10
+    at = judge_loss(1.0 + TOLERANCE_UNITS * unit, 1.0, unit=unit, largest=1e300)
+    beyond = judge_loss(1.0 + (TOLERANCE_UNITS + 1) * unit, 1.0, unit=unit, largest=1e300)
+    assert (at.outcome, at.error_units, beyond.outcome) == ("ok", TOLERANCE_UNITS, "inaccurate")
