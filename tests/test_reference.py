@@ -189,3 +189,41 @@ def test_gradient_matches_finite_differences(problem):
         up = solve(make_problem(logits + step, problem.labels, problem.probs, options)).loss
         down = solve(make_problem(logits - step, problem.labels, problem.probs, options)).loss
         assert (up - down) / (2 * h) == pytest.approx(grad[index], abs=1e-6 * (1 + abs(up)))
+
+
+@pytest.mark.parametrize("options, message", [
+    (Options(weight=(1.0, -1.0, 1.0)), "finite and non-negative"),
+    (Options(weight=(1.0, float("nan"), 1.0)), "finite and non-negative"),
+    (Options(weight=(1.0, 1.0)), "weight has 2 entries, expected one per class \\(3\\)"),
+    (Options(extra_dims=(0,)), "do not divide"),
+    (Options(extra_dims=(3,)), "do not divide the 4 rows"),
+    (Options(extra_dims=(2,)), None),
+    (Options(extra_dims=(1,)), None),
+    (Options(label_smoothing=1.5), "outside \\[0, 1\\]"),
+    (Options(reduction="avg"), "reduction 'avg'"),
+])
+def test_the_reference_refuses_malformed_options_by_name(options, message):
+    logits, labels = np.zeros((4, 3)), [0, 1, 2, 0]
+    if message is None:
+        make_problem(logits, labels, options=options)
+        return
+    with pytest.raises(ValueError, match=message):
+        make_problem(logits, labels, options=options)
+
+
+def test_two_nonzero_coefficients_add_the_rounding_of_their_sum():
+    """Probability targets with exactly two non-zero entries: the row's unit counts the sum over K = 2 terms."""
+    from xentcompat.reference.errors import loss_unit
+
+    two = make_problem([[1.0, 0.0, 0.0]], probs=[[0.5, 0.5, 0.0]], options=Options(reduction="none"))
+    reference = solve(two)
+    u = 2.0**-24
+    # the sum over K = 2 adds (1 + r ceil(log2 2)) |l| = 2 |l| in float32 (r = 1)
+    c = np.array([0.5, 0.5, 0.0])
+    x = np.array([1.0, 0.0, 0.0])
+    d = x - 1.0
+    p = reference.softmax[0]
+    big_l = np.log(np.exp(d).sum())
+    e_l = np.sum(p * (1 + np.abs(d))) + 2 + big_l
+    expected = u * (np.sum(c * (2 * np.abs(d) + big_l + e_l)) + 2 * reference.row_losses[0])
+    np.testing.assert_allclose(loss_unit(two, reference, "float32"), [expected], rtol=1e-12)
