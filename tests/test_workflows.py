@@ -12,10 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import missing_tool
-
 from xentcompat.adapters.base import TARGETS
 
 ROOT = Path(__file__).resolve().parents[1]
