@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import tomllib
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
@@ -177,11 +178,17 @@ def _deviation(path: Path, index: int, entry: dict, paths: dict[str, KernelPath]
     return Deviation(**fields)
 
 
-def _check_patterns(where: str, entry: dict) -> None:
-    """Every pattern must match something that exists: a catalogue case, a dtype, a device, a mode, a backend."""
+@cache
+def _known() -> dict[str, tuple[str, ...]]:
+    """What a pattern may match: the catalogue's case ids (read once), dtypes, devices, modes, backends."""
     from xentcompat.reference.cases import CATALOGUE
 
-    known = {**KNOWN, "cases": tuple(case.id for case in CATALOGUE)}
+    return {**KNOWN, "cases": tuple(case.id for case in CATALOGUE)}
+
+
+def _check_patterns(where: str, entry: dict) -> None:
+    """Every pattern must match something that exists: a catalogue case, a dtype, a device, a mode, a backend."""
+    known = _known()
     for name in MATCH_FIELDS:
         patterns = entry.get(name, ["*"])
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):

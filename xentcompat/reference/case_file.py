@@ -192,10 +192,12 @@ def _check_unique(path: Path, cases: list[Case]) -> None:
     """Ids are unique in the file and differ from the catalogue's: a record is found by its case id."""
     from xentcompat.reference.cases import CATALOGUE
 
-    seen = {case.id for case in CATALOGUE}
+    catalogue = {case.id for case in CATALOGUE}
+    seen = set()
     for case in cases:
+        if case.id in catalogue:
+            raise CaseFileError(f"{path}: case {case.id!r}: field 'id': the id of a catalogue case: choose another "
+                                "(the two sets of records would be indistinguishable)")
         if case.id in seen:
-            what = "duplicate id" if any(c.id == case.id for c in cases if c is not case) else \
-                "the id of a catalogue case: choose another (the two sets of records would be indistinguishable)"
-            raise CaseFileError(f"{path}: case {case.id!r}: field 'id': {what}")
+            raise CaseFileError(f"{path}: case {case.id!r}: field 'id': duplicate id")
         seen.add(case.id)
