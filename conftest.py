@@ -22,6 +22,9 @@ def pytest_addoption(parser):
     group.addoption("--cases", default=None, help="user case file (JSON or NPZ) to run besides the catalogue")
     group.addoption("--only-cases", action="store_true", help="run the --cases file's cases only, not the catalogue")
     group.addoption("--results", default=None, help="write this shard's records to this results.json")
+    group.addoption("--cell-timeout", type=float, default=0.0,
+                    help="seconds a cell may run before its process is stopped and the cell recorded as crashed "
+                         "(default 0: no limit)")
 
 
 def pytest_configure(config):
@@ -38,6 +41,10 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     if "cell" in metafunc.fixturenames:
         shard.parametrize_cells(metafunc, areas=getattr(metafunc.module, "AREAS"))
+
+
+def pytest_collection_finish(session):
+    shard.note_planned(session)
 
 
 def pytest_runtest_logreport(report):

@@ -6,6 +6,7 @@ Backend-neutral: everything framework-specific sits behind the adapter module of
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,21 +66,34 @@ def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)
     ]
 
 
-def check(cell: Cell, deviations: list[Deviation], isolation: Setup | None = None) -> Checked:
+def check(cell: Cell, deviations: list[Deviation], isolation: Setup | None = None,
+          standing: Callable[[dict], None] | None = None) -> Checked:
     """Run `cell` through its API and the reference; the record, what was expected, and a reproducer.
 
-    A case of invalid input runs in a child process when `isolation` says how to set one up.
+    A case of invalid input runs in a child process when `isolation` says how to set one up. Before the API runs,
+    `standing` (when given) receives the record that stands if this process dies during the call: the cell as
+    `crashed`, so a killed worker loses no cell it was running.
     """
-    api, adapter = cell.api, cell.api.adapter
-    framework, backend = api.framework, api.backend
+    api = cell.api
     call = cell.call()
-    invalid = cell.case.invalid
-    reference = None if invalid else solve(call.problem)
-    isolated = invalid is not None and isolation is not None
+    reference = None if cell.case.invalid else solve(call.problem)
+    if standing is not None:
+        standing(_record(cell, call, reference, deviations, Crashed(DIED, 0.0)).record)
+    isolated = cell.case.invalid is not None and isolation is not None
     captured = capture_isolated(api, call, isolation) if isolated else capture(api, call)
     if isinstance(captured, AdapterFailed):
         raise AdapterError(f"the adapter of {api.id}, not the framework, raised {captured.type} on case "
                            f"{cell.case.id} ({cell.dtype}, {cell.mode}):\n{captured.traceback}")
+    return _record(cell, call, reference, deviations, captured)
+
+
+DIED = "the process running this cell died before the call returned (killed, crashed, or stopped by a timeout)"
+
+
+def _record(cell: Cell, call: Call, reference, deviations: list[Deviation], captured) -> Checked:
+    api, adapter = cell.api, cell.api.adapter
+    framework, backend = api.framework, api.backend
+    invalid = cell.case.invalid
     loss, grad, error = _verdicts(captured, reference, call.problem, cell.dtype)
     relations = _relations(cell, call, captured, reference) if (loss.outcome, grad.outcome) == GOOD else None
     version = adapter.versions()[framework]

@@ -1,20 +1,24 @@
 """The pytest side of a shard: settings from the command line, cell parametrization, and the record collector.
 
-xdist-safe: every process appends records to its own part file (`.<results>.parts/<worker>.jsonl`); only the
-controlling process merges them into the shard, once every worker is done.
+xdist-safe: every process appends records to its own part files (`xentcompat.parts`); only the controlling process
+merges them into the shard, once every worker is done. A cell that runs past `--cell-timeout` stops its process (the
+cell is recorded as crashed, saying so); a process that dies mid-cell leaves that cell recorded as crashed too.
 """
 
 from __future__ import annotations
 
-import json
+import faulthandler
+import os
 import shutil
+import sys
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import pytest
 
-from xentcompat import expectations
+from xentcompat import expectations, parts
 from xentcompat.adapters import base
 from xentcompat.harness import cells, check, failure_message
 from xentcompat.isolation import Setup, close_children
@@ -33,6 +37,7 @@ class Settings:
     user_cases: tuple[Case, ...]
     results: Path | None
     only_user_cases: bool = False
+    cell_timeout: float = 0.0  # seconds; 0: none
 
     @property
     def cases(self) -> tuple[Case, ...]:
@@ -92,8 +97,11 @@ def settings_from(config) -> Settings:
     only = config.getoption("only_cases")
     if only and not user_cases:
         raise ValueError("--only-cases needs --cases FILE: there are no user cases to run alone")
+    timeout = config.getoption("cell_timeout")
+    if timeout < 0:
+        raise ValueError(f"--cell-timeout must be 0 (none) or a positive number of seconds, got {timeout}")
     return Settings(target, devices, dtypes, modes, user_cases,
-                    Path(results) if results else None, only)
+                    Path(results) if results else None, only, timeout)
 
 
 def parametrize_cells(metafunc, areas: set[str]) -> None:
@@ -124,14 +132,52 @@ def _marks(cell, available: dict[str, str]) -> list:
 def check_and_record(config, cell) -> None:
     """Check a cell, write its record, then assert the outcomes match the expectation."""
     settings = config.stash[SETTINGS]
-    checked = check(cell, settings.deviations, settings.isolation)
-    _append_record(config, checked.record)
+    standing: dict = {}
+
+    def stand(record: dict) -> None:
+        standing["record"] = record
+        _append(config, parts.STANDING, record)
+
+    with _timeout(config, settings.cell_timeout, standing):
+        checked = check(cell, settings.deviations, settings.isolation, stand)
+    _append(config, parts.RECORDS, checked.record)
     if checked.observed != checked.expected:
         pytest.fail(failure_message(checked), pytrace=False)
 
 
-def _parts_dir(results: Path) -> Path:
-    return results.parent / f".{results.name}.parts"
+class _timeout:
+    """Stop this process when a cell runs past `seconds`, recording the cell as crashed by the timeout first (a
+    native backstop stops it too if Python itself is stuck)."""
+
+    def __init__(self, config, seconds: float, standing: dict):
+        self.config, self.seconds, self.standing = config, seconds, standing
+        self.timer = threading.Timer(seconds, self._expire) if seconds else None
+
+    def __enter__(self):
+        if self.timer:
+            self.timer.daemon = True
+            self.timer.start()
+            faulthandler.dump_traceback_later(self.seconds + 60, exit=True)
+
+    def __exit__(self, *_):
+        if self.timer:
+            self.timer.cancel()
+            faulthandler.cancel_dump_traceback_later()
+
+    def _expire(self) -> None:
+        record = self.standing.get("record")
+        message = f"no answer within the cell timeout of {self.seconds:g} s (--cell-timeout); its process was stopped"
+        if record is not None:
+            _append(self.config, parts.STANDING, {**record, "error": {"type": "crashed", "message": message}})
+        print(f"xentcompat: {message}" + (f": {parts.cell_key(record)}" if record else ""), file=sys.stderr,
+              flush=True)
+        os._exit(70)
+
+
+def _append(config, suffix: str, record: dict) -> None:
+    results = config.stash[SETTINGS].results
+    if results is not None:
+        parts.append(parts.parts_dir(results) / f"{_worker(config) or 'main'}{suffix}", record)
 
 
 def _worker(config) -> str | None:
@@ -143,17 +189,18 @@ def start_collector(config) -> None:
     settings = config.stash[SETTINGS]
     if settings.results is None or _worker(config) is not None:
         return
-    shutil.rmtree(_parts_dir(settings.results), ignore_errors=True)
-    _parts_dir(settings.results).mkdir(parents=True)
+    shutil.rmtree(parts.parts_dir(settings.results), ignore_errors=True)
+    parts.parts_dir(settings.results).mkdir(parents=True)
 
 
-def _append_record(config, record: dict) -> None:
-    results = config.stash[SETTINGS].results
+def note_planned(session) -> None:
+    """How many cells this shard collected (each process collects all of them), for a shard that stops early."""
+    results = session.config.stash[SETTINGS].results
     if results is None:
         return
-    part = _parts_dir(results) / f"{_worker(config) or 'main'}.jsonl"
-    with part.open("a", encoding="utf-8") as stream:
-        stream.write(json.dumps(record) + "\n")
+    planned = [item for item in session.items
+               if item.get_closest_marker("matrix") and not item.get_closest_marker("skip")]
+    parts.write_planned(parts.parts_dir(results), len(planned))
 
 
 def count_check(report) -> None:
@@ -166,27 +213,28 @@ _COUNTER = {"checks": 0}
 
 
 def finish_collector(session) -> None:
-    """Merge the part files into the shard; fail the session if records and checks differ in number."""
+    """Merge the part files into the shard; fail the session if a cell was lost with its process or records and
+    checks differ in number."""
     close_children()
     config = session.config
     settings = config.stash[SETTINGS]
     if settings.results is None or _worker(config) is not None:
         return
-    parts = _parts_dir(settings.results)
-    records = [json.loads(line) for part in sorted(parts.glob("*.jsonl")) for line in part.read_text().splitlines()]
-    shutil.rmtree(parts, ignore_errors=True)
-    records.sort(key=lambda r: (r["api"], r["case"], r["dtype"], r["device"], r["mode"]))
-    write_json_atomic(settings.results, shard_document(settings, records))
-    if len(records) != _COUNTER["checks"]:
+    found = parts.read(parts.parts_dir(settings.results))
+    shutil.rmtree(parts.parts_dir(settings.results), ignore_errors=True)
+    write_json_atomic(settings.results, shard_document(settings, found.records, not_run=parts.unfinished(found, settings.target)))
+    problems = [f"{len(found.lost)} cells lost with their process, recorded as crashed"] if found.lost else []
+    if len(found.measured) != _COUNTER["checks"]:
+        problems.append(f"{len(found.measured)} records written but {_COUNTER['checks']} checks ran")
+    if problems:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        config.get_terminal_writer().line(
-            f"xentcompat: {len(records)} records written but {_COUNTER['checks']} checks ran", red=True)
+        config.get_terminal_writer().line(f"xentcompat: {'; '.join(problems)}", red=True)
 
 
-def shard_document(settings: Settings, records: list[dict]) -> dict:
+def shard_document(settings: Settings, records: list[dict], not_run: list[dict] = ()) -> dict:
     """The shard: records, the environment, and what did not run (missing framework, unrunnable dtypes, a device
     this machine does not have)."""
-    not_run = [{"case": case.id, "dtype": dtype, "reason": reason}
+    not_run = [*not_run] + [{"case": case.id, "dtype": dtype, "reason": reason}
                for case in settings.cases for dtype, reason in unrunnable_dtypes(case).items()
                if dtype in settings.dtypes]
     target = {"name": settings.target, "skipped": settings.skip_reason}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -48,12 +49,42 @@ def load_cases(path: str | Path) -> list[Case]:
 
 
 def _npz_case(path: Path) -> Case:
+    """The one case of an .npz file, checked as arrays (never turned into Python lists: memory stays about the
+    size of the batch)."""
+    case_id = path.stem
+    where = f"{path}: case {case_id!r}"
     try:
-        arrays = dict(np.load(path, allow_pickle=False))
-    except (OSError, ValueError) as error:
+        with np.load(path, allow_pickle=False) as archive:
+            unknown = set(archive.files) - {"logits", "labels", "probs"}
+            if unknown:
+                raise CaseFileError(f"{where}: unknown array {sorted(unknown)[0]!r} (expected logits, labels, probs)")
+            arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise CaseFileError(f"{path}: not a readable .npz file ({error})") from None
-    entry = {key: arrays[key].tolist() for key in ("logits", "labels", "probs") if key in arrays}
-    return _json_case(path, 0, {"id": path.stem, **entry})
+    logits = _array_matrix(where, "logits", arrays.get("logits"), allow_nonfinite=True)
+    probs = None if "probs" not in arrays else _array_matrix(where, "probs", arrays["probs"], allow_nonfinite=False)
+    labels = None if "labels" not in arrays else _array_labels(where, arrays["labels"])
+    return _case(where, case_id, logits, labels, probs, Options(), DTYPE_NAMES, "")
+
+
+def _array_matrix(where: str, name: str, value, allow_nonfinite: bool) -> np.ndarray:
+    if value is None or value.ndim != 2 or 0 in value.shape:
+        raise CaseFileError(f"{where}: array {name!r}: expected a non-empty 2-D array of numbers")
+    if value.dtype.kind not in "fiu":
+        raise CaseFileError(f"{where}: array {name!r}: expected numbers, got dtype {value.dtype}")
+    matrix = value.astype(np.float64, copy=False)
+    if not allow_nonfinite and not np.all(np.isfinite(matrix)):
+        raise CaseFileError(f"{where}: array {name!r}: holds a non-finite number")
+    return matrix
+
+
+def _array_labels(where: str, value: np.ndarray) -> np.ndarray:
+    if value.ndim != 1 or value.dtype.kind not in "iu":
+        raise CaseFileError(f"{where}: array 'labels': expected a 1-D array of integers, got {value.ndim}-D "
+                            f"{value.dtype}")
+    if value.dtype.kind == "u" and value.size and value.max() > INT64[1]:
+        raise CaseFileError(f"{where}: array 'labels': {value.max()} does not fit a 64-bit integer")
+    return value.astype(np.int64, copy=False)
 
 
 def _json_case(path: Path, index: int, entry) -> Case:
@@ -75,6 +106,12 @@ def _json_case(path: Path, index: int, entry) -> Case:
     description = entry.get("description", "")
     if not isinstance(description, str):
         raise CaseFileError(f"{where}: field 'description': expected a string")
+    return _case(where, case_id, logits, labels, probs, options, dtypes, description)
+
+
+def _case(where: str, case_id: str, logits, labels, probs, options: Options, dtypes, description: str) -> Case:
+    """The case, once its fields are read: a problem the reference accepts, or one whose only fault is labels
+    outside [0, C), which runs as invalid input."""
     try:
         validate(Problem(logits, labels, probs, options))
     except (ValueError, TypeError) as error:

@@ -9,7 +9,6 @@ results.partial.json); 128 + the signal when stopped by SIGTERM or SIGINT, which
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -18,7 +17,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from xentcompat import parts
 from xentcompat.adapters.base import TARGETS, missing_requirement
+from xentcompat.isolation import describe_exit
 from xentcompat.reference.case_file import CaseFileError, load_cases
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.html import render_html
@@ -34,11 +35,18 @@ class UsageError(ValueError):
     """Bad command-line input; exit status 2."""
 
 
+class CannotWrite(ValueError):
+    """The report could not be written (a full disk, no permission); exit status 2, the shards are kept."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a bad argument (2, its line already printed)
+        return int(stop.code or 0)
     try:
         return args.command(args)
-    except (UsageError, CaseFileError, ResultsError) as error:
+    except (UsageError, CannotWrite, CaseFileError, ResultsError) as error:
         print(f"xentcompat: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # --out at a file, a directory without write permission, a full disk
@@ -47,9 +55,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors in the one line every other bad input gets (exit 2, `--help` for usage)."""
+
+    def error(self, message: str):
+        print(f"xentcompat: error: {message} (see `{self.prog} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xentcompat", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    parser = _Parser(prog="xentcompat", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=_Parser)
     run = commands.add_parser("run", help="run every target's shard, merge them, render the report")
     run.add_argument("--targets", nargs="+", metavar="TARGET", help=f"default: all ({', '.join(TARGETS)})")
     run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "all"))
@@ -65,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--idle-timeout", type=float, default=900.0, metavar="SECONDS",
                      help="stop a shard whose output has not grown for this long (a hung pytest-xdist worker); "
                           "what it measured is kept (default 900)")
+    run.add_argument("--cell-timeout", type=float, default=600.0, metavar="SECONDS",
+                     help="stop a cell that runs longer than this, recording it as crashed (default 600; 0: none)")
     run.add_argument("--out", type=Path, required=True, help="directory for results.json and report.md")
     run.set_defaults(command=run_command)
     merge = commands.add_parser("merge", help="merge shard results files into one")
@@ -106,19 +124,36 @@ def run_command(args) -> int:
         print(f"xentcompat: kept the earlier {earlier}; this run's records ({len(document['records'])}) are in "
               f"{args.out / 'results.partial.json'}", file=sys.stderr)
     else:
-        _write_outputs(document, args.out)
+        _write_outputs_keeping(document, args.out, shard_dir)
     return _exit_status(document, failed, args.strict)
 
 
+def _write_outputs_keeping(document: dict, out: Path, shard_dir: Path) -> None:
+    """Write the report; if that fails, say where the measured shards are and how to render them later."""
+    try:
+        _write_outputs(document, out)
+    except OSError as error:
+        raise CannotWrite(f"cannot write {error.filename or out}: {error.strerror or error}; the measured shards "
+                          f"are kept in {shard_dir}: `xentcompat merge {shard_dir}/*.json --out {out}` once it can be "
+                          "written") from None
+
+
 def _salvage(target: str, shard_dir: Path, status: int) -> dict:
-    """The records a failed shard did write (its part files), so nothing it measured is lost."""
-    parts = shard_dir / f".{target}.json.parts"
-    records = [json.loads(line) for part in sorted(parts.glob("*.jsonl")) for line in part.read_text().splitlines()
-               if line.strip()] if parts.is_dir() else []
-    reason = (f"the shard failed (pytest exit status {status}) after {len(records)} records; its output is in "
-              f"{shard_dir / (target + '.log')}")
+    """The records a failed shard did write (its part files, the cells lost with a process among them as
+    crashed), so nothing it measured is lost."""
+    found = parts.read(parts.parts_dir(shard_dir / f"{target}.json"))
+    records = found.records
+    reason = (f"the shard failed ({_status_in_words(status)}) after {len(records)} records"
+              + (f" of {found.planned} cells" if found.planned else "")
+              + (f", {len(found.lost)} of them lost with their process (recorded as crashed)" if found.lost else "")
+              + f"; its output is in {shard_dir / (target + '.log')}")
     print(f"xentcompat: {target}: {reason}", file=sys.stderr)
-    return results_document(records, [], targets=[{"name": target, "skipped": None, "failed": reason}])
+    return results_document(records, [], targets=[{"name": target, "skipped": None, "failed": reason}],
+                            not_run=parts.unfinished(found, target))
+
+
+def _status_in_words(status: int) -> str:
+    return f"pytest exit status {status}" if status >= 0 else describe_exit(status)
 
 
 def shard_plan(targets: int, workers: int) -> tuple[int, int]:
@@ -149,6 +184,10 @@ def _check_run_args(args) -> list[str]:
         raise UsageError(f"unknown dtype {bad_dtypes[0]!r}; known: {', '.join(DTYPE_NAMES)}")
     if args.workers != "auto" and not (args.workers.isdigit() and int(args.workers) > 0):
         raise UsageError(f"-n must be a positive number of processes or 'auto', got {args.workers!r}")
+    if not args.cell_timeout >= 0:
+        raise UsageError(f"--cell-timeout must be 0 (no limit) or a positive number of seconds, got {args.cell_timeout}")
+    if not args.idle_timeout > 0:
+        raise UsageError(f"--idle-timeout must be a positive number of seconds, got {args.idle_timeout}")
     if args.cases is not None:
         load_cases(args.cases)
     elif args.only_cases:
@@ -184,7 +223,8 @@ def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
     shard = shard_dir / f"{target}.json"
     command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", "-p", "no:cacheprovider",
                "--framework", target, "--device", args.device, "--mode", args.mode, "--results", str(shard.resolve()),
-               "-n", str(workers if workers > 1 else 0), "--dist", "loadgroup", "--tb=short", "-rN"]
+               "-n", str(workers if workers > 1 else 0), "--dist", "loadgroup", "--tb=short", "-rN",
+               "--cell-timeout", str(args.cell_timeout)]
     if args.dtypes:
         command += ["--dtype", ",".join(args.dtypes)]
     if args.cases is not None:

@@ -223,9 +223,11 @@ def _conflicts(document: dict) -> list[str]:
 
 
 def not_run_text(entry: dict) -> str:
-    """One not-run entry in words: a case in a dtype, or a whole device of a target."""
+    """One not-run entry in words: a case in a dtype, a whole device of a target, or a shard's cells left."""
     if "device" in entry:
         return f"every cell of {entry['target']} on {entry['device']}: {entry['reason']}"
+    if "case" not in entry:
+        return f"{entry['target']}: {entry['reason']}"
     return f"{entry['case']} in {entry['dtype']}: {entry['reason']}"
 
 

@@ -90,14 +90,34 @@ def read_results(path: Path) -> dict:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ResultsError(f"{path}: no such results file") from None
+    except (IsADirectoryError, PermissionError) as error:
+        raise ResultsError(f"{path}: not a results file that can be read ({error.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ResultsError(f"{path}: corrupt results file ({error})") from None
+    except RecursionError:
+        raise ResultsError(f"{path}: corrupt results file (nested too deeply)") from None
     if not isinstance(document, dict) or document.get("schema_version") != SCHEMA_VERSION:
         found = document.get("schema_version") if isinstance(document, dict) else None
         raise ResultsError(f"{path}: schema version {found!r}, this suite reads {SCHEMA_VERSION}: "
                            "re-run `xentcompat run` to measure it again")
+    for name in ("records", "environments", "targets", "not_run", "conflicts"):
+        if not isinstance(document.get(name, []), list):
+            raise ResultsError(f"{path}: field {name!r}: expected a list")
     for index, record in enumerate(document.get("records", [])):
-        missing = [name for name in RECORD_FIELDS if name not in record]
-        if missing:
-            raise ResultsError(f"{path}: record #{index} lacks field {missing[0]!r}")
+        problem = _record_problem(record)
+        if problem:
+            raise ResultsError(f"{path}: record #{index}{problem}")
     return document
+
+
+def _record_problem(record) -> str | None:
+    """What is wrong with one record's shape (None when it has every field, and its verdicts are objects)."""
+    if not isinstance(record, dict):
+        return ": expected an object"
+    missing = [name for name in RECORD_FIELDS if name not in record]
+    if missing:
+        return f" lacks field {missing[0]!r}"
+    for name, keys in (("loss", ("outcome",)), ("grad", ("outcome",)), ("expected", ("loss", "grad"))):
+        if not isinstance(record[name], dict) or not all(isinstance(record[name].get(k), str) for k in keys):
+            return f": field {name!r}: expected an object with {', '.join(keys)}"
+    return None

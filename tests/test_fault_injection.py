@@ -1,0 +1,88 @@
+"""Faults injected into real runs of `xentcompat run` (the `fault` target of tests/fault_target.py, a user case file
+of six cases, the fourth of which triggers the fault): a worker or a whole shard killed mid-cell, a cell that hangs,
+a disk that fills while the report is written. Nothing measured is lost; the cell that was running is recorded as
+crashed, saying why; cells that never ran are counted."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import pytest
+
+from tests.fault_adapter import FAULT
+from xentcompat.adapters import base
+from xentcompat.report import cli
+from xentcompat.report.records import read_results
+
+CASES = [{"id": f"c{index}", "logits": [[7.25 if index == 3 else 1.0, 0.0, -1.0]], "labels": [0]}
+         for index in range(6)]
+
+
+@pytest.fixture
+def fault(tmp_path, monkeypatch):
+    """Run the fault target with XC_FAULT=`kind` and the given -n; (exit status, out directory)."""
+    cases = tmp_path / "cases.json"
+    cases.write_text(json.dumps({"cases": CASES}))
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p tests.fault_target")  # the shards' pytest knows the target too
+    monkeypatch.setitem(base.TARGETS, FAULT.name, FAULT)
+
+    def run(kind: str, workers: str, *extra: str) -> tuple[int, object]:
+        monkeypatch.setenv("XC_FAULT", kind)
+        out = tmp_path / f"out-{kind}-{workers}"
+        status = cli.main(["run", "--targets", "fault", "--dtypes", "float32", "--cases", str(cases), "--only-cases",
+                           "-n", workers, "--idle-timeout", "60", *extra, "--out", str(out)])
+        return status, out
+
+    return run
+
+
+def _by_case(document: dict) -> dict[str, dict]:
+    return {record["case"]: record for record in document["records"]}
+
+
+def _results(out) -> dict:
+    path = out / "results.json"
+    return read_results(path if path.exists() else out / "results.partial.json")
+
+
+def test_a_killed_worker_loses_only_its_cell_which_is_recorded_as_crashed(fault):
+    status, out = fault("kill", "2")
+    document = _results(out)
+    records = _by_case(document)
+    assert records["c3"]["loss"]["outcome"] == "crashed" and "process running this cell died" in \
+        records["c3"]["error"]["message"]
+    assert all(records[f"c{i}"]["loss"]["outcome"] == "ok" for i in (0, 1, 2, 4, 5) if f"c{i}" in records)
+    not_run = sum(int(entry["reason"].split()[0]) for entry in document["not_run"] if "collected" in entry["reason"])
+    assert len(records) + not_run == 6 and status in (0, 3)
+
+
+def test_a_killed_shard_keeps_what_it_measured_and_counts_the_rest(fault):
+    status, out = fault("kill", "1")
+    assert status == 3
+    document = _results(out)
+    records = _by_case(document)
+    assert sorted(records) == ["c0", "c1", "c2", "c3"] and records["c3"]["loss"]["outcome"] == "crashed"
+    assert "killed by signal SIGKILL" in document["targets"][0]["failed"]
+    assert [entry["reason"] for entry in document["not_run"] if entry.get("target") == "fault"] == [
+        "2 of 6 collected cells did not run: the shard stopped before them"]
+
+
+def test_a_hung_cell_is_stopped_by_the_cell_timeout_and_recorded_as_crashed(fault):
+    status, out = fault("hang", "1", "--cell-timeout", "3")
+    records = _by_case(_results(out))
+    assert records["c3"]["loss"]["outcome"] == "crashed"
+    assert "cell timeout of 3 s" in records["c3"]["error"]["message"]
+    assert status == 3 and sorted(records) == ["c0", "c1", "c2", "c3"]
+
+
+def test_a_full_disk_while_writing_the_report_is_one_line_and_keeps_the_measurements(fault, monkeypatch, capsys):
+    def full_disk(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(cli, "write_text_atomic", full_disk)
+    status, out = fault("none", "1")
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert status == 2 and "No space left on device" in error and "report.md" in error
+    assert len(read_results(out / "shards" / "fault.json")["records"]) == 6
+    assert "xentcompat merge" in error
