@@ -179,19 +179,19 @@ def _shard(tmp_path, document) -> str:
     return str(path)
 
 
-BAD_RECORD = {"schema_version": 2, "environments": [], "records": [{**record("a"), "loss": "ok"}]}
+BAD_RECORD = {"schema_version": 3, "environments": [], "records": [{**record("a"), "loss": "ok"}]}
 RESULTS_FILES = [
     pytest.param("garbage", "corrupt results file", id="garbage"),
     pytest.param("", "corrupt results file", id="empty"),
     pytest.param([], "schema version None", id="a-list"),
-    pytest.param({"schema_version": 1, "records": []}, "schema version 1", id="old-schema"),
-    pytest.param({"schema_version": 2, "records": [{"api": "x"}]}, "record #0 lacks field", id="thin-record"),
-    pytest.param({"schema_version": 2, "records": {}}, "field 'records'", id="records-not-a-list"),
-    pytest.param({"schema_version": 2, "records": [7]}, "record #0", id="record-not-an-object"),
+    pytest.param({"schema_version": 2, "records": []}, "schema version 2", id="old-schema"),
+    pytest.param({"schema_version": 3, "records": [{"api": "x"}]}, "record #0 lacks field", id="thin-record"),
+    pytest.param({"schema_version": 3, "records": {}}, "field 'records'", id="records-not-a-list"),
+    pytest.param({"schema_version": 3, "records": [7]}, "record #0", id="record-not-an-object"),
     pytest.param(BAD_RECORD, "record #0: field 'loss'", id="loss-a-string"),
     pytest.param({**BAD_RECORD, "records": [{**record("a"), "expected": None}]}, "record #0: field 'expected'",
                  id="expected-null"),
-    pytest.param({"schema_version": 2, "environments": {}, "records": []}, "field 'environments'",
+    pytest.param({"schema_version": 3, "environments": {}, "records": []}, "field 'environments'",
                  id="environments-not-a-list"),
 ]
 

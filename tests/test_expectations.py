@@ -1,96 +1,219 @@
-"""Expectation files: matching by api, glob patterns and version range; malformed entries refused by name."""
+"""Causes as data: selectors, input conditions, versions, kernel paths; no order semantics (two claims on one cell
+are an error naming both); malformed files refused by name; the shipped causes load and claim no cell twice."""
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pytest
 
 from xentcompat import expectations
-from xentcompat.expectations import Deviation, expectation
+from xentcompat.expectations import CauseConflict, expectation
+from xentcompat.expectations.conditions import holding
+from xentcompat.expectations.model import KINDS
+from xentcompat.harness import finding_id
+from xentcompat.reference.cases import CATALOGUE, by_id
+from xentcompat.reference.options import Problem
 
 CELL = {"api": "torch.nn.CrossEntropyLoss", "case": "neg-inf-row", "dtype": "float16", "device": "cpu",
         "mode": "eager", "backend": None}
+CAUSE = '''
+[overflow-one]
+kind = "overflow"
+title = "A row loss overflows"
+explanation = "The row losses are computed in the input dtype."
+upstream = ["https://github.com/pytorch/pytorch/issues/1"]
+
+[[overflow-one.cells]]
+framework = "torch"
+apis = ["torch.nn.CrossEntropyLoss"]
+cases = ["neg-inf-*"]
+versions = ">=2.5,<3"
+loss = "inf"
+grad = "ok"
+'''
 
 
-def test_first_matching_entry_wins_and_globs_apply():
-    entries = [Deviation(api=CELL["api"], loss="nan", grad="ok", reason="r1", cases=("neg-inf-*",),
-                         dtypes=("float32",)),
-               Deviation(api=CELL["api"], loss="inf", grad="ok", reason="r2", cases=("neg-inf-*",))]
-    assert expectation(entries, CELL, "2.13.0").reason == "r2"
-    assert expectation(entries, {**CELL, "case": "random-moderate"}, "2.13.0") is None
+def _load(tmp_path, *texts: str, name: str = "x.toml"):
+    directory = tmp_path / "causes"
+    directory.mkdir(parents=True, exist_ok=True)
+    for index, text in enumerate(texts):
+        (directory / f"{index}-{name}").write_text(text)
+    return expectations.load("torch", directory), expectations.causes(directory)
 
 
-def test_version_range_and_local_version():
-    entry = Deviation(api=CELL["api"], loss="nan", grad="ok", reason="r", versions=">=2.5,<3")
-    assert entry.matches(CELL, "2.13.0+cpu")
-    assert not entry.matches(CELL, "2.4.1")
+def test_globs_and_versions_select_cells(tmp_path):
+    [effect], _ = _load(tmp_path, CAUSE)
+    assert expectation([effect], CELL, "2.13.0+cpu").cause.id == "overflow-one"
+    assert expectation([effect], {**CELL, "case": "random-moderate"}, "2.13.0") is None
+    assert expectation([effect], CELL, "2.4.1") is None
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[[deviation]]\napi = "a"\nloss = "ok"\ngrad = "ok"\n', "missing field 'reason'"),
-    ('[[deviation]]\napi = "a"\ncases = ["neg-inf-rows"]\nloss = "ok"\ngrad = "ok"\nreason = "r"\n',
-     "field 'cases': 'neg-inf-rows' matches no case"),
-    ('[[deviation]]\napi = "a"\ndtypes = ["fp16"]\nloss = "ok"\ngrad = "ok"\nreason = "r"\n',
-     "field 'dtypes': 'fp16' matches no dtype"),
-    ('[[deviation]]\napi = "a"\nmodes = ["jit"]\nloss = "ok"\ngrad = "ok"\nreason = "r"\n',
-     "field 'modes': 'jit' matches no mode"),
-    ('[[deviation]]\napi = "a"\nbackends = ["numpy"]\nloss = "ok"\ngrad = "ok"\nreason = "r"\n',
-     "field 'backends': 'numpy' matches no backend"),
-    ('[[deviation]]\napi = "a"\nversions = "2.x"\nloss = "ok"\ngrad = "ok"\nreason = "r"\n',
-     "field 'versions': '2.x' is not a version specifier"),
-    ('[[deviation]]\napi = "a"\nloss = "wrong"\ngrad = "ok"\nreason = "r"\n', "'wrong' is not an outcome"),
-    ('[[deviation]]\napi = "a"\nloss = "ok"\ngrad = "ok"\nreason = "r"\ncolour = 1\n', "unknown field 'colour'"),
+def test_two_causes_claiming_one_cell_fail_naming_both(tmp_path):
+    other = CAUSE.replace("overflow-one", "overflow-two").replace('loss = "inf"', 'loss = "nan"')
+    effects, _ = _load(tmp_path, CAUSE, other)
+    with pytest.raises(CauseConflict, match=r"overflow-one: inf/ok\) and by .*overflow-two: nan/ok"):
+        expectations.check_claims(effects, [(CELL, "2.13.0", frozenset)])
+
+
+def test_an_except_or_an_unless_takes_cells_out(tmp_path):
+    narrowed = CAUSE.replace("overflow-one", "overflow-two") + '[[overflow-two.cells.except]]\ncases = ["neg-inf-row"]\n'
+    effects, _ = _load(tmp_path, CAUSE, narrowed)
+    assert expectations.check_claims(effects, [(CELL, "2.13.0", frozenset)]) == 1
+    conditional = CAUSE.replace('cases = ["neg-inf-*"]', 'when = ["probability-zero"]\nunless = ["target-underflows"]')
+    [effect], _ = _load(tmp_path / "c", conditional)
+    assert expectation([effect], CELL, None, lambda: frozenset({"probability-zero"})) is effect
+    assert expectation([effect], CELL, None, lambda: frozenset({"probability-zero", "target-underflows"})) is None
+    assert expectation([effect], CELL, None, frozenset) is None
+
+
+def test_rewording_a_cause_keeps_its_finding_id(tmp_path):
+    ids = []
+    for explanation in ("The row losses are computed in the input dtype.", "Reworded entirely, at length."):
+        [effect], _ = _load(tmp_path / explanation[:3], CAUSE.replace(
+            "The row losses are computed in the input dtype.", explanation))
+        promised = effect.on({}, "eager")
+        ids.append(finding_id(("inf", "ok"), ("ok", "ok"), promised, "torch", None, CELL["api"]))
+    assert ids == ["XC-overflow-one", "XC-overflow-one"]
+
+
+def test_a_deviation_no_cause_predicts_is_an_unexplained_finding_of_its_api_and_outcome():
+    nothing = expectations.Expected("ok", "ok", None, None, None)
+    found = finding_id(("inf", "nan"), ("ok", "ok"), nothing, "torch", None, "torch.nn.NLLLoss(log(softmax))")
+    assert found.startswith("XC-unexplained-")
+    assert found == finding_id(("inf", "nan"), ("ok", "ok"), nothing, "torch", None, "torch.nn.NLLLoss(log(softmax))")
+    assert found != finding_id(("inf", "ok"), ("ok", "ok"), nothing, "torch", None, "torch.nn.NLLLoss(log(softmax))")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('kind = "overflow"', 'kind = "numerics"'), "field 'kind': 'numerics' is not one of"),
+    (('title = "A row loss overflows"\n', ''), "field 'title'"),
+    (('upstream = ["https://github.com/pytorch/pytorch/issues/1"]\n', ''), "needs 'upstream' links or 'no_upstream'"),
+    (('upstream = ["https://github.com/pytorch/pytorch/issues/1"]', 'upstream = "pytorch#1"'), "field 'upstream'"),
+    (('cases = ["neg-inf-*"]', 'cases = ["neg-inf-rows"]'), "field 'cases': 'neg-inf-rows' matches no case"),
+    (('cases = ["neg-inf-*"]', 'dtypes = ["fp16"]'), "field 'dtypes': 'fp16' matches no dtype"),
+    (('cases = ["neg-inf-*"]', 'modes = ["jit"]'), "field 'modes': 'jit' matches no mode"),
+    (('cases = ["neg-inf-*"]', 'backends = ["numpy"]'), "field 'backends': 'numpy' matches no backend"),
+    (('cases = ["neg-inf-*"]', 'when = ["row-is-big"]'), "field 'when'"),
+    (('versions = ">=2.5,<3"', 'versions = "2.x"'), "field 'versions': '2.x' is not a version specifier"),
+    (('loss = "inf"', 'loss = "wrong"'), "'wrong' is not an outcome"),
+    (('loss = "inf"', 'colour = 1\nloss = "inf"'), "unknown field 'colour'"),
+    (('apis = ["torch.nn.CrossEntropyLoss"]\n', ''), "missing field 'apis'"),
+    (('[[overflow-one.cells]]', '[[overflow-one.cell]]'), "unknown field 'cell'"),
 ])
-def test_malformed_entries_refused(tmp_path, text, message):
-    path = tmp_path / "x.toml"
-    path.write_text(text)
+def test_malformed_causes_refused(tmp_path, edit, message):
     with pytest.raises(ValueError, match=message):
-        expectations.load("x", path)
+        _load(tmp_path, CAUSE.replace(*edit))
+
+
+def test_a_cause_defined_twice_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="cause 'overflow-one' is defined twice"):
+        _load(tmp_path, CAUSE, CAUSE)
+
+
+def test_shipped_causes_have_a_kind_a_title_and_upstream_or_what_was_searched():
+    causes = expectations.causes()
+    assert 10 <= len(causes) <= 40
+    for cause in causes.values():
+        assert cause.kind in KINDS and cause.title and cause.explanation
+        assert cause.upstream or cause.no_upstream
+        assert all(link.startswith("https://") for link in cause.upstream)
 
 
 API_PREFIXES = {"torch": ("torch.",), "keras": ("keras.",), "tensorflow": ("tf.",),
                 "jax": ("optax.", "jax.", "log(jax.")}
-BACKENDS = {"torch": {"*"}, "tensorflow": {"*"}, "jax": {"*"}, "keras": {"tensorflow", "jax", "torch"}}
 
 
 @pytest.mark.parametrize("framework", sorted(API_PREFIXES))
-def test_shipped_files_load_with_reasons(framework):
-    entries = expectations.load(framework)
-    assert entries, f"no expectations file for {framework}"
-    for entry in entries:
-        assert entry.reason and entry.api.startswith(API_PREFIXES[framework])
-        assert set(entry.backends) <= BACKENDS[framework]
-        assert entry.upstream is None or entry.upstream.startswith("https://github.com/")
+def test_shipped_entries_name_their_framework_s_apis(framework):
+    effects = expectations.load(framework)
+    assert effects
+    assert all(api.startswith(API_PREFIXES[framework]) for effect in effects for api in effect.apis)
 
 
-KERNEL_FILE = '''
-[kernel_path.onednn-float16]
+def test_shipped_causes_claim_no_catalogue_cell_twice():
+    """Every catalogue case × dtype × mode × device × backend of every API the causes name (the framework envs check
+    their real cells again before a shard starts)."""
+    checked = 0
+    for framework in API_PREFIXES:
+        effects = expectations.load(framework)
+        apis = sorted({api for effect in effects for api in effect.apis})
+        backends = ("tensorflow", "jax", "torch") if framework == "keras" else (None,)
+        for api, case, dtype, mode, device, backend in itertools.product(
+                apis, CATALOGUE, ("float16", "bfloat16", "float32", "float64"), ("eager", "compiled"),
+                ("cpu", "cuda"), backends):
+            cell = {"api": api, "case": case.id, "dtype": dtype, "device": device, "mode": mode, "backend": backend}
+            targets = "labels" if case.labels is not None else "probs"
+            checked += expectations.check_claims(
+                effects, [(cell, None, lambda case=case, dtype=dtype: holding(case.problem(dtype, targets), dtype))])
+    assert checked > 10_000
+
+
+def test_a_user_batch_gets_the_catalogue_s_cause_through_its_input_conditions():
+    """[[200, 0, 0]] with label 1 in float32: the target's probability e^-200 underflows, as in the catalogue's
+    confident-wrong cases, so NLLLoss(log(softmax)) is expected inf/nan for the same cause."""
+    effects = expectations.load("torch")
+    mine = Problem(np.array([[200.0, 0.0, 0.0]]), np.array([1]))
+    cell = {**CELL, "api": "torch.nn.NLLLoss(log(softmax))", "case": "mine", "dtype": "float32"}
+    found = expectation(effects, cell, "2.13.0", lambda: holding(mine, "float32"))
+    catalogue = by_id("confident-wrong-gap10000")
+    theirs = expectation(effects, {**cell, "case": catalogue.id}, "2.13.0",
+                         lambda: holding(catalogue.problem("float32", "labels"), "float32"))
+    assert found.cause.id == theirs.cause.id == "log-of-underflowed-softmax"
+    assert (found.loss, found.grad) == ("inf", "nan")
+
+
+@pytest.mark.parametrize("logits, label, dtype, expected", [
+    ([[200.0, 0.0, 0.0]], 1, "float32", {"target-underflows", "probability-zero"}),
+    ([[100.0, 0.0, 0.0]], 1, "float32", {"target-subnormal", "probability-subnormal"}),
+    ([[100.0, 0.0, 0.0]], 1, "float16", {"target-underflows", "probability-zero"}),
+    ([[100.0, 0.0, 0.0]], 0, "float32", {"probability-subnormal"}),
+    ([[1.0, 0.0, -np.inf]], 0, "float64", {"probability-zero"}),
+    ([[1.0, 0.0, np.nan]], 0, "float32", set()),
+    ([[800.0, 0.0, 0.0]], 1, "float64", {"target-underflows", "probability-zero"}),
+    ([[1.0, 0.0, 0.0]], 0, "float16", set()),
+])
+def test_input_conditions(logits, label, dtype, expected):
+    assert holding(Problem(np.array(logits), np.array([label])), dtype) == expected
+
+
+KERNEL_PATHS = '''
+[onednn-float16]
 title = "oneDNN float16 kernels"
 modes = ["eager"]
-when = [{ cpu_flags = ["avx512bw", "avx512_fp16"], switches_not = { TF_ENABLE_ONEDNN_OPTS = ["0"] } }]
 upstream = "https://github.com/tensorflow/tensorflow/blob/master/tensorflow/core/util/util.cc"
-
-[[deviation]]
-api = "keras.losses.SparseCategoricalCrossentropy(from_logits=False)"
+[[onednn-float16.when]]
+cpu_flags = ["avx512bw", "avx512_fp16"]
+switches_not = { TF_ENABLE_ONEDNN_OPTS = ["0"] }
+'''
+KERNEL_CAUSE = '''
+[flush]
+kind = "underflow"
+title = "p flushes to 0"
+explanation = "p flushes to 0."
+no_upstream = "none found"
+[[flush.cells]]
+framework = "torch"
+apis = ["torch.nn.CrossEntropyLoss"]
 loss = "ok"
 grad = "inaccurate"
-reason = "p flushes to 0"
-
-[[deviation.kernel]]
+[[flush.cells.kernel]]
 path = "onednn-float16"
 loss = "ok"
 grad = "nan"
-reason = "p stays subnormal"
+note = "p stays subnormal"
 '''
 XEON = {"cpu": {"flags": ["avx512bw", "avx512f", "avx512_fp16"]}, "kernel_switches": {}}
 EPYC = {"cpu": {"flags": ["avx512bw", "avx512f"]}, "kernel_switches": {}}
 
 
 def test_a_kernel_path_gives_its_own_outcomes_on_the_machines_that_take_it(tmp_path):
-    path = tmp_path / "keras.toml"
-    path.write_text(KERNEL_FILE)
-    [entry] = expectations.load("keras", path)
+    (tmp_path / "causes").mkdir()
+    (tmp_path / "causes" / "kernel_paths.toml").write_text(KERNEL_PATHS)
+    [entry], _ = _load(tmp_path, KERNEL_CAUSE)
     on_xeon, on_epyc = entry.on(XEON, "eager"), entry.on(EPYC, "eager")
-    assert (on_xeon.loss, on_xeon.grad, on_xeon.kernel_path) == ("ok", "nan", "onednn-float16")
+    assert (on_xeon.loss, on_xeon.grad, on_xeon.kernel_path, on_xeon.cause) == ("ok", "nan", "onednn-float16", "flush")
     assert on_xeon.upstream.endswith("util.cc") and on_xeon.reason == "p stays subnormal"
     assert (on_epyc.loss, on_epyc.grad, on_epyc.kernel_path) == ("ok", "inaccurate", None)
     off = entry.on({**XEON, "kernel_switches": {"TF_ENABLE_ONEDNN_OPTS": "0"}}, "eager")
@@ -101,20 +224,18 @@ def test_a_kernel_path_gives_its_own_outcomes_on_the_machines_that_take_it(tmp_p
 
 
 @pytest.mark.parametrize("edit, message", [
-    (('path = "onednn-float16"', 'path = "onednn"'), "no kernel_path 'onednn'"),
+    (('path = "onednn-float16"', 'path = "onednn"'), "no kernel path 'onednn'"),
     (('grad = "nan"', 'grad = "NaN"'), "'NaN' is not an outcome"),
-    (('modes = ["eager"]', 'modes = ["jit"]'), "field 'modes'"),
-    (('title = "oneDNN float16 kernels"\n', ''), "needs a 'title'"),
-    (("[kernel_path.", "[kernel_paths."), "unknown table 'kernel_paths'"),
+    (('note = "p stays subnormal"', 'cause = "elsewhere"\nnote = "p"'), "no cause 'elsewhere'"),
 ])
-def test_malformed_kernel_paths_refused(tmp_path, edit, message):
-    path = tmp_path / "keras.toml"
-    path.write_text(KERNEL_FILE.replace(*edit))
+def test_malformed_kernel_outcomes_refused(tmp_path, edit, message):
+    (tmp_path / "causes").mkdir()
+    (tmp_path / "causes" / "kernel_paths.toml").write_text(KERNEL_PATHS)
     with pytest.raises(ValueError, match=message):
-        expectations.load("keras", path)
+        _load(tmp_path, KERNEL_CAUSE.replace(*edit))
 
 
-def test_an_entry_naming_an_api_no_adapter_registers_is_refused():
-    entries = [Deviation(api="torch.nn.CrossEntropyLos", loss="nan", grad="ok", reason="a typo")]
+def test_an_entry_naming_an_api_no_adapter_registers_is_refused(tmp_path):
+    effects, _ = _load(tmp_path, CAUSE.replace('"torch.nn.CrossEntropyLoss"', '"torch.nn.CrossEntropyLos"'))
     with pytest.raises(ValueError, match="'torch.nn.CrossEntropyLos', which no adapter registers"):
-        expectations.check_apis(entries, {"torch.nn.CrossEntropyLoss"}, "torch.toml")
+        expectations.check_apis(effects, {"torch.nn.CrossEntropyLoss"}, "torch")

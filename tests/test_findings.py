@@ -1,4 +1,4 @@
-"""Findings: stable content-derived ids, grouping, explanations, and the same ids whatever the merge order."""
+"""Findings are causes: grouping by cause, the unexplained first, explanations, the same ids whatever the merge order."""
 
 from __future__ import annotations
 
@@ -6,68 +6,64 @@ import re
 from pathlib import Path
 
 from xentcompat import __version__
-from xentcompat.harness import finding_id
 from xentcompat.report.findings import collect
 from xentcompat.report.markdown import render_markdown
 from xentcompat.report.merge import merge_documents
 from xentcompat.report.records import results_document
 from tests.test_records import record
 
-REASON = "a row loss overflows"
+CAUSES = {"row-overflow": {"kind": "overflow", "title": "A row loss overflows", "upstream": [
+    "https://github.com/pytorch/pytorch/issues/1"], "no_upstream": None,
+    "explanation": "The row losses are computed in the input dtype."}}
 
 
-def deviating(case: str, dtype: str = "float16", device: str = "cpu", reason: str | None = REASON) -> dict:
-    finding = finding_id("torch", None, "torch.nn.CrossEntropyLoss", "inf", "ok", reason)
+def deviating(case: str, dtype: str = "float16", device: str = "cpu", explained: bool = True) -> dict:
+    finding = "XC-row-overflow" if explained else "XC-unexplained-0123abcd"
     return record(case, loss="inf", value="inf", dtype=dtype, device=device, finding=finding, area="extreme",
-                  expected={"loss": "inf" if reason else "ok", "grad": "ok", "reason": reason,
-                            "upstream": "https://github.com/pytorch/pytorch/issues/158310" if reason else None},
+                  expected={"loss": "inf" if explained else "ok", "grad": "ok",
+                            "cause": "row-overflow" if explained else None,
+                            "reason": "row losses overflow" if explained else None,
+                            "upstream": "https://github.com/pytorch/pytorch/issues/2" if explained else None},
                   repro=f"print('{case}')")
 
 
-def test_ids_are_pinned_so_a_citation_keeps_pointing_at_the_same_deviation():
-    assert finding_id("torch", None, "torch.nn.CrossEntropyLoss", "inf", "ok", REASON) == "XC-18addd0b"
-    assert finding_id("keras", "jax", "keras.losses.SparseCategoricalCrossentropy(from_logits=False)",
-                      "finite", "ok") == "XC-3ce38163"
-    assert finding_id("torch", None, "torch.nn.CrossEntropyLoss", "ok", "ok") is None
-
-
-def test_id_depends_on_what_deviates_not_where():
-    ids = {finding_id("keras", backend, "k", "nan", "ok") for backend in ("jax", "torch", "tensorflow")}
-    assert len(ids) == 3  # Keras backends are never averaged into one finding
-    assert finding_id("torch", None, "t", "inf", "ok", "cause one") != finding_id("torch", None, "t", "inf", "ok",
-                                                                                 "cause two")
-
-
-def test_records_group_into_one_finding_with_where_and_why():
+def test_records_of_one_cause_are_one_finding_with_where_and_why():
     records = [deviating("near-max", "float16"), deviating("near-max", "bfloat16", device="cuda"),
                deviating("big-vocab", "float16"), record("calm")]
-    [finding] = collect(records)
-    assert finding.where == {"big-vocab": ["float16"], "near-max": ["float16", "bfloat16"]}
+    [finding] = collect(records, CAUSES)
+    assert finding.id == "XC-row-overflow" and finding.kind == "overflow" and finding.title == "A row loss overflows"
+    assert finding.where == {"torch.nn.CrossEntropyLoss": {"big-vocab": ["float16"],
+                                                           "near-max": ["float16", "bfloat16"]}}
     assert finding.places == ["cpu eager", "cuda eager"] and finding.predicted
-    assert finding.upstream.endswith("/158310") and finding.repro == "print('near-max')"  # the shortest
+    assert finding.outcomes == {"inf/ok": 3}
+    assert finding.upstream == ["https://github.com/pytorch/pytorch/issues/1", "https://github.com/pytorch/pytorch/issues/2"]
+    assert finding.repro == "print('near-max')"  # the shortest
     text = finding.explanation()
-    assert "in 3 cells" in text and "Why: a row loss overflows." in text and "loss inf against the reference 1" in text
+    assert text.startswith("The row losses are computed in the input dtype.") and "in 3 cells" in text
+    assert "loss inf against the reference 1" in text
 
 
-def test_an_unpredicted_deviation_says_it_is_new():
-    [finding] = collect([deviating("near-max", reason=None)])
-    assert not finding.predicted and finding.reason is None
-    assert "new with torch 2.13.0" in finding.explanation()
+def test_an_unexplained_deviation_comes_first_and_says_it_is_new():
+    findings = collect([deviating("near-max"), deviating("other", explained=False)], CAUSES)
+    assert [f.id for f in findings] == ["XC-unexplained-0123abcd", "XC-row-overflow"]
+    assert findings[0].unexplained and not findings[0].predicted and findings[0].kind == "unexplained"
+    assert "new with torch 2.13.0" in findings[0].explanation() and findings[0].title.startswith("Unexplained")
 
 
 def test_merge_order_keeps_records_and_finding_ids():
-    first = results_document([deviating("near-max"), record("a")], [{"target": "torch"}])
-    second = results_document([deviating("near-max", "bfloat16"), deviating("big-vocab", reason=None)],
-                              [{"target": "torch"}])
+    first = results_document([deviating("near-max"), record("a")], [{"target": "torch"}], causes=CAUSES)
+    second = results_document([deviating("near-max", "bfloat16"), deviating("big-vocab", explained=False)],
+                              [{"target": "torch"}], causes=CAUSES)
     forward, backward = merge_documents([first, second]), merge_documents([second, first])
     assert forward == backward
+    assert forward["causes"] == CAUSES
     assert [f.id for f in collect(forward["records"])] == [f.id for f in collect(backward["records"])]
     assert render_markdown(forward) == render_markdown(backward)
 
 
 def test_report_says_how_to_cite_and_citation_file_matches_the_version():
-    report = render_markdown(results_document([deviating("near-max")], []))
+    report = render_markdown(results_document([deviating("near-max")], [], causes=CAUSES))
     assert re.search(rf"Cite as: xentcompat {re.escape(__version__)}, results hash [0-9a-f]{{16}}", report)
-    assert '<a id="xc-18addd0b"></a>' in report and "(#xc-18addd0b)" in report
+    assert '<a id="xc-row-overflow"></a>' in report and "XC-row-overflow: A row loss overflows (overflow)" in report
     citation = (Path(__file__).parents[1] / "CITATION.cff").read_text()
     assert f"version: {__version__}\n" in citation

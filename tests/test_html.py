@@ -53,8 +53,13 @@ def sample_records() -> list[dict]:
     return records
 
 
+CAUSES = {name: {"kind": "semantics", "title": f"cause {name}", "explanation": f"{name} explained.", "upstream": [],
+                  "no_upstream": "no upstream report found"} for name in ("softmax1", "nan00001")}
+
+
 def render(records=None) -> str:
-    return render_html(results_document(sample_records() if records is None else records, []), today=TODAY)
+    return render_html(results_document(sample_records() if records is None else records, [], causes=CAUSES),
+                       today=TODAY)
 
 
 def section(page: str, key: str) -> str:
@@ -76,7 +81,8 @@ def test_findings_show_status_upstream_and_reproducer():
     findings = section(render(), "findings")
     assert f'<a href="{UPSTREAM}" rel="noopener noreferrer">{UPSTREAM}</a>' in findings
     assert "javascript:alert(1)" in findings and 'href="javascript' not in findings
-    assert "not predicted: new in this run" in findings and "predicted by the expectations" in findings
+    assert "not predicted: new in this run" in findings and "predicted by its cause" in findings
+    assert "XC-nan00001: cause nan00001 (semantics)" in findings
     assert "<pre><code" in findings and "print(torch.tensor([1.0]) &lt; 2)" in findings
 
 

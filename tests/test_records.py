@@ -68,7 +68,7 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     [
         pytest.param('{"schema_version": 99, "records": []}', "schema version 99", id="other-schema"),
         pytest.param("{not json", "corrupt results file", id="corrupt"),
-        pytest.param('{"schema_version": 2, "records": [{"api": "x"}]}', "lacks field", id="incomplete-record"),
+        pytest.param('{"schema_version": 3, "records": [{"api": "x"}]}', "lacks field", id="incomplete-record"),
         pytest.param('{"schema_version": 1, "records": []}', "re-run `xentcompat run`", id="old-schema"),
     ],
 )

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from xentcompat.adapters.base import AdapterError, AdapterFailed, Call, LossApi, Raised, Returned, capture
-from xentcompat.expectations import Deviation, Expected, expectation
+from xentcompat.expectations import GOOD, Effect, Expected, expectation, good
+from xentcompat.expectations.conditions import holding
 from xentcompat.machine import current as current_machine
 from xentcompat.reference.cases import Case
 from xentcompat.reference.dtypes import float_type
@@ -22,8 +23,6 @@ from xentcompat.isolation import Crashed, Setup, capture_isolated
 from xentcompat.metamorphic import check_relations
 from xentcompat.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss, shape_mismatch
 
-GOOD = ("ok", "ok")
-GOOD_INVALID = ("raised", "raised")  # invalid input: a clear error is the good outcome
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class Cell:
 class Checked:
     record: dict
     expected: tuple[str, str]
-    deviation: Deviation | None
+    deviation: Effect | None
     repro: str
 
     @property
@@ -66,7 +65,7 @@ def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)
     ]
 
 
-def check(cell: Cell, deviations: list[Deviation], isolation: Setup | None = None,
+def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
           standing: Callable[[dict], None] | None = None) -> Checked:
     """Run `cell` through its API and the reference; the record, what was expected, and a reproducer.
 
@@ -90,29 +89,27 @@ def check(cell: Cell, deviations: list[Deviation], isolation: Setup | None = Non
 DIED = "the process running this cell died before the call returned (killed, crashed, or stopped by a timeout)"
 
 
-def _record(cell: Cell, call: Call, reference, deviations: list[Deviation], captured) -> Checked:
+def _record(cell: Cell, call: Call, reference, deviations: list[Effect], captured) -> Checked:
     api, adapter = cell.api, cell.api.adapter
     framework, backend = api.framework, api.backend
     invalid = cell.case.invalid
     loss, grad, error = _verdicts(captured, reference, call.problem, cell.dtype)
     relations = _relations(cell, call, captured, reference) if (loss.outcome, grad.outcome) == GOOD else None
     version = adapter.versions()[framework]
-    fields = {"api": cell.api.id, "case": cell.case.id, "dtype": cell.dtype, "device": cell.device,
-              "mode": cell.mode, "backend": backend}
-    deviation = expectation(deviations, fields, version)
-    good = GOOD_INVALID if invalid else GOOD
+    fields = claim_fields(cell)
+    deviation = expectation(deviations, fields, version, _conditions(call, cell.dtype))
     machine = current_machine()
-    promised = deviation.on(machine, cell.mode) if deviation else Expected(*good, None, None)
+    promised = deviation.on(machine, cell.mode) if deviation else Expected(*good(invalid is not None), None, None,
+                                                                            None)
     expected = (promised.loss, promised.grad)
     observed = (loss.outcome, grad.outcome)
-    explained = promised.reason if observed == expected else None  # a surprise has no reason yet
-    finding = None if observed == good else finding_id(framework, backend, api.id, *observed, explained)
+    finding = finding_id(observed, good(invalid is not None), promised, framework, backend, api.id)
     repro = adapter.repro(api, call, cell.case.logits_code)
     record = {
         "framework": framework, "framework_version": version, **fields, "machine": machine["machine"],
         "area": cell.case.area, "scale": logit_scale(call.problem.logits), "invalid": invalid,
         "loss": loss.__dict__, "grad": grad.__dict__, "error": error,
-        "expected": {"loss": expected[0], "grad": expected[1], "reason": promised.reason,
+        "expected": {"loss": expected[0], "grad": expected[1], "cause": promised.cause, "reason": promised.reason,
                      "upstream": promised.upstream, "kernel_path": promised.kernel_path,
                      "varies": list(promised.varies) or None},
         "relations": relations,
@@ -150,27 +147,47 @@ def _verdicts(captured, reference, problem, dtype: str) -> tuple[LossVerdict, Gr
     return loss, grad, shape_mismatch(captured.loss, reference.loss)
 
 
-def finding_id(framework: str, backend: str | None, api: str, loss: str, grad: str,
-               reason: str | None = None) -> str | None:
-    """A stable id for a deviation, from what it is, never from where it sits in a run.
+def claim_fields(cell: Cell) -> dict:
+    """What a cause's entry selects a cell by."""
+    return {"api": cell.api.id, "case": cell.case.id, "dtype": cell.dtype, "device": cell.device, "mode": cell.mode,
+            "backend": cell.api.backend}
 
-    What it is: the API (framework, backend), the loss and gradient outcomes and, for a known deviation, the reason
-    its expectation entry gives (one API can deviate the same way for two causes, e.g. an overflow in the sum and an
-    overflow in the softmax). The same deviation keeps its id across runs, devices, modes and merges; the id changes
-    only when one of these changes.
-    """
-    if (loss, grad) == ("ok", "ok"):
+
+def cell_conditions(cell: Cell):
+    """The input conditions of a cell (its problem built only when an entry asks)."""
+    return lambda: holding(cell.call().problem, cell.dtype)
+
+
+def _conditions(call: Call, dtype: str):
+    """The input conditions of the call's problem, computed once and only when an entry asks."""
+    found: list[frozenset[str]] = []
+
+    def conditions() -> frozenset[str]:
+        if not found:
+            found.append(holding(call.problem, dtype))
+        return found[0]
+
+    return conditions
+
+
+def finding_id(observed: tuple[str, str], good_outcome: tuple[str, str], promised: Expected, framework: str,
+               backend: str | None, api: str) -> str | None:
+    """The finding a cell belongs to: none when its outcome is good; `XC-<cause>` when a cause promised exactly what
+    it did (the same id across runs, machines, versions and rewordings); else an unexplained finding of its own,
+    `XC-unexplained-<hash>` of the API and the outcome (a user's case, a new release: a deviation no cause knows)."""
+    if observed == good_outcome:
         return None
-    text = f"{framework}|{backend}|{api}|{loss}|{grad}" + (f"|{reason}" if reason else "")
-    return f"XC-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    if promised.cause is not None and observed == (promised.loss, promised.grad):
+        return f"XC-{promised.cause}"
+    text = f"{framework}|{backend}|{api}|{observed[0]}|{observed[1]}"
+    return f"XC-unexplained-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def failure_message(checked: Checked) -> str:
     """Why a cell disagrees with its expectation, with the numbers and a copy-paste reproducer."""
     record = checked.record
     observed, expected = checked.observed, checked.expected
-    good = GOOD_INVALID if record.get("invalid") else GOOD
-    if checked.deviation is not None and observed == good:
+    if checked.deviation is not None and observed == good(bool(record.get("invalid"))):
         headline = f"expected deviation is gone ({checked.deviation.reason}); remove or narrow its entry"
     else:
         headline = f"loss/grad outcome {observed[0]}/{observed[1]}, expected {expected[0]}/{expected[1]}"

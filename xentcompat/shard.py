@@ -20,7 +20,7 @@ import pytest
 
 from xentcompat import expectations, parts
 from xentcompat.adapters import base
-from xentcompat.harness import cells, check, failure_message
+from xentcompat.harness import cell_conditions, cells, check, claim_fields, failure_message
 from xentcompat.isolation import Setup, close_children
 from xentcompat.reference.case_file import load_cases
 from xentcompat.reference.cases import CATALOGUE, Case, unrunnable_dtypes
@@ -60,11 +60,16 @@ class Settings:
         return Setup(target.environment, target.modules)
 
     @cached_property
-    def deviations(self) -> list[expectations.Deviation]:
-        """The expectations of this target's frameworks; ValueError if one names an API no adapter registers."""
+    def deviations(self) -> list[expectations.Effect]:
+        """The causes' entries on this target's frameworks, checked before anything runs: ValueError if one names an
+        API no adapter registers, CauseConflict if two claim one of the target's cells with different promises."""
         frameworks = dict.fromkeys(api.framework for api in self.apis)
-        found = [deviation for framework in frameworks for deviation in expectations.load(framework)]
-        expectations.check_apis(found, {api.id for api in self.apis}, f"expectations of {', '.join(frameworks)}")
+        found = [effect for framework in frameworks for effect in expectations.load(framework)]
+        expectations.check_apis(found, {api.id for api in self.apis}, f"the causes of {', '.join(frameworks)}")
+        versions = base.versions(self.target)
+        matrix = cells(self.apis, self.cases, self.dtypes, self.devices, self.modes)
+        expectations.check_claims(found, ((claim_fields(cell), versions[cell.api.framework],
+                                           cell_conditions(cell)) for cell in matrix))
         return found
 
 
@@ -240,9 +245,10 @@ def shard_document(settings: Settings, records: list[dict], not_run: list[dict] 
     target = {"name": settings.target, "skipped": settings.skip_reason}
     if settings.skip_reason:
         return results_document(records, [], targets=[target], not_run=not_run)
+    causes = expectations.summaries(records)
     devices = base.devices(settings.target)
     not_run += [{"target": settings.target, "device": device, "reason": f"no {device} device in this process"}
                 for device in settings.devices if device not in devices]
     env = environment(base.versions(settings.target), devices)
     env["target"] = settings.target
-    return results_document(records, [env], targets=[target], not_run=not_run)
+    return results_document(records, [env], targets=[target], not_run=not_run, causes=causes)

@@ -1,135 +1,184 @@
-"""Known deviations, as data: one TOML file per framework (`<framework>.toml` beside this module).
+"""Known deviations, as causes: the unit of expectation, of finding and of citation.
 
-Each `[[deviation]]` names an `api`, glob patterns for `cases`, `dtypes`, `devices`, `modes` (and `backends` for
-Keras), a `versions` specifier (PEP 440, e.g. ">=2.0"), the `loss` and `grad` outcomes it promises, a one-line
-`reason` and, where one exists, an `upstream` link. The first entry that matches a cell gives its expectation;
-a cell no entry matches is expected `ok`/`ok`. An entry may promise `ok`/`ok` itself: placed before a broader entry,
-it marks the cells that come out right (a compiler that avoids what eager gets wrong) and says why.
+A cause (`causes/<kind>.toml`, one top-level table per cause id) is one mechanism: a `kind` from `model.KINDS`, a
+one-line `title`, an `explanation`, its `upstream` links (or `no_upstream`, saying what was searched), and the cells
+it covers as `[[<id>.cells]]` entries, each one loss/grad outcome pair: the `framework`, its `apis`, glob selectors
+(`cases`, `dtypes`, `devices`, `modes`, `backends`), `when` and `unless` (input conditions, any of which must hold,
+none of which may: see `conditions.py`), `[[<id>.cells.except]]` selectors taken out, `versions` (PEP 440), an optional `note` (the specific
+mechanism in that cell) and `upstream` link, and `[[<id>.cells.kernel]]` outcomes on kernel paths (`kernel_paths.toml`:
+a `title`, `when` conditions on the machine, `modes`, `upstream`), each with an optional `cause` of its own.
 
-Outcomes that depend on the hardware: a file names its kernel paths once, `[kernel_path.<id>]` with a `title`,
-`when` (a list of conditions on the machine, any of which selects the path: see `xentcompat.machine.Condition`), the
-`modes` it applies in (default all: XLA compiles its own kernels, so oneDNN's are eager-only) and an `upstream` link
-saying why; an entry lists, in `[[deviation.kernel]]`, the `path`, `loss`, `grad` and `reason` that
-path gives. The entry's own `loss`/`grad` are those of every other machine.
+No order carries meaning: a cell claimed by two entries that promise different things (another cause, other outcomes)
+is an error naming both, raised when the claims are checked (`check_claims`, run over a target's cells before a shard
+starts) and when a cell is judged. A cell no entry covers is expected good: ok/ok, or raised/raised for invalid input
+(`GOOD`, `GOOD_INVALID`).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import Version
 
-from xentcompat.machine import Condition, condition
+from xentcompat.expectations.conditions import CONDITIONS
+from xentcompat.expectations.model import (KINDS, SELECTOR_FIELDS, Cause, Effect, Expected, KernelOutcome,
+                                           KernelPath, Selector)
+from xentcompat.machine import condition
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.verdict import OUTCOMES
 
+__all__ = ["Cause", "CauseConflict", "Effect", "Expected", "GOOD", "GOOD_INVALID", "KernelPath", "causes",
+           "check_apis", "check_claims", "expectation", "good", "load", "summaries"]
+
 HERE = Path(__file__).parent
-REQUIRED = ("api", "loss", "grad", "reason")
-MATCH_FIELDS = ("cases", "dtypes", "devices", "modes", "backends")
+CAUSES_DIR = HERE / "causes"
+KERNEL_PATHS = HERE / "kernel_paths.toml"
+GOOD = ("ok", "ok")
+GOOD_INVALID = ("raised", "raised")  # invalid input: a clear error is the good outcome
 KNOWN = {"dtypes": DTYPE_NAMES, "devices": ("cpu", "cuda"), "modes": ("eager", "compiled"),
          "backends": ("tensorflow", "jax", "torch", "none")}
+CAUSE_FIELDS = {"kind", "title", "explanation", "upstream", "no_upstream", "cells"}
+CELLS_FIELDS = {"framework", "apis", "loss", "grad", "when", "unless", "except", "versions", "note", "upstream", "kernel",
+                *SELECTOR_FIELDS}
 
 
-@dataclass(frozen=True)
-class KernelPath:
-    """Kernels a framework picks on some machines: `when` holds a list of conditions, any of which selects it."""
-
-    id: str
-    title: str
-    when: tuple[Condition, ...]
-    upstream: str | None = None
-    modes: tuple[str, ...] = ("eager", "compiled")
-
-    def taken_on(self, machine: dict, mode: str) -> bool:
-        return mode in self.modes and any(condition.holds(machine) for condition in self.when)
-
-    def text(self) -> str:
-        modes = "" if len(self.modes) > 1 else f", {self.modes[0]} mode"
-        return f"{self.title} ({'; or '.join(condition.text() for condition in self.when)}{modes})"
+class CauseConflict(ValueError):
+    """One cell claimed by two entries promising different things; the message names both."""
 
 
-@dataclass(frozen=True)
-class KernelOutcome:
-    """What a deviation's cells give on one kernel path."""
-
-    path: KernelPath
-    loss: str
-    grad: str
-    reason: str
+def good(invalid: bool) -> tuple[str, str]:
+    """What a cell's outcome is when nothing deviates: ok/ok, or raised/raised for invalid input."""
+    return GOOD_INVALID if invalid else GOOD
 
 
-@dataclass(frozen=True)
-class Expected:
-    """The outcomes a cell is expected to give on one machine, why, and the alternatives on other kernel paths."""
-
-    loss: str
-    grad: str
-    reason: str | None
-    upstream: str | None
-    kernel_path: str | None = None
-    varies: tuple[dict, ...] = ()
+def load(framework: str, directory: Path | None = None) -> list[Effect]:
+    """The effects of every cause on `framework`'s APIs; ValueError naming the file, cause and field if malformed."""
+    return [effect for effect in _load_all(directory or CAUSES_DIR)[1] if effect.framework == framework]
 
 
-@dataclass(frozen=True)
-class Deviation:
-    api: str
-    loss: str
-    grad: str
-    reason: str
-    upstream: str | None = None
-    cases: tuple[str, ...] = ("*",)
-    dtypes: tuple[str, ...] = ("*",)
-    devices: tuple[str, ...] = ("*",)
-    modes: tuple[str, ...] = ("*",)
-    backends: tuple[str, ...] = ("*",)
-    versions: str = ""
-    kernel: tuple[KernelOutcome, ...] = ()
-
-    def on(self, machine: dict, mode: str) -> Expected:
-        """The outcomes expected on `machine` in `mode`: the first kernel path taken, else the entry's own."""
-        kernel = [variant for variant in self.kernel if mode in variant.path.modes]
-        taken = next((variant for variant in kernel if variant.path.taken_on(machine, mode)), None)
-        varies = tuple({"path": v.path.id, "when": v.path.text(), "loss": v.loss, "grad": v.grad,
-                        "reason": v.reason, "upstream": v.path.upstream} for v in kernel)
-        if varies:
-            varies += ({"path": None, "when": "any other machine", "loss": self.loss, "grad": self.grad,
-                        "reason": self.reason, "upstream": self.upstream},)
-        if taken is None:
-            return Expected(self.loss, self.grad, self.reason, self.upstream, None, varies)
-        return Expected(taken.loss, taken.grad, taken.reason, taken.path.upstream or self.upstream, taken.path.id,
-                        varies)
-
-    def matches(self, cell: dict, version: str) -> bool:
-        """Whether this entry covers `cell` (keys api, case, dtype, device, mode, backend) at `version`."""
-        if cell["api"] != self.api or not _version_in(version, self.versions):
-            return False
-        values = {"cases": cell["case"], "dtypes": cell["dtype"], "devices": cell["device"],
-                  "modes": cell["mode"], "backends": cell.get("backend") or "none"}
-        return all(any(fnmatch.fnmatchcase(values[name], pattern) for pattern in getattr(self, name))
-                   for name in MATCH_FIELDS)
+def causes(directory: Path | None = None) -> dict[str, Cause]:
+    return _load_all(directory or CAUSES_DIR)[0]
 
 
-def load(framework: str, path: Path | None = None) -> list[Deviation]:
-    """The deviations of `framework`, in file order; ValueError naming the entry and field if malformed."""
-    path = path or HERE / f"{framework}.toml"
-    if not path.exists():
-        return []
-    document = tomllib.loads(path.read_text())
-    unknown = set(document) - {"deviation", "kernel_path"}
+def summaries(records: list[dict]) -> dict[str, dict]:
+    """The causes table of a results document: each cause a record's finding names, with its kind, title,
+    explanation and upstream links."""
+    known = causes()
+    named = {r["finding"].removeprefix("XC-") for r in records if r.get("finding")}
+    return {cause_id: known[cause_id].summary() for cause_id in sorted(named & set(known))}
+
+
+@cache
+def _load_all(directory: Path) -> tuple[dict[str, Cause], tuple[Effect, ...]]:
+    paths = _kernel_paths(KERNEL_PATHS if directory == CAUSES_DIR else directory / "kernel_paths.toml")
+    documents = {path.name: tomllib.loads(path.read_text()) for path in sorted(directory.glob("*.toml"))
+                 if path.name != "kernel_paths.toml"}
+    found: dict[str, Cause] = {}
+    for name, document in documents.items():
+        for cause_id, entry in document.items():
+            if cause_id in found:
+                raise ValueError(f"{name}: cause {cause_id!r} is defined twice")
+            found[cause_id] = _cause(f"{name}: cause {cause_id!r}", cause_id, entry)
+    effects = [_effect(f"{name}: cause {cause_id!r}, cells #{index}", found[cause_id], cells, paths, found)
+               for name, document in documents.items() for cause_id, entry in document.items()
+               for index, cells in enumerate(entry.get("cells", []))]
+    return found, tuple(effects)
+
+
+def _cause(where: str, cause_id: str, entry) -> Cause:
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: expected a table")
+    unknown = set(entry) - CAUSE_FIELDS
     if unknown:
-        raise ValueError(f"{path.name}: unknown table {sorted(unknown)[0]!r}")
-    paths = {name: _kernel_path(path, name, entry) for name, entry in document.get("kernel_path", {}).items()}
-    entries = document.get("deviation", [])
-    return [_deviation(path, index, entry, paths) for index, entry in enumerate(entries)]
+        raise ValueError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    for name in ("title", "explanation"):
+        if not isinstance(entry.get(name), str) or not entry[name].strip():
+            raise ValueError(f"{where}: field {name!r}: expected a non-empty string")
+    if entry.get("kind") not in KINDS:
+        raise ValueError(f"{where}: field 'kind': {entry.get('kind')!r} is not one of {', '.join(KINDS)}")
+    upstream = entry.get("upstream", [])
+    if not isinstance(upstream, list) or not all(isinstance(u, str) and u.startswith("https://") for u in upstream):
+        raise ValueError(f"{where}: field 'upstream': expected a list of https links")
+    if not upstream and not isinstance(entry.get("no_upstream"), str):
+        raise ValueError(f"{where}: needs 'upstream' links or 'no_upstream' (what was searched)")
+    return Cause(cause_id, entry["kind"], entry["title"].strip(), " ".join(entry["explanation"].split()),
+                 tuple(upstream), entry.get("no_upstream"))
 
 
-def _kernel_path(path: Path, name: str, entry: dict) -> KernelPath:
-    where = f"{path.name}: kernel_path {name!r}"
+def _effect(where: str, cause: Cause, entry, paths: dict[str, KernelPath], found: dict[str, Cause]) -> Effect:
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: expected a table")
+    unknown = set(entry) - CELLS_FIELDS
+    if unknown:
+        raise ValueError(f"{where}: unknown field {sorted(unknown)[0]!r}")
+    missing = [name for name in ("framework", "apis", "loss", "grad") if name not in entry]
+    if missing:
+        raise ValueError(f"{where}: missing field {missing[0]!r}")
+    if not isinstance(entry["apis"], list) or not entry["apis"] or not all(isinstance(a, str) for a in entry["apis"]):
+        raise ValueError(f"{where}: field 'apis': expected a non-empty list of API ids")
+    _check_outcomes(where, entry)
+    try:
+        SpecifierSet(entry.get("versions", ""))
+    except InvalidSpecifier:
+        raise ValueError(f"{where}: field 'versions': {entry['versions']!r} is not a version specifier") from None
+    for name in ("when", "unless"):
+        items = entry.get(name, [])
+        if not isinstance(items, list) or any(item not in CONDITIONS for item in items):
+            raise ValueError(f"{where}: field {name!r}: expected a list of conditions among {', '.join(CONDITIONS)}")
+    excepts = entry.get("except", [])
+    if not isinstance(excepts, list):
+        raise ValueError(f"{where}: field 'except': expected a list of selectors")
+    return Effect(
+        cause=cause, framework=entry["framework"], apis=tuple(entry["apis"]), loss=entry["loss"],
+        grad=entry["grad"], where=where, selector=_selector(where, entry), when=tuple(entry.get("when", [])),
+        unless=tuple(entry.get("unless", [])),
+        excepts=tuple(_selector(f"{where}: except #{i}", item, alone=True) for i, item in enumerate(excepts)),
+        versions=entry.get("versions", ""), note=entry.get("note"), upstream=entry.get("upstream"),
+        kernel=_kernel_outcomes(where, entry.get("kernel", []), paths, cause, found))
+
+
+def _check_outcomes(where: str, entry: dict) -> None:
+    for name in ("loss", "grad"):
+        if entry.get(name) not in OUTCOMES:
+            raise ValueError(f"{where}: field {name!r}: {entry.get(name)!r} is not an outcome")
+
+
+def _selector(where: str, entry, alone: bool = False) -> Selector:
+    """The selector of an entry (or an `except` table, which holds only selector fields)."""
+    if alone and (not isinstance(entry, dict) or set(entry) - set(SELECTOR_FIELDS)):
+        raise ValueError(f"{where}: expected a table of {', '.join(SELECTOR_FIELDS)}")
+    known = _known()
+    for name in SELECTOR_FIELDS:
+        patterns = entry.get(name, ["*"])
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise ValueError(f"{where}: field {name!r} must be a list of patterns")
+        for pattern in patterns:
+            if not fnmatch.filter(known[name], pattern):
+                raise ValueError(f"{where}: field {name!r}: {pattern!r} matches no {name[:-1]} "
+                                 f"(known: {', '.join(known[name][:8])}{', ...' if len(known[name]) > 8 else ''})")
+    return Selector(**{name: tuple(entry.get(name, ["*"])) for name in SELECTOR_FIELDS})
+
+
+@cache
+def _known() -> dict[str, tuple[str, ...]]:
+    """What a pattern may match: the catalogue's case ids (read once), dtypes, devices, modes, backends."""
+    from xentcompat.reference.cases import CATALOGUE
+
+    return {**KNOWN, "cases": tuple(case.id for case in CATALOGUE)}
+
+
+def _kernel_paths(path: Path) -> dict[str, KernelPath]:
+    if not path.exists():
+        return {}
+    return {name: _kernel_path(f"{path.name}: kernel path {name!r}", name, entry)
+            for name, entry in tomllib.loads(path.read_text()).items()}
+
+
+def _kernel_path(where: str, name: str, entry: dict) -> KernelPath:
     unknown = set(entry) - {"title", "when", "upstream", "modes"}
     if unknown:
         raise ValueError(f"{where}: unknown field {sorted(unknown)[0]!r}")
@@ -142,77 +191,51 @@ def _kernel_path(path: Path, name: str, entry: dict) -> KernelPath:
     return KernelPath(name, entry["title"], when, entry.get("upstream"), modes)
 
 
-def _kernel_outcomes(where: str, items, paths: dict[str, KernelPath]) -> tuple[KernelOutcome, ...]:
+def _kernel_outcomes(where: str, items, paths: dict[str, KernelPath], cause: Cause,
+                     found: dict[str, Cause]) -> tuple[KernelOutcome, ...]:
     variants = []
     for index, item in enumerate(items):
         at = f"{where}: kernel #{index}"
-        if not isinstance(item, dict) or set(item) != {"path", "loss", "grad", "reason"}:
-            raise ValueError(f"{at}: needs exactly 'path', 'loss', 'grad' and 'reason'")
+        if not isinstance(item, dict) or not {"path", "loss", "grad", "note"} <= set(item) <= {
+                "path", "loss", "grad", "note", "cause"}:
+            raise ValueError(f"{at}: needs 'path', 'loss', 'grad' and 'note' (and may name a 'cause')")
         if item["path"] not in paths:
-            raise ValueError(f"{at}: no kernel_path {item['path']!r} in this file")
-        for name in ("loss", "grad"):
-            if item[name] not in OUTCOMES:
-                raise ValueError(f"{at}: field {name!r}: {item[name]!r} is not an outcome")
-        variants.append(KernelOutcome(paths[item["path"]], item["loss"], item["grad"], item["reason"]))
+            raise ValueError(f"{at}: no kernel path {item['path']!r} in kernel_paths.toml")
+        if item.get("cause", cause.id) not in found:
+            raise ValueError(f"{at}: field 'cause': no cause {item['cause']!r}")
+        _check_outcomes(at, item)
+        variants.append(KernelOutcome(paths[item["path"]], found[item.get("cause", cause.id)], item["loss"],
+                                      item["grad"], item["note"]))
     return tuple(variants)
 
 
-def _deviation(path: Path, index: int, entry: dict, paths: dict[str, KernelPath]) -> Deviation:
-    where = f"{path.name}: deviation #{index}"
-    missing = [name for name in REQUIRED if name not in entry]
-    if missing:
-        raise ValueError(f"{where}: missing field {missing[0]!r}")
-    for name in ("loss", "grad"):
-        if entry[name] not in OUTCOMES:
-            raise ValueError(f"{where}: field {name!r}: {entry[name]!r} is not an outcome")
-    unknown = set(entry) - set(Deviation.__dataclass_fields__)
-    if unknown:
-        raise ValueError(f"{where}: unknown field {sorted(unknown)[0]!r}")
-    try:
-        SpecifierSet(entry.get("versions", ""))
-    except InvalidSpecifier:
-        raise ValueError(f"{where}: field 'versions': {entry['versions']!r} is not a version specifier") from None
-    _check_patterns(where, entry)
-    fields = {key: tuple(value) if isinstance(value, list) else value for key, value in entry.items()}
-    fields["kernel"] = _kernel_outcomes(where, entry.get("kernel", []), paths)
-    return Deviation(**fields)
+def check_apis(effects: list[Effect], api_ids: set[str], where: str) -> None:
+    """ValueError naming the first entry whose API is not one of `api_ids` (the target's registered APIs)."""
+    for effect in effects:
+        unknown = [api for api in effect.apis if api not in api_ids]
+        if unknown:
+            raise ValueError(f"{where}: {effect.where} names API {unknown[0]!r}, which no adapter registers")
 
 
-@cache
-def _known() -> dict[str, tuple[str, ...]]:
-    """What a pattern may match: the catalogue's case ids (read once), dtypes, devices, modes, backends."""
-    from xentcompat.reference.cases import CATALOGUE
-
-    return {**KNOWN, "cases": tuple(case.id for case in CATALOGUE)}
-
-
-def _check_patterns(where: str, entry: dict) -> None:
-    """Every pattern must match something that exists: a catalogue case, a dtype, a device, a mode, a backend."""
-    known = _known()
-    for name in MATCH_FIELDS:
-        patterns = entry.get(name, ["*"])
-        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
-            raise ValueError(f"{where}: field {name!r} must be a list of patterns")
-        for pattern in patterns:
-            if not fnmatch.filter(known[name], pattern):
-                raise ValueError(f"{where}: field {name!r}: {pattern!r} matches no {name[:-1]} "
-                                 f"(known: {', '.join(known[name][:8])}{', ...' if len(known[name]) > 8 else ''})")
+def expectation(effects: list[Effect], cell: dict, version: str | None,
+                conditions: Callable[[], frozenset[str]] = frozenset) -> Effect | None:
+    """The entry covering `cell`, or None (expected good); CauseConflict if two entries claim it differently."""
+    claims = [effect for effect in effects if effect.covers(cell, version, conditions)]
+    for other in claims[1:]:
+        if other.promise() != claims[0].promise():
+            first = claims[0]
+            raise CauseConflict(
+                f"cell {cell['api']}|{cell['case']}|{cell['dtype']}|{cell['device']}|{cell['mode']} is claimed by "
+                f"{first.where} ({first.cause.id}: {first.loss}/{first.grad}) and by {other.where} "
+                f"({other.cause.id}: {other.loss}/{other.grad}); narrow one of them")
+    return claims[0] if claims else None
 
 
-def check_apis(deviations: list[Deviation], api_ids: set[str], where: str) -> None:
-    """ValueError naming the first deviation whose API is not one of `api_ids` (the target's registered APIs)."""
-    for deviation in deviations:
-        if deviation.api not in api_ids:
-            raise ValueError(f"{where}: a deviation names API {deviation.api!r}, which no adapter registers "
-                             f"(reason: {deviation.reason[:60]}...)")
-
-
-def expectation(deviations: list[Deviation], cell: dict, version: str) -> Deviation | None:
-    """The first deviation covering `cell`, or None (expected ok/ok)."""
-    return next((deviation for deviation in deviations if deviation.matches(cell, version)), None)
-
-
-def _version_in(version: str, specifiers: str) -> bool:
-    if not specifiers:
-        return True
-    return Version(version.split("+")[0]) in SpecifierSet(specifiers)
+def check_claims(effects: list[Effect], cells: Iterable[tuple[dict, str | None, Callable[[], frozenset[str]]]]) -> int:
+    """Raise CauseConflict for the first of `cells` ((cell, version, conditions) triples) claimed by two entries
+    that promise different things; the number of cells checked otherwise."""
+    checked = 0
+    for cell, version, conditions in cells:
+        expectation(effects, cell, version, conditions)
+        checked += 1
+    return checked

@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from xentcompat import parts
+from xentcompat import expectations, parts
 from xentcompat.adapters.base import TARGETS, missing_requirement
 from xentcompat.isolation import describe_exit
 from xentcompat.reference.case_file import CaseFileError, load_cases
@@ -149,7 +149,7 @@ def _salvage(target: str, shard_dir: Path, status: int) -> dict:
               + f"; its output is in {shard_dir / (target + '.log')}")
     print(f"xentcompat: {target}: {reason}", file=sys.stderr)
     return results_document(records, [], targets=[{"name": target, "skipped": None, "failed": reason}],
-                            not_run=parts.unfinished(found, target))
+                            not_run=parts.unfinished(found, target), causes=expectations.summaries(records))
 
 
 def _status_in_words(status: int) -> str:

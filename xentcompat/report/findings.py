@@ -1,8 +1,8 @@
-"""Findings: the records of one distinct deviation, grouped by their stable id, with what, where and why.
+"""Findings: a finding is a cause. The records of one cause (`XC-<cause id>`), with the cause's kind, title,
+explanation and upstream links from the document's `causes` table, and where it shows, with measured values.
 
-A record's `finding` id (see `xentcompat.harness.finding_id`) is derived from what deviates — framework, backend,
-API, loss and gradient outcomes, and the reason its expectation entry gives — so the same deviation has the same id
-in every run, shard and merge. Where it shows (cases, dtypes, devices, modes) is listed, not hashed.
+A deviating record that no cause explains (a user's case, a new framework release) belongs to an unexplained finding,
+`XC-unexplained-<hash>` of its API and outcome (see `xentcompat.harness.finding_id`); those come first.
 """
 
 from __future__ import annotations
@@ -27,36 +27,65 @@ OUTCOME_WORDS = {
 @dataclass(frozen=True)
 class Finding:
     id: str
-    framework: str
-    backend: str | None
-    api: str
-    loss: str
-    grad: str
-    reason: str | None
-    upstream: str | None
+    cause: dict | None  # the cause's kind, title, explanation, upstream, no_upstream; None: unexplained
     records: tuple[dict, ...]
 
     @property
-    def label(self) -> str:
-        return api_label(self.records[0], with_place=False)
+    def unexplained(self) -> bool:
+        return self.cause is None
+
+    @property
+    def title(self) -> str:
+        if self.cause is not None:
+            return self.cause["title"]
+        first = self.records[0]
+        return (f"Unexplained: {api_label(first, with_place=False)} gives loss {first['loss']['outcome']}, "
+                f"gradient {first['grad']['outcome']}, and no cause predicts it")
+
+    @property
+    def kind(self) -> str:
+        return self.cause["kind"] if self.cause else "unexplained"
 
     @property
     def predicted(self) -> bool:
-        """Whether an expectation entry predicts every record of this finding."""
+        """Whether a cause predicts every record of this finding."""
         return all(not unexpected(record) for record in self.records)
 
     @property
-    def where(self) -> dict[str, list[str]]:
-        """case -> the dtypes it deviates in (dtype order)."""
-        by_case: dict[str, set[str]] = defaultdict(set)
+    def apis(self) -> list[str]:
+        return sorted({api_label(record, with_place=False) for record in self.records})
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        """"loss/grad" -> number of cells."""
+        counts: dict[str, int] = defaultdict(int)
         for record in self.records:
-            by_case[record["case"]].add(record["dtype"])
-        return {case: sorted(dtypes, key=dtype_order) for case, dtypes in sorted(by_case.items())}
+            counts[f"{record['loss']['outcome']}/{record['grad']['outcome']}"] += 1
+        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+    @property
+    def where(self) -> dict[str, dict[str, list[str]]]:
+        """API label -> case -> the dtypes it deviates in (dtype order)."""
+        found: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for record in self.records:
+            found[api_label(record, with_place=False)][record["case"]].add(record["dtype"])
+        return {api: {case: sorted(dtypes, key=dtype_order) for case, dtypes in sorted(cases.items())}
+                for api, cases in sorted(found.items())}
 
     @property
     def places(self) -> list[str]:
         """The devices and modes it shows on, e.g. ["cpu eager", "cuda eager"]."""
         return sorted({f"{record['device']} {record['mode']}" for record in self.records})
+
+    @property
+    def upstream(self) -> list[str]:
+        """The cause's links, then any a cell's entry adds."""
+        links = list(self.cause["upstream"]) if self.cause else []
+        for record in self.records:
+            link = (record.get("expected") or {}).get("upstream")
+            if link and link not in links and not unexpected(record):
+                links.append(link)
+        return links
 
     @property
     def repro(self) -> str | None:
@@ -65,36 +94,26 @@ class Finding:
         return min(scripts, key=lambda script: (len(script), script)) if scripts else None
 
     def explanation(self) -> str:
-        """One paragraph: what goes wrong, where, with a measured example, and why."""
-        example = min(self.records, key=lambda r: (r["case"], dtype_order(r["dtype"])))
-        where = "; ".join(f"{case} ({', '.join(dtypes)})" for case, dtypes in self.where.items())
+        """One paragraph: why (the cause), how many cells, and a measured example."""
+        example = min(self.records, key=lambda r: (r["api"], r["case"], dtype_order(r["dtype"])))
         count = f"{len(self.records)} cell" + ("s" if len(self.records) != 1 else "")
-        text = (f"With `{self.api}`{_on_backend(self.backend)} the loss {OUTCOME_WORDS[self.loss]} and the gradient "
-                f"{OUTCOME_WORDS[self.grad]}, in {count}: {where}; on {', '.join(self.places)}. "
-                f"{_measured(example)} ")
-        if self.reason:
-            return text + f"Why: {self.reason}."
-        return text + ("No expectation entry predicts this: it is new with "
-                       f"{self.framework} {example['framework_version']}.")
+        measured = f"{_measured(example)} (`{api_label(example)}`)"
+        if self.cause is None:
+            return (f"No cause predicts this, in {count} on {', '.join(self.places)}: new with "
+                    f"{example['framework']} {example['framework_version']}, or a user's case. {measured}")
+        return f"{self.cause['explanation']} Seen in {count} on {', '.join(self.places)}. {measured}"
 
 
-def collect(records: list[dict]) -> list[Finding]:
-    """Every finding of `records`, ordered by API then id."""
+def collect(records: list[dict], causes: dict[str, dict] | None = None) -> list[Finding]:
+    """Every finding of `records`: the unexplained first, then the causes, most cells first."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         if record.get("finding"):
             groups[record["finding"]].append(record)
-    findings = [_finding(finding_id, group) for finding_id, group in groups.items()]
-    return sorted(findings, key=lambda finding: (finding.label, finding.id))
-
-
-def _finding(finding_id: str, group: list[dict]) -> Finding:
-    first = min(group, key=lambda r: (r["case"], dtype_order(r["dtype"]), r["device"], r["mode"]))
-    expected = first.get("expected") or {}
-    explained = not unexpected(first)
-    return Finding(finding_id, first["framework"], first.get("backend"), first["api"], first["loss"]["outcome"],
-                   first["grad"]["outcome"], expected.get("reason") if explained else None,
-                   expected.get("upstream") if explained else None, tuple(group))
+    causes = causes or {}
+    findings = [Finding(finding_id, causes.get(finding_id.removeprefix("XC-")), tuple(group))
+                for finding_id, group in groups.items()]
+    return sorted(findings, key=lambda f: (not f.unexplained, -len(f.records), f.id))
 
 
 def unexpected(record: dict) -> bool:
@@ -114,10 +133,6 @@ def api_label(record: dict, with_place: bool = True) -> str:
 
 def dtype_order(dtype: str) -> int:
     return DTYPE_NAMES.index(dtype) if dtype in DTYPE_NAMES else len(DTYPE_NAMES)
-
-
-def _on_backend(backend: str | None) -> str:
-    return f" on the Keras {backend} backend" if backend else ""
 
 
 def _measured(record: dict) -> str:

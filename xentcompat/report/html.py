@@ -72,7 +72,7 @@ svg { display: block; max-width: 100%; height: auto; }
 def render_html(document: dict, today: datetime.date | None = None) -> str:
     today = today or datetime.date.today()
     records = document.get("records", [])
-    findings = collect(records)
+    findings = collect(records, document.get("causes"))
     sections = [_skipped(document), _summary(records), _guidance(records), _plots(records),
                 _table("invalid", "Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
                 _table("options", "Options side by side", OPTIONS_INTRO, option_values_table(records)),
@@ -213,15 +213,20 @@ def _findings(findings: list[Finding]):
 
 
 def _finding(finding: Finding) -> str:
-    status = ("predicted by the expectations" if finding.predicted
+    status = ("predicted by its cause" if finding.predicted
               else '<span class="new">not predicted: new in this run</span>')
-    items = [f"<li>{len(finding.records)} cells; {status}</li>"]
+    outcomes = ", ".join(f"{escape(outcome)} ({count})" for outcome, count in finding.outcomes.items())
+    items = [f"<li>{len(finding.records)} cells, loss/gradient {outcomes}; {status}</li>"]
+    for api, cases in finding.where.items():
+        where = "; ".join(f"{case} ({', '.join(dtypes)})" for case, dtypes in cases.items())
+        items.append(f"<li><code>{escape(api)}</code>: {escape(where)}</li>")
     if finding.upstream:
-        items.append(f"<li>upstream: {upstream_link(finding.upstream)}</li>")
+        items.append(f"<li>upstream: {', '.join(upstream_link(link) for link in finding.upstream)}</li>")
+    elif finding.cause is not None:
+        items.append(f"<li>upstream: {escape(finding.cause.get('no_upstream') or 'none')}</li>")
     parts = [f'<article class="finding" id="{escape(anchor(finding.id))}">',
-             f"<h3>{escape(finding.id)}: <code>{escape(finding.label)}</code> — loss {escape(finding.loss)}, "
-             f"gradient {escape(finding.grad)}</h3>", f"<p>{inline(finding.explanation())}</p>",
-             "<ul>", *items, "</ul>"]
+             f"<h3>{escape(finding.id)}: {escape(finding.title)} ({escape(finding.kind)})</h3>",
+             f"<p>{inline(finding.explanation())}</p>", "<ul>", *items, "</ul>"]
     if finding.repro:
         parts.append(f'<pre><code class="language-python">{escape(finding.repro)}</code></pre>')
     return "\n".join(parts + ["</article>"])

@@ -48,7 +48,7 @@ def citation(document: dict) -> str:
 def render_markdown(document: dict, today: datetime.date | None = None) -> str:
     today = today or datetime.date.today()
     records = document.get("records", [])
-    findings = collect(records)
+    findings = collect(records, document.get("causes"))
     lines = [
         "# xentcompat report: softmax cross-entropy APIs against a float64 reference",
         "",
@@ -160,18 +160,29 @@ def _table(title: str, intro: str, table: Table | None) -> list[str]:
 def _findings(findings: list[Finding]) -> list[str]:
     if not findings:
         return ["## Findings", "", "None: every cell agrees with the reference.", ""]
-    lines = ["## Findings", ""]
+    lines = ["## Findings", "", "A finding is a cause: one mechanism, with an id that does not change (cite it). "
+             "Unexplained findings, deviations no cause predicts, come first.", ""]
     for finding in findings:
-        status = "predicted by the expectations" if finding.predicted else "**not predicted: new in this run**"
-        lines += [f'<a id="{anchor(finding.id)}"></a>',
-                  f"### {finding.id}: `{_escape(finding.label)}` — loss {finding.loss}, gradient {finding.grad}", "",
-                  _escape(finding.explanation()), "",
-                  f"- {len(finding.records)} cells; {status}"]
-        if finding.upstream:
-            lines.append(f"- upstream: {finding.upstream}")
+        lines += [f'<a id="{anchor(finding.id)}"></a>', f"### {finding.id}: {_escape(finding.title)} ({finding.kind})",
+                  "", _escape(finding.explanation()), "", *finding_facts(finding, _escape)]
         if finding.repro:
             lines += ["", "```python", finding.repro, "```"]
         lines.append("")
+    return lines
+
+
+def finding_facts(finding: Finding, escape) -> list[str]:
+    """The bullet points of a finding: cells and outcomes, APIs and where, upstream."""
+    status = "predicted by its cause" if finding.predicted else "**not predicted: new in this run**"
+    outcomes = ", ".join(f"{outcome} ({count})" for outcome, count in finding.outcomes.items())
+    lines = [f"- {len(finding.records)} cells, loss/gradient {outcomes}; {status}"]
+    for api, cases in finding.where.items():
+        where = "; ".join(f"{case} ({', '.join(dtypes)})" for case, dtypes in cases.items())
+        lines.append(f"- `{escape(api)}`: {escape(where)}")
+    if finding.upstream:
+        lines.append(f"- upstream: {', '.join(finding.upstream)}")
+    elif finding.cause is not None:
+        lines.append(f"- upstream: {escape(finding.cause.get('no_upstream') or 'none')}")
     return lines
 
 

@@ -42,7 +42,15 @@ def merge_documents(documents: list[dict]) -> dict:
         not_run=_distinct(n for d in documents for n in d.get("not_run", [])),
         duplicates_dropped=duplicates + sum(d.get("duplicates_dropped", 0) for d in documents),
         conflicts=[c for d in documents for c in d.get("conflicts", [])] + conflicts,
+        causes=_causes(kept, documents),
     )
+
+
+def _causes(records: list[dict], documents: list[dict]) -> dict[str, dict]:
+    """The causes table: every cause a kept record's finding names, as its documents give it."""
+    given = {cause_id: cause for d in sorted(documents, key=_text) for cause_id, cause in d.get("causes", {}).items()}
+    named = {r["finding"].removeprefix("XC-") for r in records if r.get("finding")}
+    return {cause_id: given[cause_id] for cause_id in sorted(named & set(given))}
 
 
 def _outcomes(record: dict) -> str:

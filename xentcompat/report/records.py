@@ -12,7 +12,7 @@ from pathlib import Path
 
 from xentcompat import machine
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 RECORD_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "machine",
                  "area", "scale", "invalid", "loss", "grad", "error", "expected", "relations", "finding", "repro",
                  "seconds")

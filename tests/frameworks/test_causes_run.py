@@ -1,0 +1,41 @@
+"""Causes on a user's own batch, end to end through `xentcompat run` (PyTorch): a batch whose target probability
+underflows gets the catalogue's cause through its input conditions; a deviation no cause predicts is an unexplained
+finding, listed first in report.md, and `--strict` exits 1 on it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from xentcompat.report.records import read_results
+
+CASES = {"cases": [
+    {"id": "mine-confident-wrong", "logits": [[200.0, 0.0, 0.0]], "labels": [1], "dtypes": ["float32"]},
+    {"id": "mine-moderate", "logits": np.random.default_rng(0).normal(0, 3, (8, 10)).tolist(),
+     "labels": list(range(8)), "dtypes": ["bfloat16"]},
+]}
+
+
+def test_a_users_batch_is_explained_by_a_cause_or_reported_unexplained(tmp_path, target):
+    if target != "torch":
+        pytest.skip("the PyTorch APIs carry this check")
+    cases = tmp_path / "mine.json"
+    cases.write_text(json.dumps(CASES))
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "xentcompat.report.cli", "run", "--targets", "torch", "--cases",
+                           str(cases), "--only-cases", "--strict", "-n", "1", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr[-2000:]
+    records = {(r["api"], r["case"]): r for r in read_results(out / "results.json")["records"]}
+    underflow = records[("torch.nn.NLLLoss(log(softmax))", "mine-confident-wrong")]
+    assert (underflow["loss"]["outcome"], underflow["grad"]["outcome"]) == ("inf", "nan")
+    assert underflow["finding"] == "XC-log-of-underflowed-softmax"
+    twice = records[("torch.nn.CrossEntropyLoss(softmax)", "mine-moderate")]
+    assert twice["finding"].startswith("XC-unexplained-")
+    report = (out / "report.md").read_text()
+    findings = report[report.index("## Findings"):]
+    assert findings.index(twice["finding"]) < findings.index("XC-log-of-underflowed-softmax")
