@@ -132,12 +132,14 @@ def test_shipped_entries_name_their_framework_s_apis(framework):
     assert all(api.startswith(API_PREFIXES[framework]) for effect in effects for api in effect.apis)
 
 
-def test_shipped_causes_claim_no_catalogue_cell_twice():
+def test_shipped_causes_claim_no_catalogue_cell_twice_and_every_entry_covers_one():
     """Every catalogue case × dtype × mode × device × backend of every API the causes name (the framework envs check
-    their real cells again before a shard starts)."""
-    checked = 0
+    their real cells again before a shard starts); an entry that covers no cell is stale (the framework fixed it, or
+    a selector is wrong)."""
+    checked, covered, effects_seen = 0, set(), []
     for framework in API_PREFIXES:
         effects = expectations.load(framework)
+        effects_seen += [effect.where for effect in effects]
         apis = sorted({api for effect in effects for api in effect.apis})
         backends = ("tensorflow", "jax", "torch") if framework == "keras" else (None,)
         for api, case, dtype, mode, device, backend in itertools.product(
@@ -145,9 +147,16 @@ def test_shipped_causes_claim_no_catalogue_cell_twice():
                 ("cpu", "cuda"), backends):
             cell = {"api": api, "case": case.id, "dtype": dtype, "device": device, "mode": mode, "backend": backend}
             targets = "labels" if case.labels is not None else "probs"
-            checked += expectations.check_claims(
-                effects, [(cell, None, lambda case=case, dtype=dtype: holding(case.problem(dtype, targets), dtype))])
+            conditions = _once(lambda case=case, dtype=dtype: holding(case.problem(dtype, targets), dtype))
+            checked += expectations.check_claims(effects, [(cell, None, conditions)])
+            covered |= {effect.where for effect in effects if effect.covers(cell, None, conditions)}
     assert checked > 10_000
+    assert [where for where in effects_seen if where not in covered] == []
+
+
+def _once(compute):
+    found = []
+    return lambda: found[0] if found else (found.append(compute()) or found[0])
 
 
 def test_a_user_batch_gets_the_catalogue_s_cause_through_its_input_conditions():
