@@ -21,7 +21,7 @@ OPTION_PROBES = (
     ("weight", 1.0, "not-a-list"), ("weight", [1, 2], "wrong-length"), ("weight", [1, "nan", 1], "nan"),
     ("label_smoothing", True, "bool"), ("label_smoothing", "0.1", "string"), ("label_smoothing", 1.5, "above-1"),
     ("label_smoothing", -0.1, "negative"), ("reduction", None, "null"), ("reduction", "avg", "word"),
-    ("mean_over", "batch", "word"), ("mean_over", 1, "number"),
+    ("mean_over", "batch", "word"), ("mean_over", 1, "number"), ("mean_over", "rows", "set-by-the-api"),
 )
 JSON_CASES = [
     pytest.param({"cases": []}, "at least one case", id="no-cases"),

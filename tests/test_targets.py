@@ -96,7 +96,7 @@ def test_unknown_target_is_named():
 
 
 def test_every_catalogue_area_is_run_by_a_matrix_module():
-    from tests.matrix import test_agreement, test_labels, test_nonfinite, test_options
+    from xentcompat.matrix import test_agreement, test_labels, test_nonfinite, test_options
     from xentcompat.reference.cases import CATALOGUE
 
     modules = (test_agreement, test_nonfinite, test_options, test_labels)

@@ -47,11 +47,11 @@ PLANTS = (
     Plant("NameError in the JAX adapter's label conversion", "xentcompat/adapters/jax.py",
           "jnp.asarray(native(call.problem.labels, call.problem.options.extra_dims))",
           "jnp.asarray(nativ(call.problem.labels, call.problem.options.extra_dims))",
-          ("tests/matrix/test_labels.py", "--framework", "jax", "-k", "labels-too-many or labels-float")),
+          ("xentcompat/matrix/test_labels.py", "--framework", "jax", "-k", "labels-too-many or labels-float")),
     Plant("cause naming an API that does not exist", "xentcompat/expectations/causes/semantics.toml", "",
           '\n[[softmax-twice.cells]]\nframework = "torch"\napis = ["torch.nn.CrossEntropyLos"]\n'
           'cases = ["random-moderate"]\nloss = "nan"\ngrad = "ok"\n',
-          ("tests/matrix/test_agreement.py", "--framework", "torch", "--dtype", "float32", "-k", "random-moderate")),
+          ("xentcompat/matrix/test_agreement.py", "--framework", "torch", "--dtype", "float32", "-k", "random-moderate")),
 )
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xentcompat.adapters.base import AdapterError, AdapterFailed, Call, LossApi, Raised, Returned, capture
+from xentcompat.adapters.base import (DEFAULT_OPTIONS, AdapterError, AdapterFailed, Call, LossApi, Raised, Returned,
+                                      capture)
 from xentcompat.expectations import GOOD, Effect, Expected, expectation, good
 from xentcompat.expectations.conditions import holding
 from xentcompat.machine import current as current_machine
@@ -107,7 +108,8 @@ def _record(cell: Cell, call: Call, reference, deviations: list[Effect], capture
     repro = adapter.repro(api, call, cell.case.logits_code)
     record = {
         "framework": framework, "framework_version": version, **fields, "machine": machine["machine"],
-        "area": cell.case.area, "scale": logit_scale(call.problem.logits), "invalid": invalid,
+        "area": cell.case.area, "options": case_options(cell.case), "scale": logit_scale(call.problem.logits),
+        "invalid": invalid,
         "loss": loss.__dict__, "grad": grad.__dict__, "error": error,
         "expected": {"loss": expected[0], "grad": expected[1], "cause": promised.cause, "reason": promised.reason,
                      "upstream": promised.upstream, "kernel_path": promised.kernel_path,
@@ -200,6 +202,13 @@ def failure_message(checked: Checked) -> str:
         "  reproduce with:",
         *("    " + line for line in checked.repro.splitlines()),
     ])
+
+
+def case_options(case: Case) -> dict:
+    """The options the case sets away from their defaults (weights as a list), as the record keeps them."""
+    options = {name: getattr(case.options, name) for name, default in DEFAULT_OPTIONS.items()
+               if getattr(case.options, name) != default}
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in options.items()}
 
 
 def logit_scale(logits: np.ndarray) -> float:

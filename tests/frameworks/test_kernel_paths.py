@@ -36,7 +36,7 @@ def test_onednn_switch_cells_meet_their_kernel_paths_expectation(tmp_path, targe
         pytest.skip("oneDNN kernel paths are TensorFlow's")
     results = tmp_path / "shard.json"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/matrix/test_agreement.py", "-q", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", "xentcompat/matrix/test_agreement.py", "-q", "-p", "no:cacheprovider",
          "--framework", "tensorflow", "--mode", "eager", "--dtype", "float16", "--results", str(results),
          "-k", "256k and zeros and from_logits and not True"],
         capture_output=True, text=True, env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": switch})

@@ -20,7 +20,7 @@ from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.reference.options import Options, Problem, validate
 
 CASE_FIELDS = {"id", "logits", "labels", "probs", "dtypes", "options", "description"}
-OPTION_FIELDS = {"reduction", "weight", "ignore_index", "label_smoothing", "mean_over", "extra_dims"}
+OPTION_FIELDS = {"reduction", "weight", "ignore_index", "label_smoothing", "extra_dims"}
 NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
 
@@ -183,6 +183,9 @@ def _labels(where: str, value) -> np.ndarray | None:
 def _options(where: str, value) -> Options:
     if not isinstance(value, dict):
         raise CaseFileError(f"{where}: field 'options': expected an object")
+    if "mean_over" in value:  # would be overwritten by each API's own convention: refused rather than ignored
+        raise CaseFileError(f"{where}: field 'options.mean_over': each API's own convention sets what a mean divides "
+                            "by (the target weights, or the counted rows), not the case: remove it")
     unknown = set(value) - OPTION_FIELDS
     if unknown:
         raise CaseFileError(f"{where}: field 'options': unknown option {sorted(unknown)[0]!r}")
@@ -208,7 +211,6 @@ def _one_of(*choices):
 
 OPTION_TYPES = {
     "reduction": _one_of("none", "sum", "mean"),
-    "mean_over": _one_of("weight", "rows"),
     "ignore_index": lambda item: None if item is None or (_is_int(item) and INT64[0] <= item <= INT64[1])
     else "expected an integer (or null)",
     "label_smoothing": lambda item: None if _is_real(item) else "expected a number in [0, 1]",

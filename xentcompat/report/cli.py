@@ -27,8 +27,9 @@ from xentcompat.report.markdown import render_markdown
 from xentcompat.report.merge import merge_files
 from xentcompat.report.records import ResultsError, results_document, write_json_atomic, write_text_atomic
 
-REPO = Path(__file__).resolve().parents[2]
-MATRIX_TESTS = REPO / "tests" / "matrix"
+PACKAGE = Path(__file__).resolve().parents[1]
+MATRIX_TESTS = PACKAGE / "matrix"  # ships in the package: an installed xentcompat runs without a checkout
+CHECKOUT = PACKAGE.parent if (PACKAGE.parent / "pyproject.toml").is_file() else None
 
 
 class UsageError(ValueError):
@@ -193,7 +194,7 @@ def _check_run_args(args) -> list[str]:
     elif args.only_cases:
         raise UsageError("--only-cases needs --cases FILE")
     if not MATRIX_TESTS.is_dir():
-        raise UsageError(f"the matrix tests are not at {MATRIX_TESTS}: install from a checkout (pip install -e .)")
+        raise UsageError(f"the matrix tests are not at {MATRIX_TESTS}: reinstall xentcompat")
     return targets
 
 
@@ -221,7 +222,7 @@ def _stop_children(signum, _frame) -> None:
 
 def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
     shard = shard_dir / f"{target}.json"
-    command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", "-p", "no:cacheprovider",
+    command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", "-p", "no:cacheprovider", "-p", "xentcompat.plugin",
                "--framework", target, "--device", args.device, "--mode", args.mode, "--results", str(shard.resolve()),
                "-n", str(workers if workers > 1 else 0), "--dist", "loadgroup", "--tb=short", "-rN",
                "--cell-timeout", str(args.cell_timeout)]
@@ -232,7 +233,8 @@ def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
     environment = {**os.environ, **dict(TARGETS[target].environment)}
     print(f"xentcompat: running {target} ...", file=sys.stderr)
     with (shard_dir / f"{target}.log").open("w") as log:
-        child = subprocess.Popen(command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT,
+        child = subprocess.Popen(command, cwd=CHECKOUT or shard_dir, env=environment, stdout=log,
+                                 stderr=subprocess.STDOUT,
                                  start_new_session=True)  # its own process group: a signal reaches its workers too
         with _CHILDREN_LOCK:
             _CHILDREN.add(child)

@@ -14,8 +14,8 @@ from xentcompat import machine
 
 SCHEMA_VERSION = 3
 RECORD_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "machine",
-                 "area", "scale", "invalid", "loss", "grad", "error", "expected", "relations", "finding", "repro",
-                 "seconds")
+                 "area", "options", "scale", "invalid", "loss", "grad", "error", "expected", "relations", "finding",
+                 "repro", "seconds")
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
