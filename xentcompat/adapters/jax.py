@@ -120,12 +120,18 @@ def _log_softmax_rows(x, y):
     return -jnp.take_along_axis(jax.nn.log_softmax(x, axis=-1), y[..., None], axis=-1)[..., 0]
 
 
+def _plain_index_rows(x, y):
+    return -jax.nn.log_softmax(x, axis=-1)[jnp.arange(x.shape[0]), y]
+
+
 _integer_labels_jit = compiled(_integer_labels_rows)
 _softmax_jit = compiled(_softmax_rows)
 _safe_softmax_jit = compiled(_safe_softmax_rows)
 _log_of_softmax_jit = compiled(_log_of_softmax_rows)
 _log_softmax_jit = compiled(_log_softmax_rows)
-JITTED = (_integer_labels_jit, _softmax_jit, _safe_softmax_jit, _log_of_softmax_jit, _log_softmax_jit)
+_plain_index_jit = compiled(_plain_index_rows)
+JITTED = (_integer_labels_jit, _softmax_jit, _safe_softmax_jit, _log_of_softmax_jit, _log_softmax_jit,
+          _plain_index_jit)
 
 
 @register("jax", "optax.softmax_cross_entropy_with_integer_labels",
@@ -159,6 +165,13 @@ def log_of_softmax(call: Call):
           supports=OPTIONS, modes=EAGER_AND_COMPILED)
 def log_softmax(call: Call):
     return _loss_and_grad(call, _log_softmax_rows, _log_softmax_jit, _labels(call))
+
+
+@register("jax", "jax.nn.log_softmax[arange(n), label]", "-jax.nn.log_softmax(x, axis=-1)[jnp.arange(x.shape[0]), y]",
+          supports=frozenset({"reduction"}), modes=EAGER_AND_COMPILED)
+def log_softmax_plain_index(call: Call):
+    """The hand-written form with NumPy-style indexing, which JAX clamps out of range instead of raising."""
+    return _loss_and_grad(call, _plain_index_rows, _plain_index_jit, _labels(call))
 
 
 def repro(api, call: Call, logits_code: str | None) -> str:

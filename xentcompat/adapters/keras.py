@@ -240,6 +240,13 @@ def sparse_of_softmax_layer(call: Call):
     return _run(call, keras.losses.SparseCategoricalCrossentropy, from_logits=False, predict="layer")
 
 
+@_register(f"{SPARSE}(from_logits=True)[after Softmax]",
+           f"{SPARSE}(from_logits=True{{options}})(y, {SOFTMAX_LAYER}{{weights}})")
+def sparse_from_logits_of_softmax_layer(call: Call):
+    """The Keras double softmax: a model ending in a Softmax layer, compiled with from_logits=True."""
+    return _run(call, keras.losses.SparseCategoricalCrossentropy, from_logits=True, predict="layer")
+
+
 @_register(f"{SPARSE}(from_logits=False)[external probs]",
            f"{SPARSE}(from_logits=False{{options}})(y, {BACKEND_SOFTMAX}{{weights}})")
 def sparse_of_backend_softmax(call: Call):

@@ -47,9 +47,17 @@ OPTION_CASES: tuple[Case, ...] = (
             "(Keras sample_weight)", weight=(1.0, 2.0, 0.5, 3.0, 0.25)),
     _option("class-weights-zero-total", "every target's class weight is 0: a weighted mean over nothing",
             weight=(0.0, 1.0, 1.0, 0.0, 0.0), labels=[0, 3, 0, 4]),
+    _option("class-weights-one-row", "a batch of one row with class weights: the weighted mean is the row's loss "
+            "(its weight cancels)", logits=LOGITS[:1], labels=[3], code=None, weight=(1.0, 2.0, 0.5, 3.0, 0.25)),
     _option("ignore-index", "one row's label is the ignore index -100", labels=[0, -100, 1, 4], ignore_index=-100),
     _option("ignore-index-every-row", "every row ignored: a mean over nothing", labels=[-100] * 4,
             ignore_index=-100),
+    _option("ignore-index-every-row-smoothed", "every row ignored, with label smoothing 0.1: still a mean over "
+            "nothing", labels=[-100] * 4, ignore_index=-100, label_smoothing=0.1),
+    _option("ignore-index-every-row-sum", "every row ignored, summed: 0", labels=[-100] * 4, ignore_index=-100,
+            reduction="sum"),
+    _option("ignore-index-every-row-none", "every row ignored, one loss per row: all 0", labels=[-100] * 4,
+            ignore_index=-100, reduction="none"),
     _option("ignore-index-row-neg-inf", "the ignored row holds -inf logits (a fully masked position)",
             logits=_with_row([-INF] * 5, 1), labels=[0, -100, 1, 4], ignore_index=-100),
     _option("ignore-index-row-nan", "the ignored row holds a NaN logit (padding garbage)",
@@ -72,9 +80,9 @@ OPTION_CASES: tuple[Case, ...] = (
 )
 
 
-def _invalid(case_id: str, invalid: str, labels=None, probs=None) -> Case:
+def _invalid(case_id: str, invalid: str, labels=None, probs=None, **options) -> Case:
     return Case(case_id, "labels", LOGITS, None if labels is None else np.asarray(labels),
-                None if probs is None else np.asarray(probs, dtype=np.float64), Options(), FLOAT32,
+                None if probs is None else np.asarray(probs, dtype=np.float64), Options(**options), FLOAT32,
                 invalid, LOGITS_CODE, invalid=invalid)
 
 
@@ -90,6 +98,9 @@ INVALID_CASES: tuple[Case, ...] = (
     _invalid("labels-too-few", "3 labels for 4 rows of logits", labels=[0, 3, 1]),
     _invalid("probs-nan", "a NaN in the probability targets", probs=np.where(SOFT == 0.25, NAN, SOFT)),
     _invalid("probs-negative", "a negative probability target", probs=SOFT - 0.05 * (SOFT == 0)),
+    _invalid("probs-with-ignore-index", "probability targets with ignore_index 0 (it applies to class indices only)",
+             probs=SOFT, ignore_index=0),
+    _invalid("label-smoothing-above-1", "label smoothing 1.5, outside [0, 1]", labels=LABELS, label_smoothing=1.5),
 )
 
 VALID_LABEL_DTYPES: tuple[Case, ...] = tuple(

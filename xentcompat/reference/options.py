@@ -84,6 +84,8 @@ def validate(problem: Problem) -> None:
         _validate_labels(problem.labels, logits.shape, options.ignore_index)
     else:
         _validate_probs(problem.probs, logits.shape)
+        if options.ignore_index is not None:
+            raise ValueError("ignore_index applies to class-index targets only, not to probability targets")
     _validate_options(options, logits.shape[0], logits.shape[1])
 
 
