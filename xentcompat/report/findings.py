@@ -95,7 +95,7 @@ class Finding:
 
     def explanation(self) -> str:
         """One paragraph: why (the cause), how many cells, and a measured example."""
-        example = min(self.records, key=lambda r: (r["api"], r["case"], dtype_order(r["dtype"])))
+        example = min(self.records, key=_example_order)
         count = f"{len(self.records)} cell" + ("s" if len(self.records) != 1 else "")
         measured = f"{_measured(example)} (`{api_label(example)}`)"
         if self.cause is None:
@@ -114,6 +114,12 @@ def collect(records: list[dict], causes: dict[str, dict] | None = None) -> list[
     findings = [Finding(finding_id, causes.get(finding_id.removeprefix("XC-")), tuple(group))
                 for finding_id, group in groups.items()]
     return sorted(findings, key=lambda f: (not f.unexplained, -len(f.records), f.id))
+
+
+def _example_order(record: dict) -> tuple:
+    """The example a finding shows: an eager float32 cell on the CPU where there is one (what most users run)."""
+    return (record["mode"] != "eager", record["device"] != "cpu", record["dtype"] != "float32", record["api"],
+            record["case"], dtype_order(record["dtype"]))
 
 
 def unexpected(record: dict) -> bool:
