@@ -191,6 +191,10 @@ RESULTS_FILES = [
     pytest.param(BAD_RECORD, "record #0: field 'loss'", id="loss-a-string"),
     pytest.param({**BAD_RECORD, "records": [{**record("a"), "expected": None}]}, "record #0: field 'expected'",
                  id="expected-null"),
+    pytest.param({**BAD_RECORD, "records": [record("a", loss="good")]}, "record #0: field 'loss.outcome'",
+                 id="outcome-not-in-the-vocabulary"),
+    pytest.param({**BAD_RECORD, "records": [{**record("a"), "options": None}]}, "record #0: field 'options'",
+                 id="options-null"),
     pytest.param({"schema_version": 3, "environments": {}, "records": []}, "field 'environments'",
                  id="environments-not-a-list"),
 ]

@@ -9,16 +9,17 @@ import stat
 
 import pytest
 
+from xentcompat.record import RECORD_FIELDS, Record
 from xentcompat.report import records as records_module
 from xentcompat.report.merge import merge_documents, merge_files
-from xentcompat.report.records import (RECORD_FIELDS, ResultsError, decode_number, encode, read_results,
+from xentcompat.report.records import (ResultsError, decode_number, encode, read_results,
                                        results_document, write_json_atomic)
 
 
 def record(case: str, loss: str = "ok", value=1.0, **overrides) -> dict:
     base = {name: None for name in RECORD_FIELDS}
     base.update(framework="torch", framework_version="2.13.0", api="torch.nn.CrossEntropyLoss", case=case,
-                dtype="float32", device="cpu", mode="eager", seconds=0.01,
+                dtype="float32", device="cpu", mode="eager", seconds=0.01, options={},
                 loss={"outcome": loss, "value": value, "reference": 1.0, "error_units": 0.0},
                 grad={"outcome": "ok", "max_error_units": 0.1, "nan_count": 0, "inf_count": 0},
                 expected={"loss": "ok", "grad": "ok"})
@@ -125,3 +126,12 @@ def test_two_measurements_of_one_cell_that_disagree_are_listed_not_dropped():
     [conflict] = merged["conflicts"]
     assert {conflict["kept"], conflict["other"]} == {"ok / ok", "nan / ok"} and conflict["cell"]["case"] == "a"
     assert "## Conflicting measurements" in render_markdown(merged)
+
+
+def test_a_record_is_one_typed_definition_with_outcomes_from_the_vocabulary():
+    typed = Record.from_json(record("a", loss="inf"))
+    assert typed.observed == ("inf", "ok") and typed.to_json() == record("a", loss="inf")
+    with pytest.raises(ValueError, match="field 'loss.outcome': 'good' is not an outcome"):
+        Record.from_json(record("a", loss="good"))
+    with pytest.raises(ValueError, match="lacks field 'options'"):
+        Record.from_json({k: v for k, v in record("a").items() if k != "options"})

@@ -16,6 +16,7 @@ from xentcompat.adapters.base import (DEFAULT_OPTIONS, AdapterError, AdapterFail
 from xentcompat.expectations import GOOD, Effect, Expected, expectation, good
 from xentcompat.expectations.conditions import holding
 from xentcompat.machine import current as current_machine
+from xentcompat.record import Record
 from xentcompat.reference.cases import Case
 from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.errors import grad_units, loss_unit
@@ -106,7 +107,7 @@ def _record(cell: Cell, call: Call, reference, deviations: list[Effect], capture
     observed = (loss.outcome, grad.outcome)
     finding = finding_id(observed, good(invalid is not None), promised, framework, backend, api.id)
     repro = adapter.repro(api, call, cell.case.logits_code)
-    record = {
+    record = Record(**{
         "framework": framework, "framework_version": version, **fields, "machine": machine["machine"],
         "area": cell.case.area, "options": case_options(cell.case), "scale": logit_scale(call.problem.logits),
         "invalid": invalid,
@@ -117,7 +118,7 @@ def _record(cell: Cell, call: Call, reference, deviations: list[Effect], capture
         "relations": relations,
         "finding": finding, "repro": repro if finding else None,
         "seconds": round(captured.seconds, 6),
-    }
+    }).to_json()
     return Checked(record, expected, deviation, repro)
 
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xentcompat.record import Outcome
 from xentcompat.reference.errors import TOLERANCE_UNITS
 
-OUTCOMES = ("ok", "inaccurate", "nan", "inf", "finite", "raised", "silent", "crashed")
+OUTCOMES = tuple(outcome.value for outcome in Outcome)
 SEVERITY = ("nan", "inf", "finite", "inaccurate", "ok")
 
 

@@ -10,7 +10,8 @@ import subprocess
 import sys
 
 from xentcompat.adapters import base
-from xentcompat.report.records import RECORD_FIELDS, read_results
+from xentcompat.record import RECORD_FIELDS
+from xentcompat.report.records import read_results
 
 USER_CASES = {"cases": [
     {"id": "user-masked-batch", "logits": [[2.5, "-inf", 0.25, -1], [3, 3, 3, "nan"], [40, 0, 0, 0]],

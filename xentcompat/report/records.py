@@ -11,11 +11,9 @@ import tempfile
 from pathlib import Path
 
 from xentcompat import machine
+from xentcompat.record import Record
 
 SCHEMA_VERSION = 3
-RECORD_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "machine",
-                 "area", "options", "scale", "invalid", "loss", "grad", "error", "expected", "relations", "finding",
-                 "repro", "seconds")
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
@@ -111,13 +109,10 @@ def read_results(path: Path) -> dict:
 
 
 def _record_problem(record) -> str | None:
-    """What is wrong with one record's shape (None when it has every field, and its verdicts are objects)."""
-    if not isinstance(record, dict):
-        return ": expected an object"
-    missing = [name for name in RECORD_FIELDS if name not in record]
-    if missing:
-        return f" lacks field {missing[0]!r}"
-    for name, keys in (("loss", ("outcome",)), ("grad", ("outcome",)), ("expected", ("loss", "grad"))):
-        if not isinstance(record[name], dict) or not all(isinstance(record[name].get(k), str) for k in keys):
-            return f": field {name!r}: expected an object with {', '.join(keys)}"
+    """What is wrong with one record (None when `Record.from_json` takes it)."""
+    try:
+        Record.from_json(record)
+    except (ValueError, TypeError) as error:
+        text = str(error)
+        return f" {text}" if text.startswith("lacks") else f": {text}"
     return None

@@ -1,0 +1,86 @@
+"""The record of one cell (api × case × dtype × device × mode): one typed definition, and the outcome vocabulary.
+
+The harness builds a `Record` and writes `Record.to_json()`; `Record.from_json` reads one back, checking every field
+and its type, so a results file that does not hold records (a hand-edited one, another tool's JSON) is refused with
+one line naming the record and the field. Non-finite numbers stay the strings "nan", "inf", "-inf" on disk
+(`xentcompat.report.records`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """What a loss or a gradient came out as, against the reference (see DESIGN.md)."""
+
+    OK = "ok"
+    INACCURATE = "inaccurate"
+    NAN = "nan"
+    INF = "inf"
+    FINITE = "finite"
+    RAISED = "raised"
+    SILENT = "silent"
+    CRASHED = "crashed"
+
+
+OUTCOMES = tuple(outcome.value for outcome in Outcome)
+
+
+@dataclass(frozen=True)
+class Record:
+    framework: str
+    framework_version: str
+    backend: str | None
+    api: str
+    case: str
+    dtype: str
+    device: str
+    mode: str
+    machine: str | None
+    area: str
+    options: dict
+    scale: float | str | None
+    invalid: str | None
+    loss: dict  # outcome, value, reference, error_units (and the row details of a per-row loss)
+    grad: dict  # outcome, max_error_units, nan_count, inf_count, elementwise_max_units
+    error: dict | None  # type, message
+    expected: dict  # loss, grad, cause, reason, upstream, kernel_path, varies
+    relations: list | None
+    finding: str | None
+    repro: str | None
+    seconds: float
+
+    def __post_init__(self):
+        for name in ("loss", "grad"):
+            Outcome(getattr(self, name)["outcome"])  # ValueError for anything else
+        Outcome(self.expected["loss"]), Outcome(self.expected["grad"])
+
+    @property
+    def observed(self) -> tuple[str, str]:
+        return self.loss["outcome"], self.grad["outcome"]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, value) -> Record:
+        """The record `value` holds; ValueError naming the first field that is missing or of the wrong type."""
+        if not isinstance(value, dict):
+            raise ValueError("expected an object")
+        for field in fields(cls):
+            if field.name not in value:
+                raise ValueError(f"lacks field {field.name!r}")
+        for name, keys in (("loss", ("outcome",)), ("grad", ("outcome",)), ("expected", ("loss", "grad"))):
+            if not isinstance(value[name], dict) or not all(isinstance(value[name].get(k), str) for k in keys):
+                raise ValueError(f"field {name!r}: expected an object with {', '.join(keys)}")
+            for key in keys:
+                if value[name][key] not in OUTCOMES:
+                    raise ValueError(f"field '{name}.{key}': {value[name][key]!r} is not an outcome")
+        if not isinstance(value["options"], dict):
+            raise ValueError("field 'options': expected an object")
+        return cls(**{field.name: value[field.name] for field in fields(cls)})
+
+
+RECORD_FIELDS = tuple(field.name for field in fields(Record))
