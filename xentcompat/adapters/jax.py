@@ -120,6 +120,17 @@ def _log_softmax_rows(x, y):
     return -jnp.take_along_axis(jax.nn.log_softmax(x, axis=-1), y[..., None], axis=-1)[..., 0]
 
 
+def _integer_labels_where_rows(x, y):
+    mask = x != -jnp.inf
+    return optax.softmax_cross_entropy_with_integer_labels(jnp.where(mask, x, 0), y, where=mask)
+
+
+def _log_softmax_where_rows(x, y):
+    mask = x != -jnp.inf
+    log_p = jax.nn.log_softmax(jnp.where(mask, x, 0), axis=-1, where=mask)
+    return -jnp.take_along_axis(log_p, y[..., None], axis=-1)[..., 0]
+
+
 def _plain_index_rows(x, y):
     return -jax.nn.log_softmax(x, axis=-1)[jnp.arange(x.shape[0]), y]
 
@@ -130,8 +141,11 @@ _safe_softmax_jit = compiled(_safe_softmax_rows)
 _log_of_softmax_jit = compiled(_log_of_softmax_rows)
 _log_softmax_jit = compiled(_log_softmax_rows)
 _plain_index_jit = compiled(_plain_index_rows)
+_integer_labels_where_jit = compiled(_integer_labels_where_rows)
+_log_softmax_where_jit = compiled(_log_softmax_where_rows)
 JITTED = (_integer_labels_jit, _softmax_jit, _safe_softmax_jit, _log_of_softmax_jit, _log_softmax_jit,
-          _plain_index_jit)
+          _plain_index_jit, _integer_labels_where_jit, _log_softmax_where_jit)
+MASK = "x != -jnp.inf"  # the `where=` variants mask the -inf (masked) classes instead of feeding -inf
 
 
 @register("jax", "optax.softmax_cross_entropy_with_integer_labels",
@@ -172,6 +186,22 @@ def log_softmax(call: Call):
 def log_softmax_plain_index(call: Call):
     """The hand-written form with NumPy-style indexing, which JAX clamps out of range instead of raising."""
     return _loss_and_grad(call, _plain_index_rows, _plain_index_jit, _labels(call))
+
+
+@register("jax", "optax.softmax_cross_entropy_with_integer_labels(where=mask)",
+          f"optax.softmax_cross_entropy_with_integer_labels(jnp.where({MASK}, x, 0), y, where={MASK})",
+          supports=OPTIONS, modes=EAGER_AND_COMPILED)
+def integer_labels_where(call: Call):
+    """A mask instead of -inf logits: `where=` marks the classes that count (a row of only masked classes has
+    none)."""
+    return _loss_and_grad(call, _integer_labels_where_rows, _integer_labels_where_jit, _labels(call))
+
+
+@register("jax", "jax.nn.log_softmax(where=mask)[label]",
+          f"-jnp.take_along_axis(jax.nn.log_softmax(jnp.where({MASK}, x, 0), axis=-1, where={MASK}), "
+          "y[..., None], axis=-1)[..., 0]", supports=OPTIONS, modes=EAGER_AND_COMPILED)
+def log_softmax_where(call: Call):
+    return _loss_and_grad(call, _log_softmax_where_rows, _log_softmax_where_jit, _labels(call))
 
 
 def repro(api, call: Call, logits_code: str | None) -> str:
