@@ -78,48 +78,62 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
     api = cell.api
     call = cell.call()
     reference = None if cell.case.invalid else solve(call.problem)
+    promise = _promise(cell, call, deviations)
     if standing is not None:
-        standing(_record(cell, call, reference, deviations, Crashed(DIED, 0.0)).record)
+        standing(_record(cell, call, reference, promise, Crashed(DIED, 0.0)).record)
     isolated = cell.case.invalid is not None and isolation is not None
     captured = capture_isolated(api, call, isolation) if isolated else capture(api, call)
     if isinstance(captured, AdapterFailed):
         raise AdapterError(f"the adapter of {api.id}, not the framework, raised {captured.type} on case "
                            f"{cell.case.id} ({cell.dtype}, {cell.mode}):\n{captured.traceback}")
-    return _record(cell, call, reference, deviations, captured)
+    return _record(cell, call, reference, promise, captured)
 
 
 DIED = "the process running this cell died before the call returned (killed, crashed, or stopped by a timeout)"
 
 
-def _record(cell: Cell, call: Call, reference, deviations: list[Effect], captured) -> Checked:
-    api, adapter = cell.api, cell.api.adapter
-    framework, backend = api.framework, api.backend
-    invalid = cell.case.invalid
+@dataclass(frozen=True)
+class _Promise:
+    """What a cell is expected to give, and how to reproduce it: all known before the API runs."""
+
+    version: str
+    deviation: Effect | None
+    expected: Expected
+    machine: str
+    repro: str
+
+
+def _promise(cell: Cell, call: Call, deviations: list[Effect]) -> _Promise:
+    api = cell.api
+    version = api.adapter.versions()[api.framework]
+    deviation = expectation(deviations, claim_fields(cell), version, conditions_of(lambda: call.problem, cell.dtype))
+    machine = current_machine()
+    good_outcome = good(cell.case.invalid is not None)
+    expected = deviation.on(machine, cell.mode) if deviation else Expected(*good_outcome, None, None, None)
+    return _Promise(version, deviation, expected, machine["machine"], api.adapter.repro(api, call,
+                                                                                        cell.case.logits_code))
+
+
+def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> Checked:
+    api, invalid, promised = cell.api, cell.case.invalid, promise.expected
     loss, grad, error = _verdicts(captured, reference, call.problem, cell.dtype)
     relations = _relations(cell, call, captured, reference) if (loss.outcome, grad.outcome) == GOOD else None
-    version = adapter.versions()[framework]
-    fields = claim_fields(cell)
-    deviation = expectation(deviations, fields, version, _conditions(call, cell.dtype))
-    machine = current_machine()
-    promised = deviation.on(machine, cell.mode) if deviation else Expected(*good(invalid is not None), None, None,
-                                                                            None)
     expected = (promised.loss, promised.grad)
     observed = (loss.outcome, grad.outcome)
-    finding = finding_id(observed, good(invalid is not None), promised, framework, backend, api.id)
-    repro = adapter.repro(api, call, cell.case.logits_code)
+    finding = finding_id(observed, good(invalid is not None), promised, api.framework, api.backend, api.id)
     record = Record(**{
-        "framework": framework, "framework_version": version, **fields, "machine": machine["machine"],
-        "area": cell.case.area, "options": case_options(cell.case), "scale": logit_scale(call.problem.logits),
-        "invalid": invalid,
+        "framework": api.framework, "framework_version": promise.version, **claim_fields(cell),
+        "machine": promise.machine, "area": cell.case.area, "options": case_options(cell.case),
+        "scale": logit_scale(call.problem.logits), "invalid": invalid,
         "loss": loss.__dict__, "grad": grad.__dict__, "error": error,
         "expected": {"loss": expected[0], "grad": expected[1], "cause": promised.cause, "reason": promised.reason,
                      "upstream": promised.upstream, "kernel_path": promised.kernel_path,
                      "varies": list(promised.varies) or None},
         "relations": relations,
-        "finding": finding, "repro": repro if finding else None,
+        "finding": finding, "repro": promise.repro if finding else None,
         "seconds": round(captured.seconds, 6),
     }).to_json()
-    return Checked(record, expected, deviation, repro)
+    return Checked(record, expected, promise.deviation, promise.repro)
 
 
 def _relations(cell: Cell, call: Call, captured, reference) -> list[dict] | None:
@@ -157,17 +171,17 @@ def claim_fields(cell: Cell) -> dict:
 
 
 def cell_conditions(cell: Cell):
-    """The input conditions of a cell (its problem built only when an entry asks)."""
-    return lambda: holding(cell.call().problem, cell.dtype)
+    """The input conditions of a cell (its problem built only when an entry asks, and once)."""
+    return conditions_of(lambda: cell.call().problem, cell.dtype)
 
 
-def _conditions(call: Call, dtype: str):
-    """The input conditions of the call's problem, computed once and only when an entry asks."""
+def conditions_of(problem: Callable[[], object], dtype: str) -> Callable[[], frozenset[str]]:
+    """The input conditions of `problem()` in `dtype`, computed on the first ask and kept."""
     found: list[frozenset[str]] = []
 
     def conditions() -> frozenset[str]:
         if not found:
-            found.append(holding(call.problem, dtype))
+            found.append(holding(problem(), dtype))
         return found[0]
 
     return conditions

@@ -38,7 +38,7 @@ def installed(tmp_path_factory) -> Path:
         archive.extractall(site)
     assert "xentcompat/matrix/test_agreement.py" in names and "xentcompat/plugin.py" in names
     assert any(name.startswith("xentcompat/expectations/causes/") for name in names)
-    assert "xentcompat/expectations/kernel_paths.toml" in names
+    assert "xentcompat/expectations/causes/kernel_paths.toml" in names
     return site
 
 

@@ -4,9 +4,10 @@ A cause (`causes/<kind>.toml`, one top-level table per cause id) is one mechanis
 one-line `title`, an `explanation`, its `upstream` links (or `no_upstream`, saying what was searched), and the cells
 it covers as `[[<id>.cells]]` entries, each one loss/grad outcome pair: the `framework`, its `apis`, glob selectors
 (`cases`, `dtypes`, `devices`, `modes`, `backends`), `when` and `unless` (input conditions, any of which must hold,
-none of which may: see `conditions.py`), `[[<id>.cells.except]]` selectors taken out, `versions` (PEP 440), an optional `note` (the specific
-mechanism in that cell) and `upstream` link, and `[[<id>.cells.kernel]]` outcomes on kernel paths (`kernel_paths.toml`:
-a `title`, `when` conditions on the machine, `modes`, `upstream`), each with an optional `cause` of its own.
+none of which may: see `conditions.py`), `[[<id>.cells.except]]` selectors taken out, `versions` (PEP 440), an
+optional `note` (the specific mechanism in that cell) and `upstream` link, and `[[<id>.cells.kernel]]` outcomes on
+kernel paths (`causes/kernel_paths.toml`: a `title`, `when` conditions on the machine, `modes`, `upstream`), each
+with an optional `cause` of its own.
 
 No order carries meaning: a cell claimed by two entries that promise different things (another cause, other outcomes)
 is an error naming both, raised when the claims are checked (`check_claims`, run over a target's cells before a shard
@@ -36,7 +37,6 @@ __all__ = ["Cause", "CauseConflict", "Effect", "Expected", "GOOD", "GOOD_INVALID
 
 HERE = Path(__file__).parent
 CAUSES_DIR = HERE / "causes"
-KERNEL_PATHS = HERE / "kernel_paths.toml"
 GOOD = ("ok", "ok")
 GOOD_INVALID = ("raised", "raised")  # invalid input: a clear error is the good outcome
 KNOWN = {"dtypes": DTYPE_NAMES, "devices": ("cpu", "cuda"), "modes": ("eager", "compiled"),
@@ -74,7 +74,7 @@ def summaries(records: list[dict]) -> dict[str, dict]:
 
 @cache
 def _load_all(directory: Path) -> tuple[dict[str, Cause], tuple[Effect, ...]]:
-    paths = _kernel_paths(KERNEL_PATHS if directory == CAUSES_DIR else directory / "kernel_paths.toml")
+    paths = _kernel_paths(directory / "kernel_paths.toml")
     documents = {path.name: tomllib.loads(path.read_text()) for path in sorted(directory.glob("*.toml"))
                  if path.name != "kernel_paths.toml"}
     found: dict[str, Cause] = {}

@@ -93,6 +93,23 @@ class Finding:
         scripts = [record.get("repro") for record in self.records if record.get("repro")]
         return min(scripts, key=lambda script: (len(script), script)) if scripts else None
 
+    def status(self) -> str:
+        """The cells, their outcome counts, and whether the cause predicts them."""
+        outcomes = ", ".join(f"{outcome} ({count})" for outcome, count in self.outcomes.items())
+        predicted = "predicted by its cause" if self.predicted else "not predicted: new in this run"
+        return f"{len(self.records)} cells, loss/gradient {outcomes}; {predicted}"
+
+    def where_lines(self) -> list[tuple[str, str]]:
+        """(API label, its cases with their dtypes) per API."""
+        return [(api, "; ".join(f"{case} ({', '.join(dtypes)})" for case, dtypes in cases.items()))
+                for api, cases in self.where.items()]
+
+    def no_upstream(self) -> str | None:
+        """What stands where a cause has no upstream link (what was searched), or None."""
+        if self.upstream or self.cause is None:
+            return None
+        return self.cause.get("no_upstream") or "none"
+
     def explanation(self) -> str:
         """One paragraph: why (the cause), how many cells, and a measured example."""
         example = min(self.records, key=_example_order)

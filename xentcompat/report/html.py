@@ -213,17 +213,16 @@ def _findings(findings: list[Finding]):
 
 
 def _finding(finding: Finding) -> str:
-    status = ("predicted by its cause" if finding.predicted
-              else '<span class="new">not predicted: new in this run</span>')
-    outcomes = ", ".join(f"{escape(outcome)} ({count})" for outcome, count in finding.outcomes.items())
-    items = [f"<li>{len(finding.records)} cells, loss/gradient {outcomes}; {status}</li>"]
-    for api, cases in finding.where.items():
-        where = "; ".join(f"{case} ({', '.join(dtypes)})" for case, dtypes in cases.items())
-        items.append(f"<li><code>{escape(api)}</code>: {escape(where)}</li>")
+    status = escape(finding.status())
+    if not finding.predicted:
+        status = status.replace("not predicted: new in this run",
+                                '<span class="new">not predicted: new in this run</span>')
+    items = [f"<li>{status}</li>", *(f"<li><code>{escape(api)}</code>: {escape(where)}</li>"
+                                     for api, where in finding.where_lines())]
     if finding.upstream:
         items.append(f"<li>upstream: {', '.join(upstream_link(link) for link in finding.upstream)}</li>")
-    elif finding.cause is not None:
-        items.append(f"<li>upstream: {escape(finding.cause.get('no_upstream') or 'none')}</li>")
+    elif finding.no_upstream():
+        items.append(f"<li>upstream: {escape(finding.no_upstream())}</li>")
     parts = [f'<article class="finding" id="{escape(anchor(finding.id))}">',
              f"<h3>{escape(finding.id)}: {escape(finding.title)} ({escape(finding.kind)})</h3>",
              f"<p>{inline(finding.explanation())}</p>", "<ul>", *items, "</ul>"]

@@ -173,16 +173,14 @@ def _findings(findings: list[Finding]) -> list[str]:
 
 def finding_facts(finding: Finding, escape) -> list[str]:
     """The bullet points of a finding: cells and outcomes, APIs and where, upstream."""
-    status = "predicted by its cause" if finding.predicted else "**not predicted: new in this run**"
-    outcomes = ", ".join(f"{outcome} ({count})" for outcome, count in finding.outcomes.items())
-    lines = [f"- {len(finding.records)} cells, loss/gradient {outcomes}; {status}"]
-    for api, cases in finding.where.items():
-        where = "; ".join(f"{case} ({', '.join(dtypes)})" for case, dtypes in cases.items())
-        lines.append(f"- `{escape(api)}`: {escape(where)}")
+    status = finding.status()
+    if not finding.predicted:
+        status = status.replace("not predicted: new in this run", "**not predicted: new in this run**")
+    lines = [f"- {status}", *(f"- `{escape(api)}`: {escape(where)}" for api, where in finding.where_lines())]
     if finding.upstream:
         lines.append(f"- upstream: {', '.join(finding.upstream)}")
-    elif finding.cause is not None:
-        lines.append(f"- upstream: {escape(finding.cause.get('no_upstream') or 'none')}")
+    elif finding.no_upstream():
+        lines.append(f"- upstream: {escape(finding.no_upstream())}")
     return lines
 
 
