@@ -11,7 +11,7 @@ import pytest
 
 from tests.test_records import record
 from xentcompat.report import cli
-from xentcompat.report.records import results_document, write_json_atomic
+from xentcompat.report.records import SCHEMA_VERSION, results_document, write_json_atomic
 
 GOOD = {"id": "mine", "logits": [[1.0, "-inf", 0.5], [0, 1, "nan"]], "labels": [0, 2]}
 OPTION_PROBES = (
@@ -179,15 +179,15 @@ def _shard(tmp_path, document) -> str:
     return str(path)
 
 
-BAD_RECORD = {"schema_version": 3, "environments": [], "records": [{**record("a"), "loss": "ok"}]}
+BAD_RECORD = {"schema_version": SCHEMA_VERSION, "environments": [], "records": [{**record("a"), "loss": "ok"}]}
 RESULTS_FILES = [
     pytest.param("garbage", "corrupt results file", id="garbage"),
     pytest.param("", "corrupt results file", id="empty"),
     pytest.param([], "schema version None", id="a-list"),
     pytest.param({"schema_version": 2, "records": []}, "schema version 2", id="old-schema"),
-    pytest.param({"schema_version": 3, "records": [{"api": "x"}]}, "record #0 lacks field", id="thin-record"),
-    pytest.param({"schema_version": 3, "records": {}}, "field 'records'", id="records-not-a-list"),
-    pytest.param({"schema_version": 3, "records": [7]}, "record #0", id="record-not-an-object"),
+    pytest.param({"schema_version": SCHEMA_VERSION, "records": [{"api": "x"}]}, "record #0 lacks field", id="thin-record"),
+    pytest.param({"schema_version": SCHEMA_VERSION, "records": {}}, "field 'records'", id="records-not-a-list"),
+    pytest.param({"schema_version": SCHEMA_VERSION, "records": [7]}, "record #0", id="record-not-an-object"),
     pytest.param(BAD_RECORD, "record #0: field 'loss'", id="loss-a-string"),
     pytest.param({**BAD_RECORD, "records": [{**record("a"), "expected": None}]}, "record #0: field 'expected'",
                  id="expected-null"),
@@ -195,7 +195,7 @@ RESULTS_FILES = [
                  id="outcome-not-in-the-vocabulary"),
     pytest.param({**BAD_RECORD, "records": [{**record("a"), "options": None}]}, "record #0: field 'options'",
                  id="options-null"),
-    pytest.param({"schema_version": 3, "environments": {}, "records": []}, "field 'environments'",
+    pytest.param({"schema_version": SCHEMA_VERSION, "environments": {}, "records": []}, "field 'environments'",
                  id="environments-not-a-list"),
 ]
 

@@ -40,7 +40,7 @@ def test_records_of_one_cause_are_one_finding_with_where_and_why():
     assert finding.repro == "print('near-max')"  # the shortest
     text = finding.explanation()
     assert text.startswith("The row losses are computed in the input dtype.") and "in 3 cells" in text
-    assert "loss inf against the reference 1" in text
+    assert "big-vocab in float16: loss inf for 1." in text
 
 
 def test_an_unexplained_deviation_comes_first_and_says_it_is_new():

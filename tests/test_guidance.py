@@ -1,9 +1,8 @@
-"""Guidance and the summary matrix come from the records of the run; a claim without records is left out."""
+"""Guidance comes from the records of the run; a claim without records is left out."""
 
 from __future__ import annotations
 
 from xentcompat.report.guidance import guidance
-from xentcompat.report.summary import summary
 from tests.test_records import record
 
 FUSED, TWICE = "torch.nn.CrossEntropyLoss", "torch.nn.CrossEntropyLoss(softmax)"
@@ -11,11 +10,11 @@ SPARSE = "keras.losses.SparseCategoricalCrossentropy"
 
 
 def cell(api: str, case: str, area: str, loss: str = "ok", grad: str = "ok", dtype: str = "float32",
-         backend: str | None = None, error_units: float = 0.5) -> dict:
+         backend: str | None = None, error_units: float = 0.5, value: float = 1.0) -> dict:
     finding = None if (loss, grad) == ("ok", "ok") else f"XC-{api[-8:]}{loss}"
     rec = record(case, loss=loss, api=api, area=area, dtype=dtype, backend=backend, finding=finding)
     rec["grad"] = {**rec["grad"], "outcome": grad}
-    rec["loss"] = {**rec["loss"], "error_units": error_units}
+    rec["loss"] = {**rec["loss"], "error_units": error_units, "value": value}
     return rec
 
 
@@ -33,17 +32,20 @@ def test_softmax_first_is_counted_against_the_fused_loss_on_the_same_cells():
     assert claim.findings == ("XC-softmax)finite", "XC-softmax)inaccurate") and claim.records == 6
 
 
-def test_from_logits_false_cost_is_per_backend_with_median_errors():
+def test_from_logits_false_cost_is_per_backend_with_median_relative_errors():
     records = []
     for backend, clipped in (("jax", "finite"), ("torch", "ok")):
         records += [cell(f"{SPARSE}(from_logits=True)", "wrong", "extreme", backend=backend),
                     cell(f"{SPARSE}(from_logits=False)", "wrong", "extreme", clipped, backend=backend),
-                    cell(f"{SPARSE}(from_logits=True)", "calm", "accuracy", backend=backend, error_units=0.25),
-                    cell(f"{SPARSE}(from_logits=False)", "calm", "accuracy", backend=backend, error_units=3.0)]
+                    cell(f"{SPARSE}(from_logits=True)", "calm", "accuracy", backend=backend, error_units=0.25,
+                         value=1 + 2e-8),
+                    cell(f"{SPARSE}(from_logits=False)", "calm", "accuracy", backend=backend, error_units=3.0,
+                         value=1 + 3e-7)]
     claims = answer(records, "What does `from_logits=False` cost").claims
     assert [c.text.split(",")[0] for c in claims] == ["On the jax backend", "On the torch backend"]
     assert "costs 1 of 2 cells" in claims[0].text and "(loss/gradient finite/ok) (wrong)" in claims[0].text
-    assert "median loss error is 3 units against 0.25" in claims[1].text and "costs 0 of 2" in claims[1].text
+    assert "median relative loss error is 3e-07 against 2e-08" in claims[1].text and "costs 0 of 2" in claims[1].text
+    assert "units" not in claims[1].text
 
 
 def test_masking_and_large_vocab_claims_name_the_apis_and_are_absent_without_records():
@@ -56,16 +58,6 @@ def test_masking_and_large_vocab_claims_name_the_apis_and_are_absent_without_rec
     [vocab] = answer(records, "Which dtypes").claims
     assert vocab.text.startswith("float16: 1 of 2 APIs agree") and f"deviating: `{FUSED}` (vocab)" in vocab.text
     assert guidance([cell(FUSED, "calm", "accuracy")]) == []
-
-
-def test_summary_marks_each_area_and_leaves_absent_areas_not_run():
-    records = [cell(FUSED, "calm", "accuracy", dtype="float16"), cell(FUSED, "huge", "extreme", "inf"),
-               cell(FUSED, "masked", "masking", "ok", "nan")]
-    marks = summary(records)[FUSED]
-    assert marks["accuracy-float16"].state == "ok" and marks["accuracy-float32"].state == "not run"
-    assert marks["extreme"].findings == ("XC-ropyLossinf",)
-    assert marks["gradient"].findings == ("XC-ropyLossok",)  # only the NaN gradient counts here
-    assert marks["labels"].state == "not run" and marks["options"].state == "not run"
 
 
 def test_compiled_verdict_changes_are_listed_per_api():

@@ -1,5 +1,6 @@
-"""report.html: findings as anchors the summary links to, record text escaped, nothing outside the file, plots inline
-and deterministic, and (where a Chromium is installed) a page that a browser renders."""
+"""report.html: findings as anchors the decision table links to, record text escaped, nothing outside the file, plots
+inline and deterministic, and (where a Chromium is installed) a page that a browser renders, whose first screen holds
+the decision table and whose raised and silent cells differ in colour."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from xentcompat.report.records import read_results
 
 from xentcompat.report import cli, plots
 from xentcompat.report.findings import collect
@@ -43,6 +45,7 @@ def sample_records() -> list[dict]:
     records = []
     for dtype, error in (("float16", 0.5), ("bfloat16", 2.0), ("float32", 0.0), ("float64", 1.0)):
         records.append(cell("random-moderate", "ok", error, dtype=dtype, area="accuracy", scale=9.8))
+        records.append(cell("uniform-zeros", "ok", 0.1, dtype=dtype, area="accuracy", scale=0.0))
         records.append(cell("uniform-zeros", "inaccurate", 3e5, dtype=dtype, area="accuracy", scale=0.0, api=SOFTMAX,
                             expected=softmax_entry, finding="XC-softmax1"))
     records.append(cell("near-max-float16", "nan", None, dtype="float16", area="extreme", scale=65504.0,
@@ -67,14 +70,16 @@ def section(page: str, key: str) -> str:
     return page[start:page.index("</section>", start)]
 
 
-def test_every_finding_is_an_anchor_and_the_summary_links_to_it():
+def test_every_finding_is_an_anchor_and_the_decision_table_links_to_it():
     page = render()
-    summary = section(page, "summary")
+    answer = section(page, "answer")
     finding_ids = [finding.id for finding in collect(sample_records())]
     assert sorted(finding_ids) == ["XC-nan00001", "XC-raised01", "XC-softmax1"]
     for finding_id in finding_ids:
         assert page.count(f'id="{anchor(finding_id)}"') == 1
-        assert f'href="#{anchor(finding_id)}"' in summary
+    # float64 fidelity: uniform-zeros deviates for the softmax-first form only
+    assert '<td class="d-bad"><a href="#xc-softmax1" title="XC-softmax1">✗ loss 1.1 for 1' in answer
+    assert "CrossEntropyLoss(logits)" in answer and "CrossEntropyLoss(softmax(logits))" in answer
 
 
 def test_findings_show_status_upstream_and_reproducer():
@@ -88,7 +93,8 @@ def test_findings_show_status_upstream_and_reproducer():
 
 def test_record_text_is_escaped():
     page = render()
-    assert "<script" not in page.lower() and "<b>" not in page
+    assert page.lower().count("<script") == 1 and "<script>\ndocument.querySelectorAll(\"input.filter\")" in page
+    assert "<b>" not in page
     assert "user-&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;bad&lt;/b&gt; input" in page
 
@@ -126,25 +132,28 @@ def test_markup_is_balanced():
 def test_plots_are_inline_svg_and_deterministic():
     records = sample_records()
     page = render(records)
-    assert '<svg class="heatmap"' in page and page.count('<svg class="error-panel"') == 2
+    assert page.count('<svg class="heatmap"') == 4 and page.count('<svg class="error-panel"') == 2  # a map per dtype
     assert render(records) == page
     assert plots.outcome_heatmap(records[::-1]) == plots.outcome_heatmap(records)
     assert plots.error_panels(records[::-1]) == plots.error_panels(records)
 
 
 def heat_cell(svg: str, label: str, case: str) -> str:
-    match = re.search(rf"<g><title>{re.escape(label)} · {re.escape(case)}: [^<]*</title><rect class=\"([^\"]+)\" "
-                      rf"[^>]*fill=\"([^\"]+)\"", svg)
+    match = re.search(rf"<g><title>{re.escape(label)} · {re.escape(case)}: [^<]*</title><rect class=\"c (o-[a-z-]+)\"",
+                      svg)
     assert match, f"no cell for {label} × {case}"
-    return match.group(1), match.group(2)
+    return match.group(1)
 
 
-def test_heatmap_colours_the_worst_outcome_and_marks_cells_not_run():
+def test_heatmap_colours_the_worst_outcome_and_leaves_cells_not_run_blank():
     svg = plots.outcome_heatmap(sample_records())
-    assert heat_cell(svg, "torch.nn.CrossEntropyLoss", "near-max-float16") == ("o-nan", plots.OUTCOME_COLOURS["nan"])
-    assert heat_cell(svg, SOFTMAX, "uniform-zeros") == ("o-inaccurate", plots.OUTCOME_COLOURS["inaccurate"])
-    assert heat_cell(svg, SOFTMAX, "near-max-float16")[0] == "o-not-run"
-    assert heat_cell(svg, "torch.nn.CrossEntropyLoss", "user-&lt;script&gt;alert(1)&lt;/script&gt;")[0] == "o-raised"
+    assert heat_cell(svg, "torch.nn.CrossEntropyLoss", "near-max-float16") == "o-nan"
+    assert heat_cell(svg, SOFTMAX, "uniform-zeros") == "o-inaccurate"
+    assert f"{SOFTMAX} · near-max-float16" not in svg and svg.count('<rect class="c ') == 5  # 8 places, 3 not run
+    assert heat_cell(svg, "torch.nn.CrossEntropyLoss", "user-&lt;script&gt;alert(1)&lt;/script&gt;") == "o-raised"
+    for outcome, colour in plots.OUTCOME_COLOURS.items():
+        assert f".heatmap .o-{outcome} {{ fill: {colour}; }}" in svg
+    assert plots.OUTCOME_COLOURS["raised"] != plots.OUTCOME_COLOURS["silent"]
 
 
 def test_worst_outcome_prefers_silent_wrong_values_over_exceptions():
@@ -161,7 +170,8 @@ def test_error_panels_plot_measured_errors_and_mark_nonfinite_losses_at_the_top(
     assert list(panels) == ["torch.nn.CrossEntropyLoss", SOFTMAX]
     plain = panels["torch.nn.CrossEntropyLoss"]
     assert plain.count('class="nonfinite"') == 2  # the nan (extreme) and the raised (user) loss
-    assert plain.count("<title>random-moderate in ") == 4  # one point per dtype
+    assert plain.count("<circle") + plain.count("<polygon") + plain.count("<rect x=") >= 8  # a point per case × dtype
+    assert "<title>random-moderate in " not in plain  # hover text only where a point leaves the band
     assert 'class="tolerance"' in plain and ">non-finite</text>" in plain
     assert panels[SOFTMAX].count("loss error 3e+05 units (inaccurate)") == 4
 
@@ -232,4 +242,32 @@ def test_a_browser_renders_the_page(tmp_path):
     dom = run_browser(tmp_path, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert "<h2>Findings</h2>" in dom.stdout and 'id="xc-nan00001"' in dom.stdout
-    assert "user-&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout and "<script" not in dom.stdout
+    assert "user-&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout and "<script>alert(1)" not in dom.stdout
+
+
+KEPT_RESULTS = Path(__file__).resolve().parents[1] / "docs" / "report" / "results.json"
+MEASURE = """<script>
+const table = document.querySelector("table.decision").getBoundingClientRect();
+const colour = (selector) => { const e = document.querySelector(selector); return e ? getComputedStyle(e)[
+  e instanceof SVGElement ? "fill" : "backgroundColor"] : "absent"; };
+document.body.dataset.measured = JSON.stringify({bottom: table.bottom, right: table.right,
+  raised: colour("td.o-raised"), silent: colour("td.o-silent"),
+  raisedSquare: colour(".heatmap rect.o-raised"), silentSquare: colour(".heatmap rect.o-silent")});
+</script>"""
+
+
+def test_the_kept_reports_first_screen_holds_the_decision_table_and_raised_is_not_silent(tmp_path):
+    """The report people cite, rendered from docs/report/results.json: at 1400 × 900 the whole decision table is on
+    the first screen, and raised (good for invalid input) and silent (bad) cells and squares differ in colour."""
+    import json
+
+    page = tmp_path / "report.html"
+    page.write_text(render_html(read_results(KEPT_RESULTS)).replace("</body>", MEASURE + "</body>"), encoding="utf-8")
+    dom = run_browser(tmp_path, "--window-size=1400,900", "--virtual-time-budget=10000", "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r'data-measured="([^"]+)"', dom.stdout)
+    assert found, dom.stdout[-2000:]
+    measured = json.loads(found.group(1).replace("&quot;", '"'))
+    assert measured["bottom"] <= 900 and measured["right"] <= 1400, measured
+    assert "absent" not in measured.values(), measured
+    assert measured["raised"] != measured["silent"] and measured["raisedSquare"] != measured["silentSquare"], measured

@@ -12,14 +12,14 @@ import pytest
 from xentcompat.record import RECORD_FIELDS, Record
 from xentcompat.report import records as records_module
 from xentcompat.report.merge import merge_documents, merge_files
-from xentcompat.report.records import (ResultsError, decode_number, encode, read_results,
+from xentcompat.report.records import (SCHEMA_VERSION, ResultsError, decode_number, encode, read_results,
                                        results_document, write_json_atomic)
 
 
 def record(case: str, loss: str = "ok", value=1.0, **overrides) -> dict:
     base = {name: None for name in RECORD_FIELDS}
     base.update(framework="torch", framework_version="2.13.0", api="torch.nn.CrossEntropyLoss", case=case,
-                dtype="float32", device="cpu", mode="eager", seconds=0.01, options={},
+                dtype="float32", device="cpu", mode="eager", seconds=0.01, options={}, tier="realistic",
                 loss={"outcome": loss, "value": value, "reference": 1.0, "error_units": 0.0},
                 grad={"outcome": "ok", "max_error_units": 0.1, "nan_count": 0, "inf_count": 0},
                 expected={"loss": "ok", "grad": "ok"})
@@ -69,7 +69,8 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     [
         pytest.param('{"schema_version": 99, "records": []}', "schema version 99", id="other-schema"),
         pytest.param("{not json", "corrupt results file", id="corrupt"),
-        pytest.param('{"schema_version": 3, "records": [{"api": "x"}]}', "lacks field", id="incomplete-record"),
+        pytest.param('{"schema_version": ' + str(SCHEMA_VERSION) + ', "records": [{"api": "x"}]}', "lacks field",
+                     id="incomplete-record"),
         pytest.param('{"schema_version": 1, "records": []}', "re-run `xentcompat run`", id="old-schema"),
     ],
 )

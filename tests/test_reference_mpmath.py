@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.strategies import problems
 from xentcompat.reference.mp_oracle import mp_softmax_cross_entropy, to_float
-from xentcompat.reference.options import Options, terms
+from xentcompat.reference.options import Options, Problem, terms
 from xentcompat.reference.softmax_xent import solve
 
 ULPS = 16
@@ -86,6 +86,13 @@ def assert_matches_mpmath(problem) -> None:
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
 def test_reference_matches_mpmath(problem):
+    assert_matches_mpmath(problem)
+
+
+def test_tiny_class_weight_keeps_the_gradient_digits():
+    """w_y = 3.3e-301: w·p passes through subnormals unless the weights are divided by their sum first."""
+    problem = Problem(np.array([[0.0, 23.0, 0.0]]), np.array([0]), None,
+                      Options(weight=(3.2966476378358563e-301, 0.0, 0.0)))
     assert_matches_mpmath(problem)
 
 

@@ -123,7 +123,7 @@ def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> C
     finding = finding_id(observed, good(invalid is not None), promised, api.framework, api.backend, api.id)
     record = Record(**{
         "framework": api.framework, "framework_version": promise.version, **claim_fields(cell),
-        "machine": promise.machine, "area": cell.case.area, "options": case_options(cell.case),
+        "machine": promise.machine, "area": cell.case.area, "tier": cell.case.tier, "options": case_options(cell.case),
         "scale": logit_scale(call.problem.logits), "invalid": invalid,
         "loss": loss.__dict__, "grad": grad.__dict__, "error": error,
         "expected": {"loss": expected[0], "grad": expected[1], "cause": promised.cause, "reason": promised.reason,

@@ -26,6 +26,7 @@ class Outcome(StrEnum):
 
 
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
+TIERS = ("realistic", "stress")  # what models produce; the dtype's limits (never a row's headline)
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,12 @@ class Record:
     mode: str
     machine: str | None
     area: str
+    tier: str  # "realistic" (what models produce) or "stress" (the dtype's limits); see reference/cases.py
     options: dict
     scale: float | str | None
     invalid: str | None
     loss: dict  # outcome, value, reference, error_units (and the row details of a per-row loss)
-    grad: dict  # outcome, max_error_units, nan_count, inf_count, elementwise_max_units
+    grad: dict  # outcome, max_error_units, nan_count, inf_count, elementwise_max_units, norm, reference_norm
     error: dict | None  # type, message
     expected: dict  # loss, grad, cause, reason, upstream, kernel_path, varies
     relations: list | None
@@ -78,6 +80,8 @@ class Record:
             for key in keys:
                 if value[name][key] not in OUTCOMES:
                     raise ValueError(f"field '{name}.{key}': {value[name][key]!r} is not an outcome")
+        if value["tier"] not in TIERS:
+            raise ValueError(f"field 'tier': {value['tier']!r} is not one of {', '.join(TIERS)}")
         if not isinstance(value["options"], dict):
             raise ValueError("field 'options': expected an object")
         return cls(**{field.name: value[field.name] for field in fields(cls)})

@@ -38,6 +38,8 @@ class GradVerdict:
     nan_count: int
     inf_count: int
     elementwise_max_units: float | None = None
+    norm: float | None = None  # the L2 norm of the API's gradient, and of the reference's: "gradient 0" reads here
+    reference_norm: float | None = None
 
 
 def classify(values, reference, unit, largest: float) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +108,14 @@ def judge_grad(grad, reference, unit, largest: float, element_unit=None) -> Grad
         nan_count=int(np.count_nonzero(np.isnan(grad))),
         inf_count=int(np.count_nonzero(np.isinf(grad))),
         elementwise_max_units=detail,
+        norm=_norm(grad),
+        reference_norm=_norm(reference),
     )
+
+
+def _norm(values) -> float:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.linalg.norm(np.asarray(values, np.float64).ravel()))
 
 
 def _largest(errors: np.ndarray) -> float | None:

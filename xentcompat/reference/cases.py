@@ -3,6 +3,10 @@
 A case holds float64 logits (±inf and NaN allowed), class-index labels or probability targets, and options. At run
 time the logits are rounded to the dtype; a dtype in which a finite logit would overflow does not run the case (that
 is an input-cast limit of the dtype, listed by `unrunnable_dtypes`, not an API error).
+
+Each case has a tier: `realistic` (what models produce: gaps up to 1e4, vocabularies up to 256k, masks, ignored rows,
+NaN from a diverged step; a user's own batch) or `stress` (values at the dtype's maximum, gaps of 1e30, subnormals,
++inf logits). Stress results never decide a report row's headline verdict.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class Case:
     description: str = ""
     logits_code: str | None = field(default=None, compare=False)
     invalid: str | None = None
+    tier: str = "realistic"  # or "stress": values at the dtype's limits, which models do not produce
 
     def runs_in(self, dtype: str) -> bool:
         return dtype in self.dtypes and overflowing_values(self.logits, dtype).size == 0
@@ -86,13 +91,14 @@ def _labels(n: int, num_classes: int) -> np.ndarray:
     return np.arange(n) * 3 % num_classes
 
 
-def _case(case_id: str, area: str, logits, labels=None, description: str = "", code: str | None = None) -> Case:
+def _case(case_id: str, area: str, logits, labels=None, description: str = "", code: str | None = None,
+          tier: str = "realistic") -> Case:
     logits = np.asarray(logits, dtype=np.float64)
     labels = _labels(*logits.shape) if labels is None else np.asarray(labels, dtype=np.int64)
-    return Case(case_id, area, logits, labels, description=description, logits_code=code)
+    return Case(case_id, area, logits, labels, description=description, logits_code=code, tier=tier)
 
 
-def _gap_cases(gap: float) -> list[Case]:
+def _gap_cases(gap: float, tier: str = "realistic") -> list[Case]:
     n, num_classes = 4, 10
     labels = _labels(n, num_classes)
     right = np.zeros((n, num_classes))
@@ -101,8 +107,10 @@ def _gap_cases(gap: float) -> list[Case]:
     wrong[np.arange(n), (labels + 1) % num_classes] = gap
     name = f"{gap:g}".replace("+", "")
     return [
-        _case(f"confident-right-gap{name}", "extreme", right, labels, f"target logit {gap:g} above the rest"),
-        _case(f"confident-wrong-gap{name}", "extreme", wrong, labels, f"a wrong class {gap:g} above the target"),
+        _case(f"confident-right-gap{name}", "extreme", right, labels, f"target logit {gap:g} above the rest",
+              tier=tier),
+        _case(f"confident-wrong-gap{name}", "extreme", wrong, labels, f"a wrong class {gap:g} above the target",
+              tier=tier),
     ]
 
 
@@ -132,15 +140,15 @@ def _catalogue() -> list[Case]:
         _case("large-offset-1e4", "accuracy", offset + 1e4, description="normal(0, 1) + 1e4: shift invariance"),
         _case("tiny-gap-1e-7", "accuracy", 1.0 + np.array([[0, 1e-7, -1e-7, 2e-7]] * 3),
               description="logits 1 apart by 1e-7"),
-        *_gap_cases(30.0), *_gap_cases(100.0), *_gap_cases(1e4), *_gap_cases(1e30),
+        *_gap_cases(30.0), *_gap_cases(100.0), *_gap_cases(1e4), *_gap_cases(1e30, "stress"),
         _case("near-max-float16", "extreme", [[fp16_max, 0, -fp16_max, 1], [fp16_max, fp16_max, 0, -1],
                                               [-fp16_max, 0, 1, 2]], [0, 2, 0],
-              "logits at +-65504, the float16 maximum; the last loss exceeds it"),
+              "logits at +-65504, the float16 maximum; the last loss exceeds it", tier="stress"),
         _case("near-max-float32", "extreme", [[fp32_max, 0, -fp32_max, 1], [fp32_max, fp32_max, 0, -1],
                                               [-fp32_max, 0, 1, 2]], [0, 2, 0],
-              "logits at +-3e38, near the bfloat16/float32 maximum"),
+              "logits at +-3e38, near the bfloat16/float32 maximum", tier="stress"),
         _case("subnormals", "extreme", [[1e-40, -1e-40, 0, 5e-39], [6e-8, -3e-8, 1e-7, 0]], [0, 2],
-              "subnormal logits (float32 and float16 ranges)"),
+              "subnormal logits (float32 and float16 ranges)", tier="stress"),
         *_many_classes(32768, "32k"), *_many_classes(262144, "256k"),
         _case("neg-inf-nontarget", "masking", [[2, -INF, 0, 1], [-INF, 3, -INF, 0], [0, 0, 0, -INF]], [0, 1, 2],
               "-inf (masked) logits at non-target classes"),
@@ -148,8 +156,10 @@ def _catalogue() -> list[Case]:
               "the target's logit is -inf: loss +inf, gradient finite"),
         _case("neg-inf-row", "masking", [[-INF] * 4, [0, 1, 2, 3]], [0, 3],
               "one row entirely -inf: no softmax (NaN); the other row unaffected"),
-        _case("pos-inf-nontarget", "nonfinite", [[0, INF, 1, 2], [0, 1, 2, 3]], [0, 3], "+inf at a non-target"),
-        _case("pos-inf-target", "nonfinite", [[INF, 0, 1, 2], [0, 1, 2, 3]], [0, 3], "+inf at the target"),
+        _case("pos-inf-nontarget", "nonfinite", [[0, INF, 1, 2], [0, 1, 2, 3]], [0, 3], "+inf at a non-target",
+              tier="stress"),
+        _case("pos-inf-target", "nonfinite", [[INF, 0, 1, 2], [0, 1, 2, 3]], [0, 3], "+inf at the target",
+              tier="stress"),
         _case("nan-logit", "nonfinite", [[0, NAN, 1, 2], [0, 1, 2, 3]], [0, 3],
               "a NaN logit: its row NaN, the other row's gradient unaffected"),
     ]

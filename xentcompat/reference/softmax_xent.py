@@ -65,6 +65,9 @@ def solve(problem: Problem) -> Result:
     """Loss and gradient of an already validated problem."""
     parts = terms(problem)
     rows = _rows(problem.logits, parts)
+    if problem.options.reduction == "mean" and parts.denominator > 0:
+        mean = _reduce(_rows(problem.logits, _mean_terms(parts)), _mean_terms(parts), "mean")
+        return replace(rows, loss=mean.loss, grad=mean.grad)
     return _reduce(rows, parts, problem.options.reduction)
 
 
@@ -104,3 +107,9 @@ def _reduce(rows: Result, parts: Terms, reduction: str) -> Result:
     if parts.denominator == 0:
         return replace(rows, loss=float("nan"), grad=rows.grad * 0.0)
     return replace(rows, loss=total / parts.denominator, grad=rows.grad / parts.denominator)
+
+
+def _mean_terms(parts: Terms) -> Terms:
+    """The coefficients already divided by the mean's denominator: with tiny class weights (w ~ 1e-300) the products
+    c·p would otherwise pass through subnormals before the division and lose their digits."""
+    return replace(parts, coefficients=parts.coefficients / parts.denominator, denominator=1.0)

@@ -11,6 +11,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from xentcompat.reference.dtypes import DTYPE_NAMES
+from xentcompat.report.decision import CHOICES
+from xentcompat.report.numbers import words
+
+SEED_APIS = tuple(dict.fromkeys(choice.api for choice in CHOICES))
+CELLS_SHOWN = 8
 
 OUTCOME_WORDS = {
     "ok": "agrees with the reference",
@@ -62,6 +67,31 @@ class Finding:
         for record in self.records:
             counts[f"{record['loss']['outcome']}/{record['grad']['outcome']}"] += 1
         return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+
+    @property
+    def seed_apis(self) -> list[str]:
+        """The decision table's APIs it touches."""
+        return [api for api in SEED_APIS if any(record["api"] == api for record in self.records)]
+
+    @property
+    def realistic(self) -> int:
+        return sum(1 for record in self.records if record.get("tier") == "realistic")
+
+    def cells(self) -> list[tuple[str, ...]]:
+        """A compact table of its cells (at most `CELLS_SHOWN`, one per API, backend and outcome first):
+        api, backend, dtype, mode, case, what came out."""
+        seen, shown_cells = set(), []
+        for record in sorted(self.records, key=_example_order):
+            key = (record["api"], record.get("backend"), record["loss"]["outcome"], record["grad"]["outcome"])
+            if key in seen:
+                continue
+            seen.add(key)
+            shown_cells.append(record)
+        chosen = {id(record) for record in shown_cells}
+        rest = [r for r in sorted(self.records, key=_example_order) if id(r) not in chosen]
+        return [(r["api"], r.get("backend") or "", r["dtype"], r["mode"], r["case"],
+                 words(r["loss"], r["grad"], r.get("error")) or "agrees")
+                for r in (shown_cells + rest)[:CELLS_SHOWN]]
 
     @property
     def where(self) -> dict[str, dict[str, list[str]]]:
@@ -122,7 +152,7 @@ class Finding:
 
 
 def collect(records: list[dict], causes: dict[str, dict] | None = None) -> list[Finding]:
-    """Every finding of `records`: the unexplained first, then the causes, most cells first."""
+    """Every finding of `records`, by impact (see `impact`)."""
     groups: dict[str, list[dict]] = defaultdict(list)
     for record in records:
         if record.get("finding"):
@@ -130,7 +160,12 @@ def collect(records: list[dict], causes: dict[str, dict] | None = None) -> list[
     causes = causes or {}
     findings = [Finding(finding_id, causes.get(finding_id.removeprefix("XC-")), tuple(group))
                 for finding_id, group in groups.items()]
-    return sorted(findings, key=lambda f: (not f.unexplained, -len(f.records), f.id))
+    return sorted(findings, key=impact)
+
+
+def impact(finding: Finding) -> tuple:
+    """The unexplained first, then by how many of the decision table's APIs and realistic cells a cause touches."""
+    return (not finding.unexplained, -len(finding.seed_apis), -finding.realistic, -len(finding.records), finding.id)
 
 
 def _example_order(record: dict) -> tuple:
@@ -159,25 +194,11 @@ def dtype_order(dtype: str) -> int:
 
 
 def _measured(record: dict) -> str:
-    loss, grad = record["loss"], record["grad"]
     where = f"{record['case']} in {record['dtype']}"
-    if loss["outcome"] == "raised" and record.get("error"):
+    if record["loss"]["outcome"] == "raised" and record.get("error"):
         return f"For example, {where} raises {record['error']['type']}: {record['error']['message']}."
-    parts = [f"loss {_number(loss.get('value'))} against the reference {_number(loss.get('reference'))}"]
-    if loss.get("error_units") not in (None, "nan"):
-        parts[-1] += f" ({_number(loss['error_units'])} units)"
-    if grad.get("max_error_units") is not None:
-        parts.append(f"gradient error up to {_number(grad['max_error_units'])} units")
-    if grad.get("nan_count"):
-        parts.append(f"{grad['nan_count']} NaN gradient elements")
-    if grad.get("inf_count"):
-        parts.append(f"{grad['inf_count']} infinite gradient elements")
-    return f"For example, {where}: " + ", ".join(parts) + "."
-
-
-def _number(value) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, str):
-        return value
-    return f"{value:.6g}"
+    said = words(record["loss"], record["grad"], record.get("error"))
+    grad = record["grad"]
+    counts = [f"{grad[key]} {name} gradient elements" for key, name in (("nan_count", "NaN"), ("inf_count", "infinite"))
+              if grad.get(key)]
+    return f"For example, {where}: " + ", ".join([said or "agrees", *counts]) + "."

@@ -105,19 +105,26 @@ def _from_logits(records: list[dict]) -> list[Claim]:
             errors = _median_error(pairs)
             text = (f"On the {backend} backend, `{first}` costs {len(worse)} of {len(pairs)} cells against "
                     f"`{fused}`" + (f" (loss/gradient {', '.join(outcomes)}){_cases(worse)}" if worse else "")
-                    + (f"; on the accuracy cases its median loss error is {errors[0]:.3g} units against "
-                       f"{errors[1]:.3g}" if errors else "") + ".")
+                    + (f"; on the accuracy cases its median relative loss error is {errors[0]:.1g} against "
+                       f"{errors[1]:.1g}" if errors else "") + ".")
             claims.append(Claim(text, _findings(worse), 2 * len(pairs)))
     return claims
 
 
 def _median_error(pairs: list[tuple[dict, dict]]) -> tuple[float, float] | None:
-    both = [(a["loss"]["error_units"], b["loss"]["error_units"]) for a, b in pairs
-            if a.get("area") == "accuracy" and _is_number(a["loss"].get("error_units"))
-            and _is_number(b["loss"].get("error_units"))]
+    """Median |loss - reference| / |reference| of each side on the accuracy cases (the framework's own numbers)."""
+    both = [(_relative(a), _relative(b)) for a, b in pairs if a.get("area") == "accuracy"]
+    both = [(x, y) for x, y in both if x is not None and y is not None]
     if not both:
         return None
     return statistics.median(a for a, _ in both), statistics.median(b for _, b in both)
+
+
+def _relative(record: dict) -> float | None:
+    value, reference = record["loss"].get("value"), record["loss"].get("reference")
+    if not (_is_number(value) and _is_number(reference)) or reference == 0:
+        return None
+    return abs(value - reference) / abs(reference)
 
 
 def _is_number(value) -> bool:

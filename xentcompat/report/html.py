@@ -1,9 +1,9 @@
 """report.html: the content of report.md plus the plots, in one self-contained file.
 
-Inline CSS and inline SVG only: no script, no font, stylesheet or image from anywhere else, so the file opens the same
-offline, attached to a bug report or archived with a paper. Every text that comes from the records or the user's case
+Inline CSS, inline SVG and one inline script (the filter of the collapsed per-cell table): no font, stylesheet, script
+or image from anywhere else, so the file opens the same offline, attached to a bug report or archived with a paper. Every text that comes from the records or the user's case
 file (API and case ids, error messages, reasons, reproducers, environment strings) goes through `html.escape`; only an
-http(s) upstream link becomes a link. The data (findings, summary, guidance, hash) comes from the report's data layer,
+http(s) upstream link becomes a link. The data (decision table, findings, guidance, hash) comes from the report's data layer,
 the same as report.md's.
 """
 
@@ -16,17 +16,14 @@ from html import escape
 from urllib.parse import urlsplit
 
 from xentcompat import __version__
-from xentcompat.report import plots
+from xentcompat.report import decision, hardware, html_decision, plots, relations
 from xentcompat.report.findings import Finding, api_label, collect, dtype_order, unexpected
-from xentcompat.report import hardware, relations
 from xentcompat.report.guidance import guidance
-from xentcompat.report.markdown import (CONFLICTS_INTRO, INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor, citation,
-                                        conflict_text, not_run_text, relations_intro, results_hash)
-from xentcompat.report.summary import COLUMNS, Mark, summary
+from xentcompat.report.markdown import (CELL_COLUMNS, CONFLICTS_INTRO, INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor,
+                                        citation, conflict_text, not_run_text, relations_intro, results_hash)
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
 
 TITLE = "xentcompat report: softmax cross-entropy APIs against a float64 reference"
-MARK_CLASS = {"ok": "mark-ok", "deviates": "mark-deviates", "not run": "mark-not-run"}
 CSS = """
 :root { color-scheme: light; }
 body { margin: 0; color: #1d2228; background: #ffffff;
@@ -49,15 +46,14 @@ thead th { background: #f0f3f6; position: sticky; top: 0; }
 td.api, th.api { white-space: nowrap; text-align: left; }
 td.api { font-size: 1em; }
 .finding-link { white-space: nowrap; }
-.summary th, .summary td { padding: 3px 5px; }
-.summary th { min-width: 58px; }
-.summary td { text-align: center; }
-.summary td.api { text-align: left; white-space: normal; overflow-wrap: anywhere; min-width: 200px; max-width: 290px; }
-td.mark-ok { background: #e7f5ec; color: #1c6b3a; }
-td.mark-deviates { background: #fdeceb; }
-td.mark-deviates a { font-size: .92em; }
-td.mark-not-run { color: #9aa3ad; }
 td.deviation { background: #fdeceb; font-weight: 600; }
+td.o-raised { background: #e3f1fb; color: #0b4f7c; }
+td.o-silent { background: #f6dcef; color: #7a1f5c; font-weight: 600; }
+h2.first { margin-top: .6em; }
+header h1 { margin-bottom: 0; }
+details.cells summary { cursor: pointer; font-weight: 600; }
+table.cells td:first-child { font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: nowrap; }
+input.filter { font: inherit; margin: .5em 0; padding: 3px 6px; width: 30em; }
 td.not-run { color: #9aa3ad; }
 .new { color: #b00020; font-weight: 600; }
 .finding { border: 1px solid #e1e5ea; border-radius: 6px; padding: 2px 16px 6px; margin: 14px 0; }
@@ -69,22 +65,40 @@ svg { display: block; max-width: 100%; height: auto; }
 """
 
 
+FILTER_SCRIPT = """
+document.querySelectorAll("input.filter").forEach(function (input) {
+  var rows = document.querySelectorAll("#" + input.dataset.table + " tbody tr");
+  input.addEventListener("input", function () {
+    var words = input.value.toLowerCase().split(/\\s+/).filter(Boolean);
+    rows.forEach(function (row) {
+      var text = row.textContent.toLowerCase();
+      row.hidden = !words.every(function (word) { return text.indexOf(word) >= 0; });
+    });
+  });
+});
+"""
+
+
 def render_html(document: dict, today: datetime.date | None = None) -> str:
     today = today or datetime.date.today()
     records = document.get("records", [])
     findings = collect(records, document.get("causes"))
-    sections = [_skipped(document), _summary(records), _guidance(records), _plots(records),
+    typed, kinds = decision.typed(records), decision.cause_kinds(document)
+    first_screen = [html_decision.answer_section(decision.decision_rows(typed, kinds))] if records else []
+    stress = html_decision.stress_section(decision.decision_rows(typed, kinds, decision.STRESS_COLUMNS))
+    sections = [_run(document), _skipped(document), _guidance(records), _plots(records),
                 _table("invalid", "Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
                 _table("options", "Options side by side", OPTIONS_INTRO, option_values_table(records)),
                 _table("varies-by-cpu", "Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
                 _relations(records),
                 _findings(findings), _matrix(records), _not_run(document), _conflicts(document)]
     sections = [section for section in sections if section]
-    body = [_header(document, records, findings, today), _contents(sections), *(html for _, _, html in sections)]
+    body = [_header(document, records, findings, today), *first_screen, *([stress] if stress else []),
+            _contents(sections), *(html for _, _, html in sections)]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{escape(TITLE)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
-            + "\n".join(body) + "\n</main>\n</body>\n</html>\n")
+            f"<title>{escape(TITLE)}</title>\n<style>{CSS}{html_decision.CSS}</style>\n</head>\n<body>\n<main>\n"
+            + "\n".join(body) + f"\n</main>\n<script>{FILTER_SCRIPT}</script>\n</body>\n</html>\n")
 
 
 def inline(text: str) -> str:
@@ -111,15 +125,19 @@ def _section(key: str, title: str, parts: list[str]) -> tuple[str, str, str]:
 
 
 def _header(document: dict, records: list[dict], findings: list[Finding], today: datetime.date) -> str:
-    environments = [_environment(env) for env in document.get("environments", [])] or ["<li>no framework ran</li>"]
-    environments += [f"<li>{escape(text[0].upper() + text[1:])}</li>"
-                     for text in hardware.machines(document.get("environments", []))]
     return "\n".join([
         "<header>", f"<h1>{escape(TITLE)}</h1>",
         f'<p class="meta">Generated {today.isoformat()} by xentcompat {escape(__version__)}; results hash '
-        f"<code>{escape(results_hash(document))}</code>; {len(records)} cells, {len(findings)} findings.</p>",
-        '<ul class="environments">', *environments, "</ul>",
-        f'<p class="cite">Cite as: {escape(citation(document))}.</p>', "</header>"])
+        f"<code>{escape(results_hash(document))}</code>; {len(records)} cells, {len(findings)} findings "
+        '(<a href="#run">this run</a>).</p>', "</header>"])
+
+
+def _run(document: dict):
+    environments = [_environment(env) for env in document.get("environments", [])] or ["<li>no framework ran</li>"]
+    environments += [f"<li>{escape(text[0].upper() + text[1:])}</li>"
+                     for text in hardware.machines(document.get("environments", []))]
+    return _section("run", "This run", ['<ul class="environments">', *environments, "</ul>",
+                                        f'<p class="cite">Cite as: {escape(citation(document))}.</p>'])
 
 
 def _environment(env: dict) -> str:
@@ -146,23 +164,6 @@ def _skipped(document: dict):
     return _section("skipped", "Skipped and incomplete targets", ["<ul>", *items, "</ul>"])
 
 
-def _summary(records: list[dict]):
-    table = summary(records)
-    head = "".join(f"<th>{escape(column.title)}</th>" for column in COLUMNS)
-    rows = [f'<tr><td class="api">{escape(label)}</td>' + "".join(_mark(marks[c.key]) for c in COLUMNS) + "</tr>"
-            for label, marks in table.items()]
-    return _section("summary", "Summary: API × area", [
-        "<p>✓ every cell agrees with the reference; ✗ deviates (the findings, linked); — not in this run.</p>",
-        '<div class="scroll"><table class="summary">',
-        f'<thead><tr><th class="api">api</th>{head}</tr></thead>', "<tbody>", *rows, "</tbody></table></div>"])
-
-
-def _mark(mark: Mark) -> str:
-    text = {"ok": "✓", "not run": "—"}.get(mark.state) or "✗<br>" + finding_links(mark.findings, "<br>")
-    title = f"{mark.records} records" if mark.records else "not in this run"
-    return f'<td class="{MARK_CLASS[mark.state]}" title="{title}">{text}</td>'
-
-
 def _guidance(records: list[dict]):
     answers = guidance(records)
     if not answers:
@@ -180,17 +181,21 @@ def _guidance(records: list[dict]):
 def _plots(records: list[dict]):
     if not records:
         return None
-    parts = ["<h3>Worst outcome per API and case</h3>",
-             "<p>Each cell is the worst loss or gradient outcome over the dtypes run (hover for each dtype); a dot "
-             "marks a cell no expectation entry predicts.</p>",
-             f'<div class="scroll">{plots.outcome_heatmap(records)}</div>']
+    parts = ["<h3>Outcome per API and case, one map per dtype</h3>",
+             "<p>The decision table's APIs, eager. A square is the worse of the loss and gradient outcome; blue "
+             "(raised) is the good outcome for invalid input, purple (silent) a value returned for it; a blank "
+             "square did not run; a dot marks a cell no cause predicts. Hover a square that is not ok for its "
+             "outcomes.</p>"]
+    for dtype, group in plots.heatmap_records(records).items():
+        parts += [f"<h4>{escape(dtype)}</h4>", f'<div class="scroll">{plots.outcome_heatmap(group, dtype)}</div>']
     panels = plots.error_panels(records)
     if panels:
         parts += ["<h3>Loss error against logit scale</h3>",
-                  "<p>Accuracy, extreme-logit, large-vocabulary and your own cases: the loss error in units of the "
-                  "dtype (so every dtype shares one axis) against the case's largest finite |logit|. The shaded band "
-                  "is within the error bound; a loss that is not finite where the reference is sits on the top "
-                  "row.</p>",
+                  "<p>Where it tells APIs apart: each decision-table API whose outcomes on these cases differ from "
+                  "its framework's fused API, beside that API (Keras backends whose points coincide share a panel). "
+                  "The loss error in units of the dtype, so every dtype shares one axis, against the case's largest "
+                  "finite |logit|. The shaded band is within the bound; a loss "
+                  "that is not finite where the reference is sits on the top row.</p>",
                   f'<div class="scroll">{plots.error_legend(records)}</div>', '<div class="panels">',
                   *(f"<figure><figcaption>{escape(label)}</figcaption>{svg}</figure>" for label, svg in panels),
                   "</div>"]
@@ -217,18 +222,32 @@ def _finding(finding: Finding) -> str:
     if not finding.predicted:
         status = status.replace("not predicted: new in this run",
                                 '<span class="new">not predicted: new in this run</span>')
-    items = [f"<li>{status}</li>", *(f"<li><code>{escape(api)}</code>: {escape(where)}</li>"
-                                     for api, where in finding.where_lines())]
+    items = [f"<li>{status}</li>", "<li>where: " + "; ".join(f"<code>{escape(api)}</code> {escape(where)}"
+                                                             for api, where in finding.where_lines()) + "</li>"]
     if finding.upstream:
         items.append(f"<li>upstream: {', '.join(upstream_link(link) for link in finding.upstream)}</li>")
     elif finding.no_upstream():
         items.append(f"<li>upstream: {escape(finding.no_upstream())}</li>")
+    if finding.seed_apis:
+        items.append("<li>decision-table APIs affected: "
+                     + ", ".join(f"<code>{escape(api)}</code>" for api in finding.seed_apis) + "</li>")
     parts = [f'<article class="finding" id="{escape(anchor(finding.id))}">',
              f"<h3>{escape(finding.id)}: {escape(finding.title)} ({escape(finding.kind)})</h3>",
-             f"<p>{inline(finding.explanation())}</p>", "<ul>", *items, "</ul>"]
+             f"<p>{inline(finding.explanation())}</p>", "<ul>", *items, "</ul>", _finding_cells(finding)]
     if finding.repro:
         parts.append(f'<pre><code class="language-python">{escape(finding.repro)}</code></pre>')
     return "\n".join(parts + ["</article>"])
+
+
+def _finding_cells(finding: Finding) -> str:
+    rows = finding.cells()
+    head = "".join(f"<th>{escape(column)}</th>" for column in CELL_COLUMNS)
+    body = ["<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows]
+    more = len(finding.records) - len(rows)
+    tail = (f"<p>{more} more cells in results.json (<code>finding</code> = <code>{escape(finding.id)}</code>) and in "
+            'the <a href="#cells">table of every cell</a>.</p>') if more > 0 else ""
+    return "\n".join(['<div class="scroll"><table>', f"<thead><tr>{head}</tr></thead>", "<tbody>", *body,
+                      "</tbody></table></div>", tail])
 
 
 def _matrix(records: list[dict]):
@@ -239,24 +258,31 @@ def _matrix(records: list[dict]):
     for record in records:  # as in report.md: one API's backends, devices and modes on adjacent rows, case by case
         table[(record["api"], record["case"], api_label(record))][record["dtype"]] = record
     head = "".join(f"<th>{escape(dtype)}</th>" for dtype in dtypes)
-    rows = [f'<tr><td class="api">{escape(label)}</td><td>{escape(case)}</td>'
+    rows = [f"<tr><td>{escape(label)}</td><td>{escape(case)}</td>"
             + "".join(_cell(row.get(dtype)) for dtype in dtypes) + "</tr>"
             for (_, case, label), row in sorted(table.items())]
     return _section("cells", "Every cell: loss / gradient", [
         f"<p>{inline(LEGEND)} Deviations are highlighted; ! marks one no expectation entry predicts; — not run.</p>",
-        '<div class="scroll"><table class="cells">',
+        f'<details class="cells"><summary>Show the {len(records)} cells</summary>',
+        '<input class="filter" type="search" data-table="cells-table" '
+        'placeholder="filter rows: words that must all appear, e.g. torch nan float16" aria-label="filter cells">',
+        '<div class="scroll"><table class="cells" id="cells-table">',
         f'<thead><tr><th class="api">api</th><th>case</th>{head}</tr></thead>', "<tbody>", *rows,
-        "</tbody></table></div>"])
+        "</tbody></table></div></details>"])
 
 
 def _cell(record: dict | None) -> str:
     if record is None:
-        return '<td class="not-run">—</td>'
+        return "<td>—</td>"
     observed = (record["loss"]["outcome"], record["grad"]["outcome"])
+    if observed == ("ok", "ok") and not unexpected(record):
+        return "<td>ok</td>"
     text = escape(" / ".join(observed)) + (" !" if unexpected(record) else "")
     error = record.get("error") or {}
-    title = f' title="{escape(str(error.get("type")) + ": " + str(error.get("message")))}"' if error else ""
-    css = "ok" if observed == ("ok", "ok") else "deviation"
+    said = f'{error.get("type")}: {error.get("message")}'[:120] if error else ""
+    title = f' title="{escape(said)}"' if error else ""
+    css = "ok" if observed == ("ok", "ok") else f"o-{observed[0]}" if observed[0] in ("raised", "silent") \
+        else "deviation"
     return f'<td class="{css}"{title}>{text}</td>'
 
 

@@ -1,7 +1,7 @@
-"""report.md: header, summary matrix (api × area), guidance, findings, every cell's outcome, what did not run.
+"""report.md: the answer first (a sentence per framework and the decision table), the stress table, then the run,
+guidance, side-by-side tables and the findings ordered by impact; every cell's record stays in results.json.
 
-The same API on different Keras backends, devices or modes is on adjacent rows of the outcome table, so they compare
-at a glance. Everything shown is computed from the results document alone: a merged CI run renders the same way.
+Everything shown is computed from the results document alone: a merged CI run renders the same way.
 """
 
 from __future__ import annotations
@@ -9,17 +9,13 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
-from collections import defaultdict
 
 from xentcompat import __version__
-from xentcompat.reference.dtypes import DTYPE_NAMES
-from xentcompat.report.findings import Finding, api_label, collect, unexpected
-from xentcompat.report import hardware, relations
+from xentcompat.report import decision, hardware, relations
+from xentcompat.report.findings import Finding, collect
 from xentcompat.report.guidance import guidance
-from xentcompat.report.summary import COLUMNS, Mark, summary
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
 
-OK = ("ok", "ok")
 INVALID_INTRO = ("The reference refuses these inputs; a clear error is the good outcome. `silent` shows the loss the "
                  "API returned anyway; `crashed` how the process died (the case ran in a child process).")
 OPTIONS_INTRO = ("Float32. Each reference is the loss as that API documents the option (e.g. a weighted mean divided "
@@ -49,25 +45,28 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
     today = today or datetime.date.today()
     records = document.get("records", [])
     findings = collect(records, document.get("causes"))
+    typed, kinds = decision.typed(records), decision.cause_kinds(document)
     lines = [
         "# xentcompat report: softmax cross-entropy APIs against a float64 reference",
         "",
         f"Generated {today.isoformat()} by xentcompat {__version__}; results hash `{results_hash(document)}`; "
         f"{len(records)} cells, {len(findings)} findings.",
         "",
+        *_answer(typed, kinds),
+        *_stress(typed, kinds),
+        "## This run",
+        "",
         *_environment_lines(document),
         "",
         f"Cite as: {citation(document)}.",
         "",
         *_targets(document),
-        *_summary(records),
         *_guidance(records),
         *_table("Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
         *_table("Options side by side", OPTIONS_INTRO, option_values_table(records)),
         *_table("Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
         *_relations(records),
         *_findings(findings),
-        *_matrix(records),
         *_not_run(document),
         *_conflicts(document),
     ]
@@ -112,23 +111,45 @@ def _targets(document: dict) -> list[str]:
     return lines
 
 
-def _summary(records: list[dict]) -> list[str]:
-    table = summary(records)
-    lines = ["## Summary: API × area", "",
-             "✓ every cell agrees with the reference; ✗ deviates (the findings, linked); — not in this run.", "",
-             "| api | " + " | ".join(column.title for column in COLUMNS) + " |",
-             "|---|" + "---|" * len(COLUMNS)]
-    for label, marks in table.items():
-        lines.append(f"| `{_escape(label)}` | " + " | ".join(_mark(marks[c.key]) for c in COLUMNS) + " |")
-    return lines + [""]
+def _answer(records, kinds: dict[str, str]) -> list[str]:
+    rows = decision.decision_rows(records, kinds)
+    if not rows:
+        return []
+    return ["## Which loss API?", "", *(f"- {_escape_sentence(text)}" for text in decision.verdict_sentences(rows)),
+            "", decision.DECISION_INTRO, "", *_decision_table(rows, decision.COLUMNS), ""]
 
 
-def _mark(mark: Mark) -> str:
-    if mark.state == "not run":
-        return "—"
-    if mark.state == "ok":
-        return "✓"
-    return "✗ " + ", ".join(f"[{finding}](#{anchor(finding)})" for finding in mark.findings)
+def _stress(records, kinds: dict[str, str]) -> list[str]:
+    rows = [row for row in decision.decision_rows(records, kinds, decision.STRESS_COLUMNS)
+            if any(cell.mark != "—" for cell in row.cells.values())]
+    if not rows:
+        return []
+    return ["## Stress: the dtype's limits", "", decision.STRESS_INTRO, "", *_decision_table(rows, decision.STRESS_COLUMNS),
+            ""]
+
+
+def _decision_table(rows, columns) -> list[str]:
+    lines = ["| framework | choice | " + " | ".join(c.title for c in columns) + " | note |",
+             "|---|---|" + "---|" * (len(columns) + 1)]
+    for row in rows:
+        cells = " | ".join(decision_cell_markdown(row.cells[c.key]) for c in columns)
+        note = ", ".join(f"ℹ [{f}](#{anchor(f)})" for f in row.notes)
+        lines.append(f"| {row.choice.framework} | `{_escape(row.choice.label)}` ({row.choice.form}) | {cells} "
+                     f"| {note} |")
+    return lines
+
+
+def decision_cell_markdown(cell: decision.Cell) -> str:
+    """The mark and the number, linked to the first finding; further findings as +links."""
+    if not cell.findings:
+        return _escape(f"{cell.mark} {cell.text}")
+    first, *more = cell.findings
+    extra = "".join(f" [+](#{anchor(f)})" for f in more)
+    return f"[{_escape(f'{cell.mark} {cell.text}')}](#{anchor(first)}){extra}"
+
+
+def _escape_sentence(text: str) -> str:
+    return str(text).replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _guidance(records: list[dict]) -> list[str]:
@@ -164,10 +185,23 @@ def _findings(findings: list[Finding]) -> list[str]:
              "Unexplained findings, deviations no cause predicts, come first.", ""]
     for finding in findings:
         lines += [f'<a id="{anchor(finding.id)}"></a>', f"### {finding.id}: {_escape(finding.title)} ({finding.kind})",
-                  "", _escape(finding.explanation()), "", *finding_facts(finding, _escape)]
+                  "", _escape(finding.explanation()), "", *finding_facts(finding, _escape), "",
+                  *_finding_cells(finding)]
         if finding.repro:
             lines += ["", "```python", finding.repro, "```"]
         lines.append("")
+    return lines
+
+
+CELL_COLUMNS = ("api", "backend", "dtype", "mode", "case", "measured")
+
+
+def _finding_cells(finding: Finding) -> list[str]:
+    rows = finding.cells()
+    lines = ["| " + " | ".join(CELL_COLUMNS) + " |", "|" + "---|" * len(CELL_COLUMNS)]
+    lines += ["| " + " | ".join(_escape(cell) for cell in row) + " |" for row in rows]
+    if len(finding.records) > len(rows):
+        lines.append(f"\n{len(finding.records) - len(rows)} more cells in results.json (`finding` = `{finding.id}`).")
     return lines
 
 
@@ -176,34 +210,15 @@ def finding_facts(finding: Finding, escape) -> list[str]:
     status = finding.status()
     if not finding.predicted:
         status = status.replace("not predicted: new in this run", "**not predicted: new in this run**")
-    lines = [f"- {status}", *(f"- `{escape(api)}`: {escape(where)}" for api, where in finding.where_lines())]
+    lines = [f"- {status}", "- where: " + "; ".join(f"`{escape(api)}` {escape(where)}"
+                                                    for api, where in finding.where_lines())]
+    if finding.seed_apis:
+        lines.append(f"- decision-table APIs affected: {', '.join(f'`{escape(api)}`' for api in finding.seed_apis)}")
     if finding.upstream:
         lines.append(f"- upstream: {', '.join(finding.upstream)}")
     elif finding.no_upstream():
         lines.append(f"- upstream: {escape(finding.no_upstream())}")
     return lines
-
-
-def _cell_text(record: dict) -> str:
-    observed = (record["loss"]["outcome"], record["grad"]["outcome"])
-    text = f"{observed[0]} / {observed[1]}"
-    if observed != OK:
-        text = f"**{text}**"
-    return text + (" !" if unexpected(record) else "")
-
-
-def _matrix(records: list[dict]) -> list[str]:
-    dtypes = [d for d in DTYPE_NAMES if any(r["dtype"] == d for r in records)]
-    table: dict[tuple[str, str, str], dict[str, str]] = defaultdict(dict)
-    for record in records:  # one API's backends, devices and modes sit on adjacent rows, case by case
-        table[(record["api"], record["case"], api_label(record))][record["dtype"]] = _cell_text(record)
-    lines = ["## Every cell: loss / gradient", "",
-             LEGEND + " Deviations are in bold; `!` marks one no expectation entry predicts; — not run.", "",
-             "| api | case | " + " | ".join(dtypes) + " |", "|---|---|" + "---|" * len(dtypes)]
-    for (_, case, api), row in sorted(table.items()):
-        cells = " | ".join(row.get(dtype, "—") for dtype in dtypes)
-        lines.append(f"| `{_escape(api)}` | {_escape(case)} | {cells} |")
-    return lines + [""]
 
 
 def _not_run(document: dict) -> list[str]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from html import escape
 
 from xentcompat.reference.errors import TOLERANCE_UNITS
+from xentcompat.report.decision import CHOICES
 from xentcompat.report.findings import api_label, dtype_order, unexpected
-from xentcompat.report.summary import COLUMNS
 
 ERROR_AREAS = ("accuracy", "extreme", "large-vocab", "user")
 NONFINITE_OUTCOMES = frozenset({"nan", "inf", "finite", "raised", "crashed", "silent"})
@@ -28,8 +28,9 @@ DTYPE_STYLES = {"float16": ("#E69F00", "circle"), "bfloat16": ("#0072B2", "squar
 OTHER_DTYPE_STYLE = ("#555555", "circle")
 # worst last: an exception is loud, a wrong non-finite value is silent, a crash loses the process
 SEVERITY = ("ok", "inaccurate", "raised", "inf", "nan", "finite", "silent", "crashed")
-OUTCOME_COLOURS = {"ok": "#3a9d5d", "inaccurate": "#f2a900", "raised": "#9a7cc9", "inf": "#f28b82",
-                   "nan": "#d93025", "finite": "#8c1c13", "silent": "#5b2c83", "crashed": "#6b6b6b",
+# raised (the good outcome for invalid input) is sky blue, silent (a value for invalid input) reddish purple
+OUTCOME_COLOURS = {"ok": "#3a9d5d", "inaccurate": "#f2a900", "raised": "#56b4e9", "inf": "#f28b82",
+                   "nan": "#d93025", "finite": "#8c1c13", "silent": "#cc3399", "crashed": "#6b6b6b",
                    "not-run": "#ffffff"}
 ERROR_FLOOR_DECADE = -2
 MONO_CHAR = 6.7  # advance of an 11 px monospace character
@@ -76,12 +77,48 @@ def _number(value) -> float | None:
 
 
 def error_records(records: list[dict]) -> dict[str, list[dict]]:
-    """API row label -> its records in the accuracy-like areas, sorted, labels sorted."""
-    panels: dict[str, list[dict]] = defaultdict(list)
+    """Panel label -> its eager records in the accuracy-like areas: the decision table's APIs whose realistic
+    float32/float64 outcomes there differ from their framework's first fused API (on the same backend), with that
+    API beside them; Keras backends with the same outcomes share one panel."""
+    panels: dict[tuple[str, str | None], list[dict]] = defaultdict(list)
     for record in records:
-        if record.get("area") in ERROR_AREAS:
-            panels[api_label(record)].append(record)
-    return {label: sorted(group, key=_record_order) for label, group in sorted(panels.items())}
+        if record.get("area") in ERROR_AREAS and record["mode"] == "eager" and record["api"] in SEED_APIS:
+            panels[(record["api"], record.get("backend"))].append(record)
+    kept = {key for key in panels if _separates(key, panels)}
+    kept |= {(FUSED[FRAMEWORK_OF[api]], backend) for api, backend in kept} & set(panels)
+    merged: dict[tuple, list[tuple[str, str | None]]] = defaultdict(list)
+    for key in sorted(kept, key=lambda k: (API_RANK[k[0]], str(k[1]))):
+        merged[(key[0], _signature(panels[key]))].append(key)
+    return {_panel_label(keys): sorted(panels[keys[0]], key=_record_order) for keys in merged.values()}
+
+
+FRAMEWORK_OF = {choice.api: choice.framework for choice in CHOICES}
+FUSED = {framework: next(c.api for c in CHOICES if c.framework == framework and c.form == "fused")
+         for framework in dict.fromkeys(c.framework for c in CHOICES)}
+API_RANK = {choice.api: index for index, choice in enumerate(CHOICES)}
+
+
+def _signature(group: list[dict]) -> tuple:
+    return tuple(sorted((r["case"], r["dtype"], r["loss"]["outcome"]) for r in group))
+
+
+def _separates(key: tuple[str, str | None], panels: dict) -> bool:
+    fused = (FUSED[FRAMEWORK_OF[key[0]]], key[1])
+    if key == fused or fused not in panels:
+        return False
+    outcomes = {(r["case"], r["dtype"]): r["loss"]["outcome"] for r in panels[key] if _compared(r)}
+    theirs = {(r["case"], r["dtype"]): r["loss"]["outcome"] for r in panels[fused] if _compared(r)}
+    return any(outcome != theirs.get(place, outcome) for place, outcome in outcomes.items())
+
+
+def _compared(record: dict) -> bool:
+    """Where APIs are told apart: realistic cells in float32 and float64 (16-bit limits are in the heat maps)."""
+    return record.get("tier") == "realistic" and record["dtype"] in ("float32", "float64")
+
+
+def _panel_label(keys: list[tuple[str, str | None]]) -> str:
+    backends = [backend for _, backend in keys if backend]
+    return keys[0][0] + (f" [{', '.join(backends)}]" if backends else "")
 
 
 def error_panels(records: list[dict]) -> list[tuple[str, str]]:
@@ -164,7 +201,8 @@ def _point(record: dict, x_axis: LogAxis, y_axis: LogAxis) -> str:
     error = record["loss"]["error_units"]
     x = x_axis.position(_number(record.get("scale")) or 0.0) + _dodge(record["dtype"])
     y = y_axis.position(error)
-    title = f"{record['case']} in {record['dtype']}: loss error {error:.3g} units ({record['loss']['outcome']})"
+    title = (f"{record['case']} in {record['dtype']}: loss error {error:.3g} units ({record['loss']['outcome']})"
+             if record["loss"]["outcome"] != "ok" else "")  # hover text where it is out of the band
     return _marker(record["dtype"], x, y, title)
 
 
@@ -215,7 +253,19 @@ def error_legend(records: list[dict]) -> str:
 # ---------------------------------------------------------------- outcome heat map
 
 CELL, PITCH = 18, 21
-AREA_ORDER = tuple(dict.fromkeys(area for column in COLUMNS for area in sorted(column.areas)))
+AREA_ORDER = ("accuracy", "extreme", "large-vocab", "masking", "nonfinite", "labels", "options", "user")
+SEED_APIS = frozenset(choice.api for choice in CHOICES)
+HEATMAP_STYLE = ("<style>.heatmap rect.c { width: 18px; height: 18px; stroke: #c5cbd3; stroke-width: 0.6; }"
+                 + "".join(f" .heatmap .o-{o} {{ fill: {c}; }}" for o, c in OUTCOME_COLOURS.items()) + "</style>")
+
+
+def heatmap_records(records: list[dict]) -> dict[str, list[dict]]:
+    """dtype -> the eager records of the decision table's APIs in it (what the heat maps show), dtype order."""
+    by_dtype: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        if record["mode"] == "eager" and record["api"] in SEED_APIS:
+            by_dtype[record["dtype"]].append(record)
+    return {dtype: by_dtype[dtype] for dtype in sorted(by_dtype, key=lambda d: (dtype_order(d), d))}
 
 
 def worst_outcome(records: list[dict]) -> str:
@@ -233,12 +283,15 @@ def heatmap_cases(records: list[dict]) -> list[tuple[str, str]]:
     return sorted(areas, key=lambda ac: (rank.get(ac[0], len(rank)), ac[0], ac[1]))
 
 
-def outcome_heatmap(records: list[dict]) -> str:
-    """Rows: API row labels; columns: cases; a cell's colour is its worst outcome over dtypes (and loss/grad)."""
+def outcome_heatmap(records: list[dict], dtype: str = "") -> str:
+    """Rows: API row labels; columns: cases; a cell's colour is its worst outcome (loss or gradient, and over dtypes
+    when `records` hold several). A case that did not run is left blank."""
     cells: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for record in records:
         cells[(api_label(record), record["case"])].append(record)
-    rows = sorted({label for label, _ in cells})
+    rank = {choice.api: index for index, choice in enumerate(CHOICES)}
+    api_of = {api_label(record): record["api"] for record in records}
+    rows = sorted({label for label, _ in cells}, key=lambda label: (rank.get(api_of[label], len(rank)), label))
     columns = heatmap_cases(records)
     longest_case = max((len(case) for _, case in columns), default=0)
     left = MONO_CHAR * max((len(label) for label in rows), default=0) + 12
@@ -248,9 +301,10 @@ def outcome_heatmap(records: list[dict]) -> str:
     legend, legend_right = _outcome_legend(12, grid_bottom + 66)
     width = max(grid_right + 0.72 * MONO_CHAR * longest_case + 10, legend_right + 10)
     height = grid_bottom + 66 + CELL + 8
+    title = f"Outcome per API and case{f' in {dtype}' if dtype else ', worst over dtypes'}, loss or gradient"
     parts = [f'<svg class="heatmap" width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} '
-             f'{height:.0f}" {FONT} role="img" aria-label="worst outcome per API and case">',
-             "<title>Worst outcome per API and case, over dtypes, loss and gradient</title>"]
+             f'{height:.0f}" {FONT} role="img" aria-label="{escape(title)}">', f"<title>{escape(title)}</title>",
+             HEATMAP_STYLE]
     for index, (_, case) in enumerate(columns):
         x, y = left + PITCH * index + PITCH / 2, top - 4
         parts.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="11" transform="rotate(-45 {x:.1f} {y:.1f})">'
@@ -267,15 +321,20 @@ def outcome_heatmap(records: list[dict]) -> str:
 
 
 def _heat_cell(label: str, case: str, records: list[dict], x: float, y: float) -> str:
+    """A square in its outcome's colour (styled by class, so the file stays small); a hover text where it is not
+    ok; nothing where the case did not run."""
+    if not records:
+        return ""
     worst = worst_outcome(records)
-    ordered = sorted(records, key=_record_order)
-    detail = "; ".join(f"{r['dtype']}{_place(r)} {r['loss']['outcome']}/{r['grad']['outcome']}"
-                       + (" (not predicted)" if unexpected(r) else "") for r in ordered) or "not run"
-    cell = (f'<rect class="o-{worst}" x="{x:.1f}" y="{y:.1f}" width="{CELL}" height="{CELL}" '
-            f'fill="{OUTCOME_COLOURS.get(worst, "#000000")}" stroke="#c5cbd3" stroke-width="0.6"/>')
+    cell = f'<rect class="c o-{worst}" x="{x:.0f}" y="{y:.0f}"/>'
     mark = ""
     if any(unexpected(r) for r in records):
         mark = f'<circle cx="{x + CELL - 3.5:.1f}" cy="{y + 3.5:.1f}" r="2.2" fill="#111111" stroke="#ffffff"/>'
+    if worst == "ok" and not mark:
+        return cell
+    ordered = sorted(records, key=_record_order)
+    detail = "; ".join(f"{r['dtype']}{_place(r)} {r['loss']['outcome']}/{r['grad']['outcome']}"
+                       + (" (not predicted)" if unexpected(r) else "") for r in ordered)
     return f"<g><title>{escape(f'{label} · {case}: {detail}')}</title>{cell}{mark}</g>"
 
 

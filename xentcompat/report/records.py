@@ -13,7 +13,7 @@ from pathlib import Path
 from xentcompat import machine
 from xentcompat.record import Record
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 

@@ -45,15 +45,23 @@ def _what_it_did(record: dict) -> str:
 
 
 def option_values_table(records: list[dict]) -> Table | None:
-    """Option case × API: the loss it returned, its reference (that API's documented semantics) and the outcome."""
+    """Option case × what came out: the loss, its reference (that API's documented semantics) and the outcome, with
+    the APIs (Keras backends and modes folded in) that gave it; one row per case and result."""
     options = [r for r in records if r.get("area") == "options" and r["dtype"] == "float32"]
     if not options:
         return None
-    rows = tuple(
-        (record["case"], api_label(record), _number(record["loss"].get("value")),
-         _number(record["loss"].get("reference")), f"{record['loss']['outcome']} / {record['grad']['outcome']}")
-        for record in sorted(options, key=lambda r: (r["case"], api_label(r))))
-    return Table(("case", "api", "loss", "reference", "loss / gradient"), rows)
+    groups: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for record in options:
+        result = (record["case"], _number(record["loss"].get("value")), _number(record["loss"].get("reference")),
+                  f"{record['loss']['outcome']} / {record['grad']['outcome']}")
+        groups[result].add(_api_where(record))
+    rows = tuple((*result, ", ".join(sorted(apis))) for result, apis in sorted(groups.items()))
+    return Table(("case", "loss", "reference", "loss / gradient", "apis"), rows)
+
+
+def _api_where(record: dict) -> str:
+    label = api_label(record, with_place=False)
+    return label + (" (compiled)" if record["mode"] == "compiled" else "")
 
 
 def same_name_different_numbers(records: list[dict]) -> dict[str, dict[str, float]]:

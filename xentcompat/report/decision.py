@@ -1,0 +1,337 @@
+"""The decision table: the loss APIs practitioners choose between × the failure modes they meet, from this run.
+
+Rows (`CHOICES`) are the realistic choices, written as users write them; columns (`COLUMNS`) select realistic-tier
+cells of one failure mode. A cell holds a mark and a number in the framework's terms ("loss 16.1 for 100, gradient
+0"), and the findings it rests on:
+
+- ✓ every selected cell has its good outcome (ok, or raised for invalid input);
+- ✗ a cell deviates by a numerical, validation, masking or semantic cause (or one no cause explains);
+- ℹ the only deviations are `precision` causes (an API computing in a lower dtype than it was given): a note on the
+  row, not a failure of the column;
+- — nothing of that kind ran.
+
+Keras APIs get one row each: where backends differ, the cell names which backend does what. Stress-tier cells
+(values at the dtype's limits) are never selected here; `stress_table` shows them apart.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Callable
+
+from xentcompat.record import Record
+from xentcompat.report.numbers import loss_words, number, shown
+
+DECISION_INTRO = ("✓ agrees with the reference (or raises on invalid input); ✗ deviates (the text links its finding); "
+                  "ℹ computes in a lower dtype than it was given (a precision cause, not a failure); — not run. "
+                  "Realistic cells only (what models produce); the dtype's limits are in the stress table below.")
+STRESS_INTRO = ("Values at the dtype's limits, which models do not produce: they never decide a row above.")
+
+SPARSE = "keras.losses.SparseCategoricalCrossentropy"
+GOOD = {False: ("ok", "ok"), True: ("raised", "raised")}
+PRECISION = "precision"
+BACKEND_NAMES = {"tensorflow": "TF", "jax": "JAX", "torch": "torch"}
+
+
+@dataclass(frozen=True)
+class Choice:
+    framework: str  # as practitioners name it: PyTorch, Keras, JAX, TensorFlow
+    api: str  # the registered API id
+    label: str  # the call as users write it
+    form: str  # "fused" (logits into the loss), "log-softmax", "softmax first", "double softmax"
+
+
+CHOICES: tuple[Choice, ...] = (
+    Choice("PyTorch", "torch.nn.CrossEntropyLoss", "CrossEntropyLoss(logits)", "fused"),
+    Choice("PyTorch", "torch.nn.NLLLoss(log_softmax)", "NLLLoss(log_softmax(logits))", "log-softmax"),
+    Choice("PyTorch", "torch.nn.NLLLoss(log(softmax))", "NLLLoss(log(softmax(logits)))", "softmax first"),
+    Choice("PyTorch", "torch.nn.CrossEntropyLoss(softmax)", "CrossEntropyLoss(softmax(logits))", "double softmax"),
+    Choice("Keras", f"{SPARSE}(from_logits=True)", "SparseCategoricalCrossentropy(from_logits=True)", "fused"),
+    Choice("Keras", f"{SPARSE}(from_logits=False)", "Softmax layer, then from_logits=False", "softmax first"),
+    Choice("Keras", f"{SPARSE}(from_logits=False)[external probs]", "from_logits=False on external probabilities",
+           "softmax first"),
+    Choice("Keras", f"{SPARSE}(from_logits=True)[after Softmax]", "Softmax layer, then from_logits=True",
+           "double softmax"),
+    Choice("JAX", "optax.softmax_cross_entropy_with_integer_labels", "optax.softmax_cross_entropy_with_integer_labels",
+           "fused"),
+    Choice("JAX", "optax.softmax_cross_entropy", "optax.softmax_cross_entropy(one-hot)", "fused"),
+    Choice("JAX", "optax.safe_softmax_cross_entropy", "optax.safe_softmax_cross_entropy(one-hot)", "fused"),
+    Choice("JAX", "jax.nn.log_softmax[label]", "-jax.nn.log_softmax(x)[label]", "log-softmax"),
+    Choice("JAX", "log(jax.nn.softmax)[label]", "-log(jax.nn.softmax(x))[label]", "softmax first"),
+    Choice("TensorFlow", "tf.nn.sparse_softmax_cross_entropy_with_logits", "tf.nn.sparse_softmax_cross_entropy_with_logits",
+           "fused"),
+    Choice("TensorFlow", "tf.nn.softmax_cross_entropy_with_logits", "tf.nn.softmax_cross_entropy_with_logits(one-hot)",
+           "fused"),
+)
+
+# the cases of a column, with the words a cell names them by
+CASE_WORDS = {"neg-inf-nontarget": "−inf non-target", "neg-inf-target": "−inf target", "neg-inf-row": "all-−inf row",
+              "ignore-index-row-neg-inf": "ignored −inf row", "label-smoothing-neg-inf": "smoothing + −inf",
+              "label-equals-C": "label = C", "label-minus-1": "label −1", "label-far-negative": "label −1000",
+              "label-huge": "label 2³¹−1"}
+MASK_CASES = ("neg-inf-nontarget", "neg-inf-target", "neg-inf-row", "ignore-index-row-neg-inf",
+              "label-smoothing-neg-inf")
+LABEL_CASES = ("label-equals-C", "label-minus-1", "label-far-negative", "label-huge")
+VOCAB_CASES = ("many-classes-256k-random", "many-classes-256k-zeros")
+FIDELITY_AREAS = ("accuracy", "extreme", "large-vocab")
+# the example a cell shows, among its worst outcomes: the case practitioners meet first
+EXAMPLE_ORDER = ("confident-wrong-gap100", "confident-wrong-gap30", "confident-wrong-gap10000", "neg-inf-nontarget",
+                 "neg-inf-target", "label-smoothing-neg-inf", "many-classes-256k-random")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    selects: Callable[[Record], bool]
+    short: str = ""  # the name in a sentence
+
+    @property
+    def name(self) -> str:
+        return self.short or self.title
+
+
+def _eager(record: Record) -> bool:
+    return record.mode == "eager" and record.tier == "realistic"
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("confident", "confident logits (float32, gaps 30–10⁴)",
+           lambda r: _eager(r) and r.case.startswith("confident-") and r.dtype == "float32", "confident logits"),
+    Column("masks", "−inf masks (float32)", lambda r: _eager(r) and r.case in MASK_CASES and r.dtype == "float32",
+           "−inf masks"),
+    Column("vocab16", "fp16 / bf16 at a 256k vocabulary",
+           lambda r: _eager(r) and r.case in VOCAB_CASES and r.dtype in ("float16", "bfloat16"), "fp16/bf16 at 256k"),
+    Column("labels", "invalid labels", lambda r: _eager(r) and r.case in LABEL_CASES),
+    Column("float64", "float64 fidelity", lambda r: _eager(r) and r.dtype == "float64" and r.area in FIDELITY_AREAS,
+           "float64"),
+    Column("compiled", "compiled ≠ eager", lambda r: r.tier == "realistic", "compiled"),
+)
+
+
+def _stressed(record: Record) -> bool:
+    return record.mode == "eager" and record.tier == "stress"
+
+
+STRESS_COLUMNS: tuple[Column, ...] = (
+    Column("dtype-max", "logits at the dtype's maximum", lambda r: _stressed(r) and r.case.startswith("near-max-")),
+    Column("gap1e30", "gaps of 10³⁰", lambda r: _stressed(r) and r.case.endswith("-gap1e30")),
+    Column("subnormals", "subnormal logits", lambda r: _stressed(r) and r.case == "subnormals"),
+    Column("pos-inf", "+inf logits", lambda r: _stressed(r) and r.case.startswith("pos-inf-")),
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    mark: str  # ✓ ✗ ℹ —
+    text: str  # the number a practitioner reads
+    findings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Row:
+    choice: Choice
+    cells: dict[str, Cell]  # column key -> cell
+    notes: tuple[str, ...]  # precision findings on this row
+    realistic: int  # realistic cells of this API in the run
+    deviating: int  # of them, deviating by a non-precision cause
+
+
+def typed(records: list[dict]) -> list[Record]:
+    return [Record.from_json(record) for record in records]
+
+
+def cause_kinds(document: dict) -> dict[str, str]:
+    """Finding id -> its cause's kind, from the document's causes table."""
+    return {f"XC-{cause_id}": cause["kind"] for cause_id, cause in (document.get("causes") or {}).items()}
+
+
+def decision_rows(records: list[Record], kinds: dict[str, str],
+                  columns: tuple[Column, ...] = COLUMNS) -> list[Row]:
+    """One row per choice that ran, in `CHOICES` order; `kinds`: finding id -> cause kind. `columns`: `COLUMNS`
+    (realistic cells) or `STRESS_COLUMNS`."""
+    by_api: dict[str, list[Record]] = defaultdict(list)
+    for record in records:
+        by_api[record.api].append(record)
+    rows = []
+    for choice in CHOICES:
+        ran = by_api.get(choice.api)
+        if ran:
+            rows.append(_row(choice, ran, kinds, columns))
+    return rows
+
+
+def _row(choice: Choice, records: list[Record], kinds: dict[str, str], columns: tuple[Column, ...]) -> Row:
+    cells = {column.key: _column_cell(column, records, kinds) for column in columns}
+    realistic = [r for r in records if r.tier == "realistic"]
+    notes = tuple(sorted({r.finding for r in realistic if r.finding and kinds.get(r.finding) == PRECISION}))
+    deviating = sum(1 for r in realistic if _deviates(r, kinds))
+    return Row(choice, cells, notes, len(realistic), deviating)
+
+
+def _deviates(record: Record, kinds: dict[str, str]) -> bool:
+    return bool(record.finding) and kinds.get(record.finding) != PRECISION
+
+
+def _column_cell(column: Column, records: list[Record], kinds: dict[str, str]) -> Cell:
+    selected = [r for r in records if column.selects(r)]
+    if column.key == "compiled":
+        return _compiled_cell(selected, kinds)
+    if not selected:
+        return Cell("—", "not run", ())
+    groups = _by_behaviour(selected, column.key, kinds)
+    if len(groups) == 1:
+        return next(iter(groups))
+    return _combined(groups)
+
+
+def _by_behaviour(records: list[Record], key: str, kinds: dict[str, str]) -> dict[Cell, list[str | None]]:
+    """The cell each backend's records make (one entry for a framework without backends), backends per cell."""
+    per_backend: dict[str | None, list[Record]] = defaultdict(list)
+    for record in records:
+        per_backend[record.backend].append(record)
+    described = {backend: _describe(group, key, kinds) for backend, group in per_backend.items()}
+    cells: dict[Cell, list[str | None]] = defaultdict(list)
+    shared: dict[tuple, Cell] = {}  # backends with the same mark and causes share one cell (the first one's numbers)
+    for backend in sorted(described, key=str):
+        cell = described[backend]
+        cells[shared.setdefault((cell.mark, cell.findings), cell)].append(backend)
+    return cells
+
+
+def _combined(groups: dict[Cell, list[str | None]]) -> Cell:
+    """Backends that deviate say how; those that agree are named with their mark only."""
+    marks = {cell.mark for cell in groups}
+    mark = "✗" if "✗" in marks else "ℹ" if "ℹ" in marks else "✓"
+    parts: dict[str, list[str]] = defaultdict(list)  # text -> backends
+    for cell, backends in sorted(groups.items(), key=lambda item: "✗ℹ✓—".index(item[0].mark)):
+        text = {"✓": " ✓", "—": " —", "ℹ": f": ℹ {cell.text}"}.get(cell.mark, f": {cell.text}")
+        parts[text] += [BACKEND_NAMES.get(b, str(b)) for b in backends]
+    findings = tuple(sorted({f for cell in groups for f in cell.findings}))
+    return Cell(mark, "; ".join(f"{', '.join(backends)}{text}" for text, backends in parts.items()), findings)
+
+
+def verdict_sentences(rows: list[Row]) -> list[str]:
+    """Per framework, from the rows: the choice with the fewest realistic deviations, and what each softmax-first
+    form costs (its deviating cells and the first failure mode's number)."""
+    sentences = []
+    for framework in dict.fromkeys(row.choice.framework for row in rows):
+        mine = [row for row in rows if row.choice.framework == framework]
+        best = min(mine, key=lambda row: row.deviating / max(row.realistic, 1))
+        text = f"**{framework}**: use `{best.choice.label}` ({_count_words(best)})"
+        first = [row for row in mine if row.choice.form in ("softmax first", "double softmax") and row is not best]
+        costs = [f"`{row.choice.label}` {row.deviating} of {row.realistic}" + (_example(row) if i == 0 else "")
+                 for i, row in enumerate(first)]
+        sentences.append(text + (f"; softmax first deviates: {', '.join(costs)}" if costs else "") + ".")
+    return sentences
+
+
+def _count_words(row: Row) -> str:
+    if not row.deviating:
+        return f"all {row.realistic} realistic cells agree"
+    return f"{row.deviating} of {row.realistic} realistic cells deviate"
+
+
+def _example(row: Row) -> str:
+    first = next((c for c in COLUMNS if c.key in row.cells and row.cells[c.key].mark == "✗"), None)
+    return f" ({first.name}: {_first_clause(row.cells[first.key].text)})" if first else ""
+
+
+def _first_clause(text: str) -> str:
+    return text.split("; ")[0]
+
+
+def _describe(records: list[Record], key: str, kinds: dict[str, str]) -> Cell:
+    if key == "labels":
+        return _labels_cell(records)
+    bad = [r for r in records if _deviates(r, kinds)]
+    precision = sorted({r.finding for r in records if r.finding and kinds.get(r.finding) == PRECISION})
+    if bad:
+        worst = max(bad, key=_severity)
+        return Cell("✗", _what(worst, key), tuple(sorted({r.finding for r in bad})))
+    if precision:
+        example = max((r for r in records if r.finding), key=_relative_error)
+        return Cell("ℹ", f"lower dtype inside: {loss_words(example)}", tuple(precision))
+    return Cell("✓", _good_text(records, key), ())
+
+
+def _what(record: Record, key: str) -> str:
+    where = {"masks": f"{case_words(record.case)}: ", "vocab16": f"{DTYPE_WORDS.get(record.dtype, record.dtype)}: ",
+             "float64": ""}.get(key, "")
+    return where + loss_words(record)
+
+
+DTYPE_WORDS = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}
+
+
+def case_words(case: str) -> str:
+    return CASE_WORDS.get(case, case)
+
+
+def _good_text(records: list[Record], key: str) -> str:
+    if key == "confident":
+        gap = max(number(r.scale) or 0 for r in records)
+        return f"exact to gap {shown(gap)}"
+    return f"{len(records)} agree"
+
+
+def _severity(record: Record) -> tuple:
+    """Worst outcome first; among equals, the case practitioners meet first."""
+    order = ("nan", "inf", "finite", "silent", "inaccurate", "crashed", "raised", "ok")
+    outcomes = (record.loss["outcome"], record.grad["outcome"])
+    preference = EXAMPLE_ORDER.index(record.case) if record.case in EXAMPLE_ORDER else len(EXAMPLE_ORDER)
+    return (-min(order.index(o) for o in outcomes), -preference, _relative_error(record))
+
+
+def _relative_error(record: Record) -> float:
+    value, reference = number(record.loss.get("value")), number(record.loss.get("reference"))
+    if value is None or reference is None or reference == 0:
+        return 0.0
+    return abs(value - reference) / abs(reference)
+
+
+def _labels_cell(records: list[Record]) -> Cell:
+    """Invalid labels: raising is the good outcome; a returned value (silent) names the label and the value."""
+    silent = [r for r in records if r.loss["outcome"] == "silent"]
+    crashed = [r for r in records if r.loss["outcome"] == "crashed"]
+    raised = [r for r in records if r.loss["outcome"] == "raised"]
+    findings = tuple(sorted({r.finding for r in silent + crashed if r.finding}))
+    if silent:
+        first = silent[0]
+        return Cell("✗", f"returns {shown(first.loss.get('value'))} for {case_words(first.case)} "
+                         f"({len(silent)}/{len(records)})", findings)
+    if crashed:
+        return Cell("✗", f"crashes the process on {', '.join(r.case for r in crashed)}", findings)
+    kinds = sorted({r.error["type"] for r in raised if r.error})
+    return Cell("✓", f"raises {'/'.join(kinds)}", ())
+
+
+def _compiled_cell(records: list[Record], kinds: dict[str, str]) -> Cell:
+    eager = {_place(r): r for r in records if r.mode == "eager"}
+    pairs = [(eager[_place(r)], r) for r in records if r.mode == "compiled" and _place(r) in eager]
+    if not pairs:
+        return Cell("—", "no compiled mode", ())
+    changed = [(a, b) for a, b in pairs if _verdict(a) != _verdict(b)]
+    if not changed:
+        return Cell("✓", f"same verdict on {len(pairs)} cells", ())
+    a, b = changed[0]
+    text = (f"{len(changed)} of {len(pairs)} differ: {case_words(b.case)} {DTYPE_WORDS.get(b.dtype, b.dtype)} "
+            f"{_verdict_words(a)} → {_verdict_words(b)}")
+    findings = tuple(sorted({r.finding for pair in changed for r in pair if r.finding}))
+    precision_only = all(kinds.get(f) == PRECISION for f in findings) and findings
+    return Cell("ℹ" if precision_only else "✗", text, findings)
+
+
+def _verdict_words(record: Record) -> str:
+    loss, grad = _verdict(record)
+    return loss if loss == grad else f"{loss}/{grad}"
+
+
+def _place(record: Record) -> tuple:
+    return record.backend, record.device, record.case, record.dtype
+
+
+def _verdict(record: Record) -> tuple[str, str]:
+    """ok/ok for a good outcome (raised on invalid input counts as good), else the observed pair."""
+    return ("ok", "ok") if not record.finding else record.observed

@@ -1,0 +1,78 @@
+"""The HTML of the report's first screen: the per-framework sentences and the decision table, and the stress table.
+
+Same data as report.md's (`xentcompat.report.decision`); every text escaped, each cell linked to its first finding.
+"""
+
+from __future__ import annotations
+
+import re
+from html import escape
+
+from xentcompat.report import decision
+
+MARK_CLASS = {"✓": "d-good", "✗": "d-bad", "ℹ": "d-note", "—": "d-none"}
+CSS = """
+.answer { margin: .4em 0 .5em; padding-left: 1.2em; font-size: .9em; line-height: 1.35; }
+.answer li { margin: .1em 0; }
+table.decision { font-size: .74em; line-height: 1.2; width: 100%; table-layout: fixed; }
+table.decision th { font-weight: 600; }
+table.decision td, table.decision th { padding: 1px 4px; }
+table.decision td.choice { font-family: ui-monospace, "DejaVu Sans Mono", monospace; overflow-wrap: anywhere; }
+table.decision td.fw { font-weight: 600; }
+table.decision col.fw { width: 6.2em; } table.decision col.choice { width: 19em; } table.decision col.note { width: 9em; }
+td.d-good { background: #e7f5ec; color: #1c6b3a; }
+td.d-bad { background: #fdeceb; }
+td.d-note { background: #eef3fb; }
+td.d-none { color: #9aa3ad; }
+td.d-bad a, td.d-note a { color: inherit; text-decoration-color: #b0b7bf; }
+.legend { font-size: .8em; color: #4a535c; margin: .3em 0; }
+"""
+
+
+def answer_section(rows: list[decision.Row]) -> str:
+    sentences = "".join(f"<li>{_inline(text)}</li>" for text in decision.verdict_sentences(rows))
+    return "\n".join([
+        '<section id="answer">', '<h2 class="first">Which loss API?</h2>', f'<ul class="answer">{sentences}</ul>',
+        decision_table(rows, decision.COLUMNS), f'<p class="legend">{escape(decision.DECISION_INTRO)}</p>',
+        "</section>"])
+
+
+def stress_section(rows: list[decision.Row]) -> str | None:
+    rows = [row for row in rows if any(cell.mark != "—" for cell in row.cells.values())]
+    if not rows:
+        return None
+    return "\n".join(['<section id="stress">', "<h2>Stress: the dtype's limits</h2>",
+                      f"<p>{escape(decision.STRESS_INTRO)}</p>", decision_table(rows, decision.STRESS_COLUMNS),
+                      "</section>"])
+
+
+def decision_table(rows: list[decision.Row], columns) -> str:
+    head = "".join(f"<th>{escape(column.title)}</th>" for column in columns)
+    body = []
+    for row in rows:
+        note = " ".join(f'<a href="#{escape(f.lower())}">ℹ {escape(f)}</a>' for f in row.notes)
+        cells = "".join(_cell(row.cells[column.key]) for column in columns)
+        body.append(f'<tr><td class="fw">{escape(row.choice.framework)}</td><td class="choice" '
+                    f'title="{escape(row.choice.api)}">{escape(row.choice.label)} <span class="form">'
+                    f"({escape(row.choice.form)})</span></td>{cells}<td>{note}</td></tr>")
+    return "\n".join([
+        '<table class="decision"><colgroup><col class="fw"><col class="choice">'
+        + "<col>" * len(columns) + '<col class="note"></colgroup>',
+        f"<thead><tr><th>framework</th><th>choice</th>{head}<th>note</th></tr></thead>", "<tbody>", *body,
+        "</tbody></table>"])
+
+
+def _cell(cell: decision.Cell) -> str:
+    text = escape(f"{cell.mark} {cell.text}")
+    if cell.findings:
+        first, *more = cell.findings
+        text = (f'<a href="#{escape(first.lower())}" title="{escape(first)}">{text}</a>'
+                + "".join(f' <a href="#{escape(f.lower())}" title="{escape(f)}">+</a>' for f in more))
+    return f'<td class="{MARK_CLASS[cell.mark]}">{text}</td>'
+
+
+def _inline(text: str) -> str:
+    """Escaped, with **bold** and `code` spans of the sentences as HTML."""
+    html = escape(text)
+    html = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", html)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html)
