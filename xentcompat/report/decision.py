@@ -23,9 +23,10 @@ from typing import Callable
 from xentcompat.record import Record
 from xentcompat.report.numbers import loss_words, number, shown
 
-DECISION_INTRO = ("✓ agrees with the reference (or raises on invalid input); ✗ deviates (the text links its finding); "
-                  "ℹ computes in a lower dtype than it was given (a precision cause, not a failure); — not run. "
-                  "Realistic cells only (what models produce); the dtype's limits are in the stress table below.")
+DECISION_INTRO = ("✓ agrees with the reference (or raises on invalid input); ✗ deviates (the text links its "
+                  "finding); ℹ computes in a lower dtype than it was given (a precision cause, not a failure); "
+                  "— not run. Realistic cells only (what models produce); the dtype's limits are in the stress "
+                  "table below.")
 STRESS_INTRO = ("Values at the dtype's limits, which models do not produce: they never decide a row above.")
 
 SPARSE = "keras.losses.SparseCategoricalCrossentropy"
@@ -59,15 +60,16 @@ CHOICES: tuple[Choice, ...] = (
     Choice("JAX", "optax.safe_softmax_cross_entropy", "optax.safe_softmax_cross_entropy(one-hot)", "fused"),
     Choice("JAX", "jax.nn.log_softmax[label]", "-jax.nn.log_softmax(x)[label]", "log-softmax"),
     Choice("JAX", "log(jax.nn.softmax)[label]", "-log(jax.nn.softmax(x))[label]", "softmax first"),
-    Choice("TensorFlow", "tf.nn.sparse_softmax_cross_entropy_with_logits", "tf.nn.sparse_softmax_cross_entropy_with_logits",
-           "fused"),
-    Choice("TensorFlow", "tf.nn.softmax_cross_entropy_with_logits", "tf.nn.softmax_cross_entropy_with_logits(one-hot)",
-           "fused"),
+    Choice("TensorFlow", "tf.nn.sparse_softmax_cross_entropy_with_logits",
+           "tf.nn.sparse_softmax_cross_entropy_with_logits", "fused"),
+    Choice("TensorFlow", "tf.nn.softmax_cross_entropy_with_logits",
+           "tf.nn.softmax_cross_entropy_with_logits(one-hot)", "fused"),
 )
 
 # the cases of a column, with the words a cell names them by
-CASE_WORDS = {"neg-inf-nontarget": "−inf non-target", "neg-inf-target": "−inf target", "neg-inf-row": "all-−inf row",
-              "ignore-index-row-neg-inf": "ignored −inf row", "label-smoothing-neg-inf": "smoothing + −inf",
+CASE_WORDS = {"neg-inf-nontarget": "−inf non-target", "neg-inf-target": "−inf target",
+              "neg-inf-row": "all-−inf row", "ignore-index-row-neg-inf": "ignored −inf row",
+              "label-smoothing-neg-inf": "smoothing + −inf",
               "label-equals-C": "label = C", "label-minus-1": "label −1", "label-far-negative": "label −1000",
               "label-huge": "label 2³¹−1"}
 MASK_CASES = ("neg-inf-nontarget", "neg-inf-target", "neg-inf-row", "ignore-index-row-neg-inf",
@@ -249,7 +251,7 @@ def _describe(records: list[Record], key: str, kinds: dict[str, str]) -> Cell:
     precision = sorted({r.finding for r in records if r.finding and kinds.get(r.finding) == PRECISION})
     if bad:
         worst = max(bad, key=_severity)
-        return Cell("✗", _what(worst, key), tuple(sorted({r.finding for r in bad})))
+        return Cell("✗", _what(worst, key), _first_of(worst, bad))
     if precision:
         example = max((r for r in records if r.finding), key=_relative_error)
         return Cell("ℹ", f"lower dtype inside: {loss_words(example)}", tuple(precision))
@@ -318,9 +320,15 @@ def _compiled_cell(records: list[Record], kinds: dict[str, str]) -> Cell:
     a, b = changed[0]
     text = (f"{len(changed)} of {len(pairs)} differ: {case_words(b.case)} {DTYPE_WORDS.get(b.dtype, b.dtype)} "
             f"{_verdict_words(a)} → {_verdict_words(b)}")
-    findings = tuple(sorted({r.finding for pair in changed for r in pair if r.finding}))
+    findings = _first_of(b if b.finding else a, [r for pair in changed for r in pair])
     precision_only = all(kinds.get(f) == PRECISION for f in findings) and findings
     return Cell("ℹ" if precision_only else "✗", text, findings)
+
+
+def _first_of(example: Record, records: list[Record]) -> tuple[str, ...]:
+    """The findings of `records`, the example's first (the cell's text links to it)."""
+    others = sorted({r.finding for r in records if r.finding} - {example.finding})
+    return tuple([example.finding] if example.finding else []) + tuple(others)
 
 
 def _verdict_words(record: Record) -> str:

@@ -1,10 +1,11 @@
-"""report.html: the content of report.md plus the plots, in one self-contained file.
+"""report.html: the answer first (the same sentences and decision table as report.md's), then the plots, the findings
+and every cell behind a collapsed, filterable table, in one self-contained file.
 
-Inline CSS, inline SVG and one inline script (the filter of the collapsed per-cell table): no font, stylesheet, script
-or image from anywhere else, so the file opens the same offline, attached to a bug report or archived with a paper. Every text that comes from the records or the user's case
-file (API and case ids, error messages, reasons, reproducers, environment strings) goes through `html.escape`; only an
-http(s) upstream link becomes a link. The data (decision table, findings, guidance, hash) comes from the report's data layer,
-the same as report.md's.
+Inline CSS, inline SVG and one inline script (the filter of the per-cell table): no font, stylesheet, script or image
+from anywhere else, so the file opens the same offline, attached to a bug report or archived with a paper. Every text
+that comes from the records or the user's case file (API and case ids, error messages, reasons, reproducers,
+environment strings) goes through `html.escape`; only an http(s) upstream link becomes a link. The data (decision
+table, findings, guidance, hash) comes from the report's data layer, the same as report.md's.
 """
 
 from __future__ import annotations

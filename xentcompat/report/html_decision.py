@@ -19,7 +19,9 @@ table.decision th { font-weight: 600; }
 table.decision td, table.decision th { padding: 1px 4px; }
 table.decision td.choice { font-family: ui-monospace, "DejaVu Sans Mono", monospace; overflow-wrap: anywhere; }
 table.decision td.fw { font-weight: 600; }
-table.decision col.fw { width: 6.2em; } table.decision col.choice { width: 19em; } table.decision col.note { width: 9em; }
+table.decision col.fw { width: 6.9em; }
+table.decision col.choice { width: 19em; }
+table.decision col.note { width: 9em; }
 td.d-good { background: #e7f5ec; color: #1c6b3a; }
 td.d-bad { background: #fdeceb; }
 td.d-note { background: #eef3fb; }

@@ -124,8 +124,8 @@ def _stress(records, kinds: dict[str, str]) -> list[str]:
             if any(cell.mark != "—" for cell in row.cells.values())]
     if not rows:
         return []
-    return ["## Stress: the dtype's limits", "", decision.STRESS_INTRO, "", *_decision_table(rows, decision.STRESS_COLUMNS),
-            ""]
+    return ["## Stress: the dtype's limits", "", decision.STRESS_INTRO, "",
+            *_decision_table(rows, decision.STRESS_COLUMNS), ""]
 
 
 def _decision_table(rows, columns) -> list[str]:

@@ -88,4 +88,5 @@ def _grad_part(grad: dict) -> str:
         return "gradient 0"
     if reference == 0 or not math.isfinite(reference) or not math.isfinite(norm):
         return f"gradient norm {shown(norm)} for {shown(reference)}"
-    return f"gradient ×{norm / reference:.2g}"  # its norm against the reference's
+    ratio = norm / reference  # its norm against the reference's
+    return f"gradient ≈ 0 (×{ratio:.0e})" if ratio < 1e-3 else f"gradient ×{ratio:.2g}"

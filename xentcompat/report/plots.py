@@ -1,12 +1,12 @@
-"""Hand-written SVG for the HTML report: loss error against logit scale, and the outcome heat map api × case.
+"""Hand-written SVG for the HTML report: loss error against logit scale, and the outcome heat maps api × case.
 
 Both are meant to be inlined in HTML: no xmlns, no external reference, every text from the records escaped. The same
 records give the same bytes: inputs are sorted and every coordinate is printed with one decimal.
 
-Error against scale: one panel per API row label, x = the case's largest finite |logit| (`scale`), y = the loss error
-in units of the dtype (`loss.error_units`), both on log axes with a floor (scale 0, errors below 10⁻²); the band under
-`TOLERANCE_UNITS` is where a cell passes. A loss that is not a finite number where the reference is (nan, inf, finite,
-raised, silent, crashed) has no error to plot: it is an × on the "non-finite" row above the plot.
+Error against scale: one panel per API it tells apart, x = the case's largest finite |logit| (`scale`), y = the error
+in units of the dtype (`loss.error_units`), both on log axes with a floor (scale 0, errors below 10⁻²); the band
+under `TOLERANCE_UNITS` is where a cell passes. A loss that is not a finite number where the reference is (nan, inf,
+finite, raised, silent, crashed) has no error to plot: it is an × on the "non-finite" row above the plot.
 """
 
 from __future__ import annotations

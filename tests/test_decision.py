@@ -1,0 +1,99 @@
+"""The decision table and the per-framework sentences: numbers in the framework's terms, precision causes as a note,
+stress cells apart, invalid labels judged by raising, compiled against eager."""
+
+from __future__ import annotations
+
+import pytest
+
+from xentcompat.record import Record
+from xentcompat.report import decision
+from xentcompat.report.numbers import loss_words
+from tests.test_records import record
+
+CE, NLL_LOG, TWICE = "torch.nn.CrossEntropyLoss", "torch.nn.NLLLoss(log(softmax))", "torch.nn.CrossEntropyLoss(softmax)"
+KINDS = {"XC-clip": "clipping", "XC-floatx": "precision", "XC-nan": "underflow", "XC-silent": "validation"}
+
+
+def cell(api: str, case: str, loss="ok", grad="ok", finding=None, **overrides) -> Record:
+    values = overrides.pop("values", (100.0, 100.0))
+    norms = overrides.pop("norms", (1.4, 1.4))
+    base = record(case, api=api, finding=finding, tier=overrides.pop("tier", "realistic"), scale=100.0,
+                  area=overrides.pop("area", "extreme"), **overrides)
+    base["loss"] = {"outcome": loss, "value": values[0], "reference": values[1], "error_units": 1.0}
+    base["grad"] = {"outcome": grad, "max_error_units": 1.0, "nan_count": int(grad == "nan"), "inf_count": 0,
+                    "norm": norms[0], "reference_norm": norms[1]}
+    return Record.from_json(base)
+
+
+@pytest.mark.parametrize("loss, grad, values, norms, error, words", [
+    ("inaccurate", "inaccurate", (16.118, 100.0), (0.0, 1.4), None, "loss 16.1 for 100, gradient 0"),
+    ("ok", "nan", (100.0, 100.0), ("nan", 1.4), None, "NaN gradient"),
+    ("inaccurate", "inaccurate", (2.46, 100.0), (0.5, 1.0), None, "loss 2.46 for 100, gradient ×0.5"),
+    ("inaccurate", "ok", (100.02, 100.0), (1.0, 1.0), None, "loss 100 for 100 (rel. 0.0002)"),
+    ("finite", "ok", (16.1, "inf"), (1.0, 1.0), None, "loss 16.1 for inf"),
+    ("raised", "raised", (None, 1.0), (None, None), {"type": "IndexError", "message": "out of bounds"},
+     "raises IndexError"),
+    ("silent", "silent", (2.91, None), (None, None), None, "returns 2.91"),
+    ("ok", "ok", (1.0, 1.0), (1.0, 1.0), None, "agrees"),
+])
+def test_a_measurement_in_the_frameworks_terms(loss, grad, values, norms, error, words):
+    assert loss_words(cell(CE, "x", loss, grad, values=values, norms=norms, error=error)) == words
+
+
+def test_a_precision_cause_is_a_note_not_a_failure_and_stress_never_decides():
+    records = [cell(CE, "confident-wrong-gap100"),
+               cell(CE, "uniform-zeros", "inaccurate", "ok", "XC-floatx", dtype="float64", area="accuracy",
+                    values=(2.3025851, 2.302585092994046)),
+               cell(CE, "near-max-float16", "inf", "ok", "XC-nan", dtype="float16", tier="stress",
+                    values=("inf", 43700.0))]
+    [row] = decision.decision_rows(records, KINDS)
+    assert row.cells["confident"] == decision.Cell("✓", "exact to gap 100", ())
+    assert row.cells["float64"].mark == "ℹ" and row.cells["float64"].findings == ("XC-floatx",)
+    assert row.notes == ("XC-floatx",) and row.deviating == 0 and row.realistic == 2
+    [stressed] = decision.decision_rows(records, KINDS, decision.STRESS_COLUMNS)
+    assert stressed.cells["dtype-max"] == decision.Cell("✗", "loss inf for 4.37e4", ("XC-nan",))
+
+
+def test_the_sentence_names_the_cleanest_choice_and_what_softmax_first_costs():
+    records = [cell(CE, "confident-wrong-gap100"), cell(CE, "uniform-zeros", area="accuracy"),
+               cell(NLL_LOG, "confident-wrong-gap100", "inaccurate", "nan", "XC-nan", values=(100.0004, 100.0),
+                    norms=("nan", 1.4)),
+               cell(NLL_LOG, "uniform-zeros", area="accuracy"),
+               cell(TWICE, "confident-wrong-gap100", "inaccurate", "inaccurate", "XC-clip", values=(2.46, 100.0),
+                    norms=(0.5, 1.4)),
+               cell(TWICE, "uniform-zeros", "inaccurate", "ok", "XC-clip", area="accuracy", values=(1.5, 2.3))]
+    [sentence] = decision.verdict_sentences(decision.decision_rows(records, KINDS))
+    assert sentence == ("**PyTorch**: use `CrossEntropyLoss(logits)` (all 2 realistic cells agree); softmax first "
+                        "deviates: `NLLLoss(log(softmax(logits)))` 1 of 2 (confident logits: loss 100 for 100 "
+                        "(rel. 4e-06), NaN gradient), `CrossEntropyLoss(softmax(logits))` 2 of 2.")
+
+
+def test_invalid_labels_are_good_when_raised_and_named_with_their_value_when_silent():
+    raised = {"type": "IndexError", "message": "Target 5 is out of bounds."}
+    records = [cell(CE, case, "raised", "raised", invalid="bad label", error=raised, area="labels")
+               for case in decision.LABEL_CASES]
+    records += [cell(NLL_LOG, "label-minus-1", "silent", "silent", "XC-silent", invalid="bad label", area="labels",
+                     values=(2.91, None)),
+                cell(NLL_LOG, "label-equals-C", "raised", "raised", invalid="bad label", error=raised, area="labels")]
+    fused, nll = decision.decision_rows(records, KINDS)
+    assert fused.cells["labels"] == decision.Cell("✓", "raises IndexError", ())
+    assert nll.cells["labels"] == decision.Cell("✗", "returns 2.91 for label −1 (1/2)", ("XC-silent",))
+
+
+def test_compiled_is_compared_with_eager_cell_by_cell():
+    eager = [cell(CE, "confident-wrong-gap100"), cell(CE, "uniform-zeros", area="accuracy")]
+    compiled = [cell(CE, "confident-wrong-gap100", mode="compiled"),
+                cell(CE, "uniform-zeros", "nan", "nan", "XC-nan", mode="compiled", area="accuracy")]
+    [row] = decision.decision_rows(eager + compiled, KINDS)
+    assert row.cells["compiled"] == decision.Cell("✗", "1 of 2 differ: uniform-zeros fp32 ok → nan", ("XC-nan",))
+    [alone] = decision.decision_rows(eager, KINDS)
+    assert alone.cells["compiled"] == decision.Cell("—", "no compiled mode", ())
+
+
+def test_keras_backends_that_agree_share_a_cell_and_the_odd_one_says_how():
+    api = "keras.losses.SparseCategoricalCrossentropy(from_logits=False)"
+    records = [cell(api, "confident-wrong-gap100", backend=b, framework="keras") for b in ("tensorflow",)]
+    records += [cell(api, "confident-wrong-gap100", "inaccurate", "inaccurate", "XC-clip", backend=b,
+                     framework="keras", values=(16.1, 100.0), norms=(0.0, 1.4)) for b in ("jax", "torch")]
+    [row] = decision.decision_rows(records, KINDS)
+    assert row.cells["confident"] == decision.Cell("✗", "JAX, torch: loss 16.1 for 100, gradient 0; TF ✓", ("XC-clip",))
