@@ -271,3 +271,18 @@ def test_the_kept_reports_first_screen_holds_the_decision_table_and_raised_is_no
     assert measured["bottom"] <= 900 and measured["right"] <= 1400, measured
     assert "absent" not in measured.values(), measured
     assert measured["raised"] != measured["silent"] and measured["raisedSquare"] != measured["silentSquare"], measured
+
+
+def test_the_kept_report_answers_in_its_first_60_lines_and_stays_within_its_size_limits():
+    """report.md ≤ 1,500 lines whose first 60 hold every decision-table choice with a number in each cell;
+    report.html ≤ 1.5 MB."""
+    from xentcompat.report.decision import CHOICES
+
+    kept = KEPT_RESULTS.parent
+    lines = (kept / "report.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 1500 and (kept / "report.html").stat().st_size <= 1_500_000
+    first = lines[:60]
+    for choice in CHOICES:
+        row = next(line for line in first if line.startswith(f"| {choice.framework} | `{choice.label}` "))
+        cells = row.split(" | ")[2:-1]
+        assert all(re.search(r"\d|raises|—", cell) for cell in cells), row
