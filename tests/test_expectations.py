@@ -10,7 +10,7 @@ import pytest
 
 from xentcompat import expectations
 from xentcompat.expectations import CauseConflict, expectation
-from xentcompat.expectations.conditions import holding
+from xentcompat.expectations.conditions import PROBABILITY_CONDITIONS, holding
 from xentcompat.expectations.model import KINDS
 from xentcompat.harness import finding_id
 from xentcompat.reference.cases import CATALOGUE, by_id
@@ -184,7 +184,19 @@ def test_a_user_batch_gets_the_catalogue_s_cause_through_its_input_conditions():
     ([[1.0, 0.0, 0.0]], 0, "float16", set()),
 ])
 def test_input_conditions(logits, label, dtype, expected):
-    assert holding(Problem(np.array(logits), np.array([label])), dtype) == expected
+    assert holding(Problem(np.array(logits), np.array([label])), dtype) & set(PROBABILITY_CONDITIONS) == expected
+
+
+@pytest.mark.parametrize("logits, outside", [
+    ([[-1.0, -2.0, -0.5]], False),  # exp in (0.13, 0.61): inside [1e-7, 1 - 1e-7]
+    ([[1.0, -0.5, -2.0]], True),  # e > 1 - 1e-7
+    ([[0.0, -1.0, -2.0]], True),  # exp(0) = 1 > 1 - 1e-7
+    ([[-20.0, -1.0, -2.0]], True),  # e^-20 < 1e-7
+    ([[-1.0, -np.inf, -2.0]], False),  # exp(-inf) = 0: raised to 1e-7 before or after dividing, alike
+])
+def test_exp_outside_keras_clip(logits, outside):
+    holds = "exp-outside-keras-clip" in holding(Problem(np.array(logits), np.array([0])), "float32")
+    assert holds == outside
 
 
 KERNEL_PATHS = '''

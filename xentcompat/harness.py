@@ -57,13 +57,13 @@ class Checked:
 
 
 def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)) -> list[Cell]:
-    """Every applicable cell: the case runs in the dtype, feeds the API's targets, uses only options it offers, in a
-    mode the API implements."""
+    """Every applicable cell: the case runs in the dtype, feeds the API's targets, uses only options it offers, is of
+    an area the API runs, in a mode the API implements."""
     return [
         Cell(api, case, dtype, device, mode)
         for api in apis for case in cases for dtype in dtypes for device in devices for mode in modes
         if case.runs_in(dtype) and case.has_targets(api.targets) and api.applies_to(case.options)
-        and mode in api.modes
+        and (api.areas is None or case.area in api.areas) and mode in api.modes
     ]
 
 

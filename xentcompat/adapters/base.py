@@ -55,6 +55,7 @@ class LossApi:
     mean_over: str = "weight"
     backend: str | None = None
     modes: frozenset[str] = EAGER_ONLY
+    areas: frozenset[str] | None = None  # an API probing one behaviour runs only the cases of these areas
 
     @property
     def adapter(self):
@@ -133,14 +134,15 @@ _REGISTRY: dict[str, list[LossApi]] = {}
 
 def register(framework: str, api_id: str, expression: str, targets: str = "labels",
              supports: frozenset[str] = ALL_OPTIONS, mean_over: str = "weight", backend: str | None = None,
-             modes: frozenset[str] = EAGER_ONLY):
+             modes: frozenset[str] = EAGER_ONLY, areas: frozenset[str] | None = None):
     """Decorator: register an adapter function as the loss API `api_id` of its module.
 
-    `modes` are the execution modes the function implements ("compiled": the framework's compiler on the call).
+    `modes` are the execution modes the function implements ("compiled": the framework's compiler on the call);
+    `areas`, when given, the only case areas it runs (an API that probes one behaviour on a case family of its own).
     """
 
     def decorate(run: Callable[[Call], tuple]) -> Callable[[Call], tuple]:
-        api = LossApi(api_id, framework, targets, expression, run, supports, mean_over, backend, modes)
+        api = LossApi(api_id, framework, targets, expression, run, supports, mean_over, backend, modes, areas)
         _REGISTRY.setdefault(run.__module__, []).append(api)
         return run
 

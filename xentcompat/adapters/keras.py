@@ -190,8 +190,8 @@ def _run(call: Call, loss_class, from_logits: bool, predict: str = "logits") -> 
     """`loss_class(from_logits=..., **options)(targets, <predict>(x), sample_weight=...)` and its gradient, on the
     cell's device, in the user's layout, in the cell's mode; loss and gradient back as the reference's rows.
 
-    `predict`: "logits" (x itself), "layer" (a Softmax layer in the cell's dtype) or "backend" (the backend's own
-    softmax). Targets are labels in their own dtype, or probabilities in the cell's dtype; class weights become one
+    `predict`: "logits" (x itself), "layer" (a Softmax layer in the cell's dtype), "backend" (the backend's own
+    softmax) or "exp" (exp(x): a row of probabilities that does not sum to 1). Targets are labels in their own dtype, or probabilities in the cell's dtype; class weights become one
     sample weight per position, `keras.ops.take(w, y)`.
     """
     problem, options = call.problem, call.problem.options
@@ -213,7 +213,8 @@ def _run(call: Call, loss_class, from_logits: bool, predict: str = "logits") -> 
 def _loss_of(loss_class, from_logits: bool, predict: str, arguments: tuple, dtype: str):
     """The loss as a function of (logits, targets, sample weights)."""
     loss = loss_class(from_logits=from_logits, **dict(arguments))
-    to_input = {"logits": lambda x: x, "layer": keras.layers.Softmax(dtype=dtype), "backend": _SOFTMAX}[predict]
+    to_input = {"logits": lambda x: x, "layer": keras.layers.Softmax(dtype=dtype), "backend": _SOFTMAX,
+                "exp": keras.ops.exp}[predict]
     return lambda x, targets, weights: loss(targets, to_input(x), sample_weight=weights)
 
 
@@ -223,11 +224,11 @@ def _compiled(loss_class, from_logits: bool, predict: str, arguments: tuple, dty
     return _COMPILE(_loss_of(loss_class, from_logits, predict, arguments, dtype))
 
 
-def _register(api_id: str, expression: str, targets: str = "labels"):
+def _register(api_id: str, expression: str, targets: str = "labels", areas: frozenset[str] | None = None):
     """Keras' mean divides by the number of positions, sample weights or not: mean_over "rows"."""
     supports = SPARSE_OPTIONS if targets == "labels" else CATEGORICAL_OPTIONS
     return register("keras", api_id, expression, targets=targets, supports=supports, mean_over="rows",
-                    backend=BACKEND, modes=MODES)
+                    backend=BACKEND, modes=MODES, areas=areas)
 
 
 @_register(f"{SPARSE}(from_logits=True)", f"{SPARSE}(from_logits=True{{options}})(y, x{{weights}})")
@@ -251,6 +252,14 @@ def sparse_from_logits_of_softmax_layer(call: Call):
            f"{SPARSE}(from_logits=False{{options}})(y, {BACKEND_SOFTMAX}{{weights}})")
 def sparse_of_backend_softmax(call: Call):
     return _run(call, keras.losses.SparseCategoricalCrossentropy, from_logits=False, predict="backend")
+
+
+@_register(f"{SPARSE}(from_logits=False)[unnormalized probs]",
+           f"{SPARSE}(from_logits=False{{options}})(y, keras.ops.exp(x){{weights}})", areas=frozenset({"unnormalized"}))
+def sparse_of_unnormalized_probs(call: Call):
+    """Probability rows that do not sum to 1 (exp of the logits): Keras divides by the row sum, so the loss is the
+    softmax cross-entropy of x; the backends differ in whether they clip to [1e-7, 1 - 1e-7] before or after."""
+    return _run(call, keras.losses.SparseCategoricalCrossentropy, from_logits=False, predict="exp")
 
 
 @_register(f"{CATEGORICAL}(from_logits=True)", f"{CATEGORICAL}(from_logits=True{{options}})(q, x)", targets="probs")

@@ -8,7 +8,9 @@ float64 from the exact softmax, over the rows the loss counts (label in [0, C), 
 - `target-underflows`: a finite target logit whose probability rounds to 0 in the dtype;
 - `target-subnormal`: a target probability below the dtype's smallest normal number that does not round to 0;
 - `probability-zero`: some class's probability is 0 in the dtype (an underflow, or a -inf logit);
-- `probability-subnormal`: some class's probability is subnormal in the dtype.
+- `probability-subnormal`: some class's probability is subnormal in the dtype;
+- `exp-outside-keras-clip`: exp of some finite logit lies outside [1e-7, 1 - 1e-7], Keras' probability clip (the
+  condition of an API fed the unnormalized row exp(x), which a clip before normalizing changes).
 
 An entry names those that must hold (`when`, any of them) and those that must not (`unless`).
 """
@@ -21,12 +23,22 @@ from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.options import Problem
 
 PROBABILITY_CONDITIONS = ("target-underflows", "target-subnormal", "probability-zero", "probability-subnormal")
-CONDITIONS = PROBABILITY_CONDITIONS
+CONDITIONS = (*PROBABILITY_CONDITIONS, "exp-outside-keras-clip")
+KERAS_EPSILON = 1e-7
 
 
 def holding(problem: Problem, dtype: str) -> frozenset[str]:
     """The conditions that hold for `problem` in `dtype`."""
-    return _probability_conditions(problem, dtype)
+    return _probability_conditions(problem, dtype) | _clip_conditions(problem)
+
+
+def _clip_conditions(problem: Problem) -> frozenset[str]:
+    logits = np.asarray(problem.logits, dtype=np.float64)
+    finite = logits[np.isfinite(logits)]
+    with np.errstate(over="ignore"):
+        values = np.exp(finite)
+    outside = np.any((values < KERAS_EPSILON) | (values > 1.0 - KERAS_EPSILON))
+    return frozenset({"exp-outside-keras-clip"}) if outside else frozenset()
 
 
 def _probability_conditions(problem: Problem, dtype: str) -> frozenset[str]:

@@ -4,7 +4,8 @@ A case holds float64 logits (±inf and NaN allowed), class-index labels or proba
 time the logits are rounded to the dtype; a dtype in which a finite logit would overflow does not run the case (that
 is an input-cast limit of the dtype, listed by `unrunnable_dtypes`, not an API error).
 
-Each case has a tier: `realistic` (what models produce: gaps up to 1e4, vocabularies up to 256k, masks, ignored rows,
+The `unnormalized` cases feed the APIs that take a row of probabilities that does not sum to 1 (`exp(logits)`);
+every other API runs them as ordinary logits. Each case has a tier: `realistic` (what models produce: gaps up to 1e4, vocabularies up to 256k, masks, ignored rows,
 NaN from a diverged step; a user's own batch) or `stress` (values at the dtype's maximum, gaps of 1e30, subnormals,
 +inf logits). Stress results never decide a report row's headline verdict.
 """
@@ -163,7 +164,20 @@ def _catalogue() -> list[Case]:
         _case("nan-logit", "nonfinite", [[0, NAN, 1, 2], [0, 1, 2, 3]], [0, 3],
               "a NaN logit: its row NaN, the other row's gradient unaffected"),
     ]
-    return cases
+    return cases + _unnormalized_cases()
+
+
+def _unnormalized_cases() -> list[Case]:
+    """Logits whose exp (an unnormalized probability row, as `from_logits=False` may be handed one) sums to other than
+    1: below 1 everywhere, above 1 at one class, and below the 1e-7 a Keras clip raises to. Float32."""
+    rows = {"unnormalized-below-1": [[-1.0, -2.0, -0.5, -3.0], [-0.2, -1.5, -2.5, -0.7]],
+            "unnormalized-above-1": [[1.0, -0.5, 0.0, -2.0], [2.5, 0.3, -1.0, 0.0]],
+            "unnormalized-tiny": [[-20.0, -20.5, -21.0, -19.5], [-18.0, -17.0, -22.0, -20.0]]}
+    words = {"unnormalized-below-1": "exp(logits) rows summing to less than 1",
+             "unnormalized-above-1": "exp(logits) rows summing to more than 1, one entry above 1",
+             "unnormalized-tiny": "exp(logits) rows of entries below 1e-7"}
+    return [replace(_case(case_id, "unnormalized", logits, [1, 2], words[case_id]), dtypes=("float32",))
+            for case_id, logits in rows.items()]
 
 
 def _with_option_cases() -> tuple[Case, ...]:
