@@ -96,4 +96,5 @@ def test_keras_backends_that_agree_share_a_cell_and_the_odd_one_says_how():
     records += [cell(api, "confident-wrong-gap100", "inaccurate", "inaccurate", "XC-clip", backend=b,
                      framework="keras", values=(16.1, 100.0), norms=(0.0, 1.4)) for b in ("jax", "torch")]
     [row] = decision.decision_rows(records, KINDS)
-    assert row.cells["confident"] == decision.Cell("✗", "JAX, torch: loss 16.1 for 100, gradient 0; TF ✓", ("XC-clip",))
+    expected = decision.Cell("✗", "JAX, torch: loss 16.1 for 100, gradient 0; TF ✓", ("XC-clip",))
+    assert row.cells["confident"] == expected

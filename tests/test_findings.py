@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from xentcompat.report.decision import typed
 from xentcompat import __version__
 from xentcompat.report.findings import collect
 from xentcompat.report.markdown import render_markdown
@@ -30,7 +31,7 @@ def deviating(case: str, dtype: str = "float16", device: str = "cpu", explained:
 def test_records_of_one_cause_are_one_finding_with_where_and_why():
     records = [deviating("near-max", "float16"), deviating("near-max", "bfloat16", device="cuda"),
                deviating("big-vocab", "float16"), record("calm")]
-    [finding] = collect(records, CAUSES)
+    [finding] = collect(typed(records), CAUSES)
     assert finding.id == "XC-row-overflow" and finding.kind == "overflow" and finding.title == "A row loss overflows"
     assert finding.where == {"torch.nn.CrossEntropyLoss": {"big-vocab": ["float16"],
                                                            "near-max": ["float16", "bfloat16"]}}
@@ -44,7 +45,7 @@ def test_records_of_one_cause_are_one_finding_with_where_and_why():
 
 
 def test_an_unexplained_deviation_comes_first_and_says_it_is_new():
-    findings = collect([deviating("near-max"), deviating("other", explained=False)], CAUSES)
+    findings = collect(typed([deviating("near-max"), deviating("other", explained=False)]), CAUSES)
     assert [f.id for f in findings] == ["XC-unexplained-0123abcd", "XC-row-overflow"]
     assert findings[0].unexplained and not findings[0].predicted and findings[0].kind == "unexplained"
     assert "new with torch 2.13.0" in findings[0].explanation() and findings[0].title.startswith("Unexplained")
@@ -57,7 +58,7 @@ def test_merge_order_keeps_records_and_finding_ids():
     forward, backward = merge_documents([first, second]), merge_documents([second, first])
     assert forward == backward
     assert forward["causes"] == CAUSES
-    assert [f.id for f in collect(forward["records"])] == [f.id for f in collect(backward["records"])]
+    assert [f.id for f in collect(typed(forward["records"]))] == [f.id for f in collect(typed(backward["records"]))]
     assert render_markdown(forward) == render_markdown(backward)
 
 

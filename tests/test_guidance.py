@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from xentcompat.report.decision import typed
 from xentcompat.report.guidance import guidance
 from tests.test_records import record
 
@@ -19,7 +20,7 @@ def cell(api: str, case: str, area: str, loss: str = "ok", grad: str = "ok", dty
 
 
 def answer(records, question_start):
-    return next((a for a in guidance(records) if a.question.startswith(question_start)), None)
+    return next((a for a in guidance(typed(records)) if a.question.startswith(question_start)), None)
 
 
 def test_softmax_first_is_counted_against_the_fused_loss_on_the_same_cells():
@@ -57,7 +58,7 @@ def test_masking_and_large_vocab_claims_name_the_apis_and_are_absent_without_rec
     assert f"`{TWICE}` on neg-inf-target" in failing.text
     [vocab] = answer(records, "Which dtypes").claims
     assert vocab.text.startswith("float16: 1 of 2 APIs agree") and f"deviating: `{FUSED}` (vocab)" in vocab.text
-    assert guidance([cell(FUSED, "calm", "accuracy")]) == []
+    assert guidance(typed([cell(FUSED, "calm", "accuracy")])) == []
 
 
 def test_compiled_verdict_changes_are_listed_per_api():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from xentcompat.report.decision import typed
 from xentcompat.report.hardware import varies_by_cpu_table
 from xentcompat.report.html import render_html
 from xentcompat.report.markdown import render_markdown
@@ -27,7 +28,7 @@ def measured(machine: str, grad: str, path: str | None) -> dict:
 
 
 def test_one_machine_shows_what_it_measured_and_what_the_other_path_is_expected_to_give():
-    [row] = varies_by_cpu_table([measured("M-epyc", "inaccurate", None), keras_record("a", "tensorflow")]).rows
+    [row] = varies_by_cpu_table(typed([measured("M-epyc", "inaccurate", None), keras_record("a", "tensorflow")])).rows
     assert row[:4] == (f"{SPARSE} [tensorflow]", "many-classes-256k-zeros", "float16", "eager")
     assert row[4] == "ok / inaccurate on M-epyc"
     assert row[5] == ("ok / nan with oneDNN float16 kernels (CPU with avx512_fp16); "
@@ -37,7 +38,7 @@ def test_one_machine_shows_what_it_measured_and_what_the_other_path_is_expected_
 def test_two_machines_merged_show_both_measurements_on_one_row():
     merged = merge_documents([results_document([measured("M-epyc", "inaccurate", None)], [EPYC_ENV]),
                               results_document([measured("M-xeon", "nan", "onednn-float16")], [XEON_ENV])])
-    [row] = varies_by_cpu_table(merged["records"]).rows
+    [row] = varies_by_cpu_table(typed(merged["records"])).rows
     assert row[4] == "ok / inaccurate on M-epyc; ok / nan on M-xeon"
     assert row[5].count("(measured)") == 2
     report = render_markdown(merged)
@@ -52,10 +53,10 @@ def test_two_machines_merged_show_both_measurements_on_one_row():
 def test_machines_that_disagree_without_a_declared_path_are_shown_as_unexplained():
     first = keras_record("a", "tensorflow", machine="M-1")
     second = keras_record("a", "tensorflow", "nan", machine="M-2")
-    [row] = varies_by_cpu_table([first, second]).rows
+    [row] = varies_by_cpu_table(typed([first, second])).rows
     assert row[4] == "ok / ok on M-1; nan / ok on M-2"
     assert row[5].startswith("no kernel path declared")
 
 
 def test_no_table_when_nothing_varies():
-    assert varies_by_cpu_table([keras_record("a", "tensorflow", machine="M-1")]) is None
+    assert varies_by_cpu_table(typed([keras_record("a", "tensorflow", machine="M-1")])) is None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from xentcompat.report.decision import typed
 from xentcompat.report.records import read_results
 
 from xentcompat.report import cli, plots
@@ -73,7 +74,7 @@ def section(page: str, key: str) -> str:
 def test_every_finding_is_an_anchor_and_the_decision_table_links_to_it():
     page = render()
     answer = section(page, "answer")
-    finding_ids = [finding.id for finding in collect(sample_records())]
+    finding_ids = [finding.id for finding in collect(typed(sample_records()))]
     assert sorted(finding_ids) == ["XC-nan00001", "XC-raised01", "XC-softmax1"]
     for finding_id in finding_ids:
         assert page.count(f'id="{anchor(finding_id)}"') == 1
@@ -134,8 +135,8 @@ def test_plots_are_inline_svg_and_deterministic():
     page = render(records)
     assert page.count('<svg class="heatmap"') == 4 and page.count('<svg class="error-panel"') == 2  # a map per dtype
     assert render(records) == page
-    assert plots.outcome_heatmap(records[::-1]) == plots.outcome_heatmap(records)
-    assert plots.error_panels(records[::-1]) == plots.error_panels(records)
+    assert plots.outcome_heatmap(typed(records[::-1])) == plots.outcome_heatmap(typed(records))
+    assert plots.error_panels(typed(records[::-1])) == plots.error_panels(typed(records))
 
 
 def heat_cell(svg: str, label: str, case: str) -> str:
@@ -146,7 +147,7 @@ def heat_cell(svg: str, label: str, case: str) -> str:
 
 
 def test_heatmap_colours_the_worst_outcome_and_leaves_cells_not_run_blank():
-    svg = plots.outcome_heatmap(sample_records())
+    svg = plots.outcome_heatmap(typed(sample_records()))
     assert heat_cell(svg, "torch.nn.CrossEntropyLoss", "near-max-float16") == "o-nan"
     assert heat_cell(svg, SOFTMAX, "uniform-zeros") == "o-inaccurate"
     assert f"{SOFTMAX} · near-max-float16" not in svg and svg.count('<rect class="c ') == 5  # 8 places, 3 not run
@@ -158,7 +159,9 @@ def test_heatmap_colours_the_worst_outcome_and_leaves_cells_not_run_blank():
 
 def test_worst_outcome_prefers_silent_wrong_values_over_exceptions():
     def cell(loss, grad="ok"):
-        return {"loss": {"outcome": loss}, "grad": {"outcome": grad}}
+        base = record("x")
+        changed = {**base, "loss": {**base["loss"], "outcome": loss}, "grad": {**base["grad"], "outcome": grad}}
+        return typed([changed])[0]
 
     assert plots.worst_outcome([cell("ok"), cell("inaccurate"), cell("ok", "nan")]) == "nan"
     assert plots.worst_outcome([cell("raised"), cell("finite")]) == "finite"
@@ -166,7 +169,7 @@ def test_worst_outcome_prefers_silent_wrong_values_over_exceptions():
 
 
 def test_error_panels_plot_measured_errors_and_mark_nonfinite_losses_at_the_top():
-    panels = dict(plots.error_panels(sample_records()))
+    panels = dict(plots.error_panels(typed(sample_records())))
     assert list(panels) == ["torch.nn.CrossEntropyLoss", SOFTMAX]
     plain = panels["torch.nn.CrossEntropyLoss"]
     assert plain.count('class="nonfinite"') == 2  # the nan (extreme) and the raised (user) loss

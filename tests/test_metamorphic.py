@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import crashing_adapter
+from xentcompat.report.decision import typed
 from xentcompat.adapters.base import registered
 from xentcompat.harness import Cell, check
 from xentcompat.reference.cases import by_id
@@ -31,9 +32,9 @@ def test_an_api_that_is_not_shift_invariant_breaks_shift_and_is_reported(fake_ap
     assert not relations["shift"]["holds"] and relations["shift"]["error_units"] > 1e10
     assert relations["shift"]["transformed"] - relations["shift"]["loss"] == pytest.approx(1.0)
     assert relations["permute"]["holds"]
-    table = broken_relations_table([record])
+    table = broken_relations_table(typed([record]))
     assert [row[3] for row in table.rows] == ["shift"]
-    assert checked_count([record]) == (len(relations), 1)
+    assert checked_count(typed([record])) == (len(relations), 1)
 
 
 def test_relations_are_checked_only_for_eager_cells_of_valid_input(fake_apis):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from xentcompat.report.decision import typed
 from xentcompat.report.guidance import guidance
 from xentcompat.report.html import render_html
 from xentcompat.report.markdown import render_markdown
@@ -28,19 +29,20 @@ def test_invalid_table_says_what_each_api_did():
                invalid(SPARSE, "label-equals-C", "silent", backend="jax", value=0.5),
                invalid(SPARSE, "label-minus-1", "crashed", backend="jax",
                        error={"type": "crashed", "message": "killed by signal SIGABRT (-6)"})]
-    table = invalid_input_table(records)
+    table = invalid_input_table(typed(records))
     assert table.columns == ("api", "label-equals-C", "label-minus-1")
     assert table.rows == ((f"{SPARSE} [jax]", "silent: 0.5", "crashed (killed by signal SIGABRT (-6))"),
                           (TORCH, "raised IndexError", "—"))
-    silent, = [c for a in guidance(records) for c in a.claims if c.text.startswith("Return a value anyway")]
+    silent, = [c for a in guidance(typed(records)) for c in a.claims if c.text.startswith("Return a value anyway")]
     assert f"`{SPARSE} [jax]` on label-equals-C" in silent.text and silent.findings == ("XC-bad",)
 
 
 def test_same_option_name_different_numbers_side_by_side():
     records = [option(TORCH, 1.25), option(SPARSE, 0.9375, "tensorflow"), option(TORCH, 2.0, case="reduction-sum"),
                option(SPARSE, 2.0, "tensorflow", case="reduction-sum")]
-    assert same_name_different_numbers(records) == {"class-weights": {TORCH: 1.25, f"{SPARSE} [tensorflow]": 0.9375}}
-    table = option_values_table(records)
+    differing = {"class-weights": {TORCH: 1.25, f"{SPARSE} [tensorflow]": 0.9375}}
+    assert same_name_different_numbers(typed(records)) == differing
+    table = option_values_table(typed(records))
     assert ("class-weights", "1.25", "1", "ok / ok", TORCH) in table.rows
     assert ("class-weights", "0.9375", "1", "ok / ok", f"{SPARSE} [tensorflow]") in table.rows
     report = render_markdown(results_document(records, []))
@@ -49,5 +51,5 @@ def test_same_option_name_different_numbers_side_by_side():
 
 
 def test_no_tables_without_their_records():
-    assert invalid_input_table([record("a")]) is None and option_values_table([record("a")]) is None
+    assert invalid_input_table(typed([record("a")])) is None and option_values_table(typed([record("a")])) is None
     assert "Invalid input" not in render_markdown(results_document([record("a")], []))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from xentcompat.record import Record
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.decision import CHOICES
 from xentcompat.report.numbers import words
@@ -33,7 +34,7 @@ OUTCOME_WORDS = {
 class Finding:
     id: str
     cause: dict | None  # the cause's kind, title, explanation, upstream, no_upstream; None: unexplained
-    records: tuple[dict, ...]
+    records: tuple[Record, ...]
 
     @property
     def unexplained(self) -> bool:
@@ -44,8 +45,8 @@ class Finding:
         if self.cause is not None:
             return self.cause["title"]
         first = self.records[0]
-        return (f"Unexplained: {api_label(first, with_place=False)} gives loss {first['loss']['outcome']}, "
-                f"gradient {first['grad']['outcome']}, and no cause predicts it")
+        return (f"Unexplained: {api_label(first, with_place=False)} gives loss {first.loss['outcome']}, "
+                f"gradient {first.grad['outcome']}, and no cause predicts it")
 
     @property
     def kind(self) -> str:
@@ -65,32 +66,32 @@ class Finding:
         """"loss/grad" -> number of cells."""
         counts: dict[str, int] = defaultdict(int)
         for record in self.records:
-            counts[f"{record['loss']['outcome']}/{record['grad']['outcome']}"] += 1
+            counts[f"{record.loss['outcome']}/{record.grad['outcome']}"] += 1
         return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
     @property
     def seed_apis(self) -> list[str]:
         """The decision table's APIs it touches."""
-        return [api for api in SEED_APIS if any(record["api"] == api for record in self.records)]
+        return [api for api in SEED_APIS if any(record.api == api for record in self.records)]
 
     @property
     def realistic(self) -> int:
-        return sum(1 for record in self.records if record.get("tier") == "realistic")
+        return sum(1 for record in self.records if record.tier == "realistic")
 
     def cells(self) -> list[tuple[str, ...]]:
         """A compact table of its cells (at most `CELLS_SHOWN`, one per API, backend and outcome first):
         api, backend, dtype, mode, case, what came out."""
         seen, shown_cells = set(), []
         for record in sorted(self.records, key=_example_order):
-            key = (record["api"], record.get("backend"), record["loss"]["outcome"], record["grad"]["outcome"])
+            key = (record.api, record.backend, record.loss["outcome"], record.grad["outcome"])
             if key in seen:
                 continue
             seen.add(key)
             shown_cells.append(record)
         chosen = {id(record) for record in shown_cells}
         rest = [r for r in sorted(self.records, key=_example_order) if id(r) not in chosen]
-        return [(r["api"], r.get("backend") or "", r["dtype"], r["mode"], r["case"],
-                 words(r["loss"], r["grad"], r.get("error")) or "agrees")
+        return [(r.api, r.backend or "", r.dtype, r.mode, r.case,
+                 words(r.loss, r.grad, r.error) or "agrees")
                 for r in (shown_cells + rest)[:CELLS_SHOWN]]
 
     @property
@@ -98,21 +99,21 @@ class Finding:
         """API label -> case -> the dtypes it deviates in (dtype order)."""
         found: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for record in self.records:
-            found[api_label(record, with_place=False)][record["case"]].add(record["dtype"])
+            found[api_label(record, with_place=False)][record.case].add(record.dtype)
         return {api: {case: sorted(dtypes, key=dtype_order) for case, dtypes in sorted(cases.items())}
                 for api, cases in sorted(found.items())}
 
     @property
     def places(self) -> list[str]:
         """The devices and modes it shows on, e.g. ["cpu eager", "cuda eager"]."""
-        return sorted({f"{record['device']} {record['mode']}" for record in self.records})
+        return sorted({f"{record.device} {record.mode}" for record in self.records})
 
     @property
     def upstream(self) -> list[str]:
         """The cause's links, then any a cell's entry adds."""
         links = list(self.cause["upstream"]) if self.cause else []
         for record in self.records:
-            link = (record.get("expected") or {}).get("upstream")
+            link = (record.expected or {}).get("upstream")
             if link and link not in links and not unexpected(record):
                 links.append(link)
         return links
@@ -120,7 +121,7 @@ class Finding:
     @property
     def repro(self) -> str | None:
         """The shortest copy-paste reproducer among its records."""
-        scripts = [record.get("repro") for record in self.records if record.get("repro")]
+        scripts = [record.repro for record in self.records if record.repro]
         return min(scripts, key=lambda script: (len(script), script)) if scripts else None
 
     def status(self) -> str:
@@ -147,16 +148,16 @@ class Finding:
         measured = f"{_measured(example)} (`{api_label(example)}`)"
         if self.cause is None:
             return (f"No cause predicts this, in {count} on {', '.join(self.places)}: new with "
-                    f"{example['framework']} {example['framework_version']}, or a user's case. {measured}")
+                    f"{example.framework} {example.framework_version}, or a user's case. {measured}")
         return f"{self.cause['explanation']} Seen in {count} on {', '.join(self.places)}. {measured}"
 
 
-def collect(records: list[dict], causes: dict[str, dict] | None = None) -> list[Finding]:
+def collect(records: list[Record], causes: dict[str, dict] | None = None) -> list[Finding]:
     """Every finding of `records`, by impact (see `impact`)."""
-    groups: dict[str, list[dict]] = defaultdict(list)
+    groups: dict[str, list[Record]] = defaultdict(list)
     for record in records:
-        if record.get("finding"):
-            groups[record["finding"]].append(record)
+        if record.finding:
+            groups[record.finding].append(record)
     causes = causes or {}
     findings = [Finding(finding_id, causes.get(finding_id.removeprefix("XC-")), tuple(group))
                 for finding_id, group in groups.items()]
@@ -168,24 +169,24 @@ def impact(finding: Finding) -> tuple:
     return (not finding.unexplained, -len(finding.seed_apis), -finding.realistic, -len(finding.records), finding.id)
 
 
-def _example_order(record: dict) -> tuple:
+def _example_order(record: Record) -> tuple:
     """The example a finding shows: an eager float32 cell on the CPU where there is one (what most users run)."""
-    return (record["mode"] != "eager", record["device"] != "cpu", record["dtype"] != "float32", record["api"],
-            record["case"], dtype_order(record["dtype"]))
+    return (record.mode != "eager", record.device != "cpu", record.dtype != "float32", record.api,
+            record.case, dtype_order(record.dtype))
 
 
-def unexpected(record: dict) -> bool:
+def unexpected(record: Record) -> bool:
     """Whether the record's outcomes differ from what its expectation entry (or the default ok/ok) promised."""
-    expected = record.get("expected") or {}
-    return (record["loss"]["outcome"], record["grad"]["outcome"]) != (expected.get("loss", "ok"),
+    expected = record.expected or {}
+    return (record.loss["outcome"], record.grad["outcome"]) != (expected.get("loss", "ok"),
                                                                      expected.get("grad", "ok"))
 
 
-def api_label(record: dict, with_place: bool = True) -> str:
+def api_label(record: Record, with_place: bool = True) -> str:
     """The API as a row label: its id, the Keras backend, and the device and mode when not cpu/eager."""
-    label = record["api"] + (f" [{record['backend']}]" if record.get("backend") else "")
-    if with_place and (record["device"], record["mode"]) != ("cpu", "eager"):
-        label += f" ({record['device']}, {record['mode']})"
+    label = record.api + (f" [{record.backend}]" if record.backend else "")
+    if with_place and (record.device, record.mode) != ("cpu", "eager"):
+        label += f" ({record.device}, {record.mode})"
     return label
 
 
@@ -193,12 +194,12 @@ def dtype_order(dtype: str) -> int:
     return DTYPE_NAMES.index(dtype) if dtype in DTYPE_NAMES else len(DTYPE_NAMES)
 
 
-def _measured(record: dict) -> str:
-    where = f"{record['case']} in {record['dtype']}"
-    if record["loss"]["outcome"] == "raised" and record.get("error"):
-        return f"For example, {where} raises {record['error']['type']}: {record['error']['message']}."
-    said = words(record["loss"], record["grad"], record.get("error"))
-    grad = record["grad"]
+def _measured(record: Record) -> str:
+    where = f"{record.case} in {record.dtype}"
+    if record.loss["outcome"] == "raised" and record.error:
+        return f"For example, {where} raises {record.error['type']}: {record.error['message']}."
+    said = words(record.loss, record.grad, record.error)
+    grad = record.grad
     counts = [f"{grad[key]} {name} gradient elements" for key, name in (("nan_count", "NaN"), ("inf_count", "infinite"))
               if grad.get(key)]
     return f"For example, {where}: " + ", ".join([said or "agrees", *counts]) + "."

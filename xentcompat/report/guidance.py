@@ -10,6 +10,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
+from xentcompat.record import Record
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.findings import api_label
 from xentcompat.report.tables import same_name_different_numbers
@@ -42,7 +43,7 @@ class Answer:
     claims: tuple[Claim, ...]
 
 
-def guidance(records: list[dict]) -> list[Answer]:
+def guidance(records: list[Record]) -> list[Answer]:
     answers = [
         Answer("Should softmax be the last layer before the loss?", tuple(_softmax_first(records))),
         Answer("What does `from_logits=False` cost, and when?", tuple(_from_logits(records))),
@@ -55,33 +56,33 @@ def guidance(records: list[dict]) -> list[Answer]:
     return [answer for answer in answers if answer.claims]
 
 
-def _key(record: dict) -> tuple:
-    return record.get("backend"), record["device"], record["mode"], record["case"], record["dtype"]
+def _key(record: Record) -> tuple:
+    return record.backend, record.device, record.mode, record.case, record.dtype
 
 
-def _pairs(records: list[dict], first: str, fused: str) -> list[tuple[dict, dict]]:
+def _pairs(records: list[Record], first: str, fused: str) -> list[tuple[Record, Record]]:
     """(softmax-first record, fused record) measured on the same backend, device, mode, case and dtype."""
-    fused_by_key = {_key(r): r for r in records if r["api"] == fused}
-    return [(r, fused_by_key[_key(r)]) for r in records if r["api"] == first and _key(r) in fused_by_key]
+    fused_by_key = {_key(r): r for r in records if r.api == fused}
+    return [(r, fused_by_key[_key(r)]) for r in records if r.api == first and _key(r) in fused_by_key]
 
 
-def _outcomes(record: dict) -> tuple[str, str]:
+def _outcomes(record: Record) -> tuple[str, str]:
     """The record's outcomes, or ok/ok when they are its good outcome (a raised error on invalid input)."""
-    return (record["loss"]["outcome"], record["grad"]["outcome"]) if record.get("finding") else OK
+    return (record.loss["outcome"], record.grad["outcome"]) if record.finding else OK
 
 
 def _findings(records) -> tuple[str, ...]:
-    return tuple(sorted({r["finding"] for r in records if r.get("finding")}))
+    return tuple(sorted({r.finding for r in records if r.finding}))
 
 
-def _by_backend(pairs: list[tuple[dict, dict]]) -> dict[str | None, list[tuple[dict, dict]]]:
-    groups: dict[str | None, list[tuple[dict, dict]]] = defaultdict(list)
+def _by_backend(pairs: list[tuple[Record, Record]]) -> dict[str | None, list[tuple[Record, Record]]]:
+    groups: dict[str | None, list[tuple[Record, Record]]] = defaultdict(list)
     for pair in pairs:
-        groups[pair[0].get("backend")].append(pair)
+        groups[pair[0].backend].append(pair)
     return groups
 
 
-def _softmax_first(records: list[dict]) -> list[Claim]:
+def _softmax_first(records: list[Record]) -> list[Claim]:
     claims = []
     for first, fused in SOFTMAX_FIRST:
         for backend, pairs in sorted(_by_backend(_pairs(records, first, fused)).items(), key=lambda i: str(i[0])):
@@ -94,14 +95,14 @@ def _softmax_first(records: list[dict]) -> list[Claim]:
     return claims
 
 
-def _from_logits(records: list[dict]) -> list[Claim]:
+def _from_logits(records: list[Record]) -> list[Claim]:
     claims = []
     for first, fused in SOFTMAX_FIRST:
         if not first.startswith("keras."):
             continue
         for backend, pairs in sorted(_by_backend(_pairs(records, first, fused)).items(), key=lambda i: str(i[0])):
             worse = [a for a, b in pairs if _outcomes(a) != OK and _outcomes(b) == OK]
-            outcomes = sorted({f"{a['loss']['outcome']}/{a['grad']['outcome']}" for a in worse})
+            outcomes = sorted({f"{a.loss['outcome']}/{a.grad['outcome']}" for a in worse})
             errors = _median_error(pairs)
             text = (f"On the {backend} backend, `{first}` costs {len(worse)} of {len(pairs)} cells against "
                     f"`{fused}`" + (f" (loss/gradient {', '.join(outcomes)}){_cases(worse)}" if worse else "")
@@ -111,17 +112,17 @@ def _from_logits(records: list[dict]) -> list[Claim]:
     return claims
 
 
-def _median_error(pairs: list[tuple[dict, dict]]) -> tuple[float, float] | None:
+def _median_error(pairs: list[tuple[Record, Record]]) -> tuple[float, float] | None:
     """Median |loss - reference| / |reference| of each side on the accuracy cases (the framework's own numbers)."""
-    both = [(_relative(a), _relative(b)) for a, b in pairs if a.get("area") == "accuracy"]
+    both = [(_relative(a), _relative(b)) for a, b in pairs if a.area == "accuracy"]
     both = [(x, y) for x, y in both if x is not None and y is not None]
     if not both:
         return None
     return statistics.median(a for a, _ in both), statistics.median(b for _, b in both)
 
 
-def _relative(record: dict) -> float | None:
-    value, reference = record["loss"].get("value"), record["loss"].get("reference")
+def _relative(record: Record) -> float | None:
+    value, reference = record.loss.get("value"), record.loss.get("reference")
     if not (_is_number(value) and _is_number(reference)) or reference == 0:
         return None
     return abs(value - reference) / abs(reference)
@@ -131,16 +132,16 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float))
 
 
-def _masking(records: list[dict]) -> list[Claim]:
-    rows: dict[str, list[dict]] = defaultdict(list)
+def _masking(records: list[Record]) -> list[Claim]:
+    rows: dict[str, list[Record]] = defaultdict(list)
     for record in records:
-        if record.get("area") == "masking":
+        if record.area == "masking":
             rows[api_label(record)].append(record)
     if not rows:
         return []
     clean = sorted(label for label, group in rows.items() if all(_outcomes(r) == OK for r in group))
     failing = sorted(label for label in rows if label not in clean)
-    cases = sorted({r["case"] for group in rows.values() for r in group})
+    cases = sorted({r.case for group in rows.values() for r in group})
     claims = []
     if clean:
         claims.append(Claim(f"Agree with the reference on every -inf case run ({', '.join(cases)}) in every dtype: "
@@ -149,17 +150,17 @@ def _masking(records: list[dict]) -> list[Claim]:
     if failing:
         deviating = [r for label in failing for r in rows[label] if _outcomes(r) != OK]
         claims.append(Claim("Deviate on -inf logits: " + "; ".join(
-            f"`{label}` on {', '.join(sorted({r['case'] for r in rows[label] if _outcomes(r) != OK}))}"
+            f"`{label}` on {', '.join(sorted({r.case for r in rows[label] if _outcomes(r) != OK}))}"
             for label in failing) + ".", _findings(deviating), sum(len(rows[label]) for label in failing)))
     return claims
 
 
-def _large_vocab(records: list[dict]) -> list[Claim]:
+def _large_vocab(records: list[Record]) -> list[Claim]:
     claims = []
     for dtype in DTYPE_NAMES:
-        rows: dict[str, list[dict]] = defaultdict(list)
+        rows: dict[str, list[Record]] = defaultdict(list)
         for record in records:
-            if record.get("area") == "large-vocab" and record["dtype"] == dtype:
+            if record.area == "large-vocab" and record.dtype == dtype:
                 rows[api_label(record)].append(record)
         if not rows:
             continue
@@ -173,31 +174,31 @@ def _large_vocab(records: list[dict]) -> list[Claim]:
     return claims
 
 
-def _invalid_input(records: list[dict]) -> list[Claim]:
-    rows: dict[str, list[dict]] = defaultdict(list)
+def _invalid_input(records: list[Record]) -> list[Claim]:
+    rows: dict[str, list[Record]] = defaultdict(list)
     for record in records:
-        if record.get("invalid"):
+        if record.invalid:
             rows[api_label(record)].append(record)
     claims = []
-    clear = sorted(label for label, group in rows.items() if all(r["loss"]["outcome"] == "raised" for r in group))
+    clear = sorted(label for label, group in rows.items() if all(r.loss["outcome"] == "raised" for r in group))
     if clear:
-        cases = sorted({r["case"] for label in clear for r in rows[label]})
+        cases = sorted({r.case for label in clear for r in rows[label]})
         claims.append(Claim(f"Raise an error on every invalid input run ({', '.join(cases)}): "
                             + ", ".join(f"`{label}`" for label in clear) + ".", (),
                             sum(len(rows[label]) for label in clear)))
     for outcome, words in (("silent", "Return a value anyway (silent)"), ("crashed", "Crash the process")):
-        hit = {label: sorted(r["case"] for r in group if r["loss"]["outcome"] == outcome)
+        hit = {label: sorted(r.case for r in group if r.loss["outcome"] == outcome)
                for label, group in sorted(rows.items())}
         hit = {label: cases for label, cases in hit.items() if cases}
         if hit:
-            evidence = [r for label in hit for r in rows[label] if r["loss"]["outcome"] == outcome]
+            evidence = [r for label in hit for r in rows[label] if r.loss["outcome"] == outcome]
             claims.append(Claim(f"{words}: " + "; ".join(f"`{label}` on {', '.join(cases)}"
                                                          for label, cases in hit.items()) + ".",
                                 _findings(evidence), len(evidence)))
     return claims
 
 
-def _same_option(records: list[dict]) -> list[Claim]:
+def _same_option(records: list[Record]) -> list[Claim]:
     claims = []
     for case, values in same_name_different_numbers(records).items():
         shown = ", ".join(f"`{label}` {value:.6g}" for label, value in values.items())
@@ -206,15 +207,15 @@ def _same_option(records: list[dict]) -> list[Claim]:
     return claims
 
 
-def _compiled(records: list[dict]) -> list[Claim]:
+def _compiled(records: list[Record]) -> list[Claim]:
     """Per API: the cells whose outcomes differ between eager and compiled execution (same device, case, dtype)."""
-    eager = {(r["api"], r.get("backend"), r["device"], r["case"], r["dtype"]): r for r in records
-             if r["mode"] == "eager"}
-    changed: dict[str, list[tuple[dict, dict]]] = defaultdict(list)
+    eager = {(r.api, r.backend, r.device, r.case, r.dtype): r for r in records
+             if r.mode == "eager"}
+    changed: dict[str, list[tuple[Record, Record]]] = defaultdict(list)
     compared: dict[str, int] = defaultdict(int)
     for record in records:
-        key = (record["api"], record.get("backend"), record["device"], record["case"], record["dtype"])
-        if record["mode"] != "compiled" or key not in eager:
+        key = (record.api, record.backend, record.device, record.case, record.dtype)
+        if record.mode != "compiled" or key not in eager:
             continue
         label = api_label(eager[key])
         compared[label] += 1
@@ -234,8 +235,8 @@ def _compiled(records: list[dict]) -> list[Claim]:
     return claims
 
 
-def _cases(records: list[dict]) -> str:
-    cases = sorted({r["case"] for r in records})
+def _cases(records: list[Record]) -> str:
+    cases = sorted({r.case for r in records})
     if not cases:
         return ""
     shown = ", ".join(cases[:6]) + (f" and {len(cases) - 6} more" if len(cases) > 6 else "")

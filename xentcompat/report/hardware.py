@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from xentcompat.record import Record
 from xentcompat.report.findings import api_label
 from xentcompat.report.tables import Table
 
@@ -26,7 +27,7 @@ def machine_text(env: dict) -> str:
             f"{flags}); kernel switches: {switches or 'none set'}")
 
 
-def machines(environments: list[dict]) -> list[str]:
+def machines(environments: list[Record]) -> list[str]:
     """Each distinct machine of the run once, in words, with the targets that ran on it."""
     targets: dict[str, list[str]] = {}
     described: dict[str, str] = {}
@@ -37,11 +38,11 @@ def machines(environments: list[dict]) -> list[str]:
     return [f"{described[key]} (targets: {', '.join(sorted(names))})" for key, names in sorted(targets.items())]
 
 
-def varies_by_cpu_table(records: list[dict]) -> Table | None:
+def varies_by_cpu_table(records: list[Record]) -> Table | None:
     """api × case × dtype × mode rows of the cells that vary by CPU; None when no cell does."""
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+    groups: dict[tuple, list[Record]] = defaultdict(list)
     for record in records:
-        key = (api_label(record), record["case"], record["dtype"], record["mode"], record["framework_version"])
+        key = (api_label(record), record.case, record.dtype, record.mode, record.framework_version)
         groups[key].append(record)
     rows = tuple((*key[:4], _measured(group), _paths(group)) for key, group in sorted(groups.items())
                  if _varies(group))
@@ -50,24 +51,24 @@ def varies_by_cpu_table(records: list[dict]) -> Table | None:
     return Table(("api", "case", "dtype", "mode", "measured", "by kernel path"), rows)
 
 
-def _varies(group: list[dict]) -> bool:
-    declared = any(record["expected"].get("varies") for record in group)
+def _varies(group: list[Record]) -> bool:
+    declared = any(record.expected.get("varies") for record in group)
     return declared or len({_outcome(record) for record in group}) > 1
 
 
-def _outcome(record: dict) -> str:
-    return f"{record['loss']['outcome']} / {record['grad']['outcome']}"
+def _outcome(record: Record) -> str:
+    return f"{record.loss['outcome']} / {record.grad['outcome']}"
 
 
-def _measured(group: list[dict]) -> str:
-    return "; ".join(f"{_outcome(record)} on {record.get('machine')}"
-                     for record in sorted(group, key=lambda r: str(r.get("machine"))))
+def _measured(group: list[Record]) -> str:
+    return "; ".join(f"{_outcome(record)} on {record.machine}"
+                     for record in sorted(group, key=lambda r: str(r.machine)))
 
 
-def _paths(group: list[dict]) -> str:
-    declared = next((record["expected"]["varies"] for record in group if record["expected"].get("varies")), None)
+def _paths(group: list[Record]) -> str:
+    declared = next((record.expected["varies"] for record in group if record.expected.get("varies")), None)
     if not declared:
         return "no kernel path declared: the expectations do not explain the difference"
-    taken = {record["expected"].get("kernel_path") for record in group}
+    taken = {record.expected.get("kernel_path") for record in group}
     return "; ".join(f"{path['loss']} / {path['grad']} with {path['when']}"
                      + (" (measured)" if path["path"] in taken else "") for path in declared)

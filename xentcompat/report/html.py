@@ -16,6 +16,7 @@ from collections import defaultdict
 from html import escape
 from urllib.parse import urlsplit
 
+from xentcompat.record import Record
 from xentcompat import __version__
 from xentcompat.report import decision, hardware, html_decision, plots, relations
 from xentcompat.report.findings import Finding, api_label, collect, dtype_order, unexpected
@@ -82,11 +83,11 @@ document.querySelectorAll("input.filter").forEach(function (input) {
 
 def render_html(document: dict, today: datetime.date | None = None) -> str:
     today = today or datetime.date.today()
-    records = document.get("records", [])
+    records = decision.typed(document.get("records", []))
     findings = collect(records, document.get("causes"))
-    typed, kinds = decision.typed(records), decision.cause_kinds(document)
-    first_screen = [html_decision.answer_section(decision.decision_rows(typed, kinds))] if records else []
-    stress = html_decision.stress_section(decision.decision_rows(typed, kinds, decision.STRESS_COLUMNS))
+    kinds = decision.cause_kinds(document)
+    first_screen = [html_decision.answer_section(decision.decision_rows(records, kinds))] if records else []
+    stress = html_decision.stress_section(decision.decision_rows(records, kinds, decision.STRESS_COLUMNS))
     sections = [_run(document), _skipped(document), _guidance(records), _plots(records),
                 _table("invalid", "Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
                 _table("options", "Options side by side", OPTIONS_INTRO, option_values_table(records)),
@@ -125,7 +126,7 @@ def _section(key: str, title: str, parts: list[str]) -> tuple[str, str, str]:
     return key, title, "\n".join([f'<section id="{key}">', f"<h2>{escape(title)}</h2>", *parts, "</section>"])
 
 
-def _header(document: dict, records: list[dict], findings: list[Finding], today: datetime.date) -> str:
+def _header(document: dict, records: list[Record], findings: list[Finding], today: datetime.date) -> str:
     return "\n".join([
         "<header>", f"<h1>{escape(TITLE)}</h1>",
         f'<p class="meta">Generated {today.isoformat()} by xentcompat {escape(__version__)}; results hash '
@@ -165,7 +166,7 @@ def _skipped(document: dict):
     return _section("skipped", "Skipped and incomplete targets", ["<ul>", *items, "</ul>"])
 
 
-def _guidance(records: list[dict]):
+def _guidance(records: list[Record]):
     answers = guidance(records)
     if not answers:
         return None
@@ -179,7 +180,7 @@ def _guidance(records: list[dict]):
     return _section("guidance", "Guidance from this run", parts)
 
 
-def _plots(records: list[dict]):
+def _plots(records: list[Record]):
     if not records:
         return None
     parts = ["<h3>Outcome per API and case, one map per dtype</h3>",
@@ -251,13 +252,13 @@ def _finding_cells(finding: Finding) -> str:
                       "</tbody></table></div>", tail])
 
 
-def _matrix(records: list[dict]):
+def _matrix(records: list[Record]):
     if not records:
         return None
-    dtypes = sorted({r["dtype"] for r in records}, key=lambda dtype: (dtype_order(dtype), dtype))
-    table: dict[tuple[str, str, str], dict[str, dict]] = defaultdict(dict)
+    dtypes = sorted({r.dtype for r in records}, key=lambda dtype: (dtype_order(dtype), dtype))
+    table: dict[tuple[str, str, str], dict[str, Record]] = defaultdict(dict)
     for record in records:  # as in report.md: one API's backends, devices and modes on adjacent rows, case by case
-        table[(record["api"], record["case"], api_label(record))][record["dtype"]] = record
+        table[(record.api, record.case, api_label(record))][record.dtype] = record
     head = "".join(f"<th>{escape(dtype)}</th>" for dtype in dtypes)
     rows = [f"<tr><td>{escape(label)}</td><td>{escape(case)}</td>"
             + "".join(_cell(row.get(dtype)) for dtype in dtypes) + "</tr>"
@@ -272,14 +273,14 @@ def _matrix(records: list[dict]):
         "</tbody></table></div></details>"])
 
 
-def _cell(record: dict | None) -> str:
+def _cell(record: Record | None) -> str:
     if record is None:
         return "<td>—</td>"
-    observed = (record["loss"]["outcome"], record["grad"]["outcome"])
+    observed = (record.loss["outcome"], record.grad["outcome"])
     if observed == ("ok", "ok") and not unexpected(record):
         return "<td>ok</td>"
     text = escape(" / ".join(observed)) + (" !" if unexpected(record) else "")
-    error = record.get("error") or {}
+    error = record.error or {}
     said = f'{error.get("type")}: {error.get("message")}'[:120] if error else ""
     title = f' title="{escape(said)}"' if error else ""
     css = "ok" if observed == ("ok", "ok") else f"o-{observed[0]}" if observed[0] in ("raised", "silent") \
@@ -304,7 +305,7 @@ def _conflicts(document: dict):
                                                                "</ul>"])
 
 
-def _relations(records: list[dict]):
+def _relations(records: list[Record]):
     if not relations.checked_count(records)[0]:
         return None
     table = relations.broken_relations_table(records)

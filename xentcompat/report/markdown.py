@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import json
 
+from xentcompat.record import Record
 from xentcompat import __version__
 from xentcompat.report import decision, hardware, relations
 from xentcompat.report.findings import Finding, collect
@@ -43,17 +44,17 @@ def citation(document: dict) -> str:
 
 def render_markdown(document: dict, today: datetime.date | None = None) -> str:
     today = today or datetime.date.today()
-    records = document.get("records", [])
+    records = decision.typed(document.get("records", []))
     findings = collect(records, document.get("causes"))
-    typed, kinds = decision.typed(records), decision.cause_kinds(document)
+    kinds = decision.cause_kinds(document)
     lines = [
         "# xentcompat report: softmax cross-entropy APIs against a float64 reference",
         "",
         f"Generated {today.isoformat()} by xentcompat {__version__}; results hash `{results_hash(document)}`; "
         f"{len(records)} cells, {len(findings)} findings.",
         "",
-        *_answer(typed, kinds),
-        *_stress(typed, kinds),
+        *_answer(records, kinds),
+        *_stress(records, kinds),
         "## This run",
         "",
         *_environment_lines(document),
@@ -73,12 +74,12 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def relations_intro(records: list[dict]) -> str:
+def relations_intro(records: list[Record]) -> str:
     checked, broken = relations.checked_count(records)
     return f"{relations.INTRO} {checked} relations checked, {broken or 'none'} broken."
 
 
-def _relations(records: list[dict]) -> list[str]:
+def _relations(records: list[Record]) -> list[str]:
     if not relations.checked_count(records)[0]:
         return []
     table = relations.broken_relations_table(records)
@@ -152,7 +153,7 @@ def _escape_sentence(text: str) -> str:
     return str(text).replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _guidance(records: list[dict]) -> list[str]:
+def _guidance(records: list[Record]) -> list[str]:
     answers = guidance(records)
     if not answers:
         return []

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from html import escape
 
+from xentcompat.record import Record
 from xentcompat.reference.errors import TOLERANCE_UNITS
 from xentcompat.report.decision import CHOICES
 from xentcompat.report.findings import api_label, dtype_order, unexpected
@@ -76,14 +77,14 @@ def _number(value) -> float | None:
 # ---------------------------------------------------------------- error against scale
 
 
-def error_records(records: list[dict]) -> dict[str, list[dict]]:
+def error_records(records: list[Record]) -> dict[str, list[Record]]:
     """Panel label -> its eager records in the accuracy-like areas: the decision table's APIs whose realistic
     float32/float64 outcomes there differ from their framework's first fused API (on the same backend), with that
     API beside them; Keras backends with the same outcomes share one panel."""
-    panels: dict[tuple[str, str | None], list[dict]] = defaultdict(list)
+    panels: dict[tuple[str, str | None], list[Record]] = defaultdict(list)
     for record in records:
-        if record.get("area") in ERROR_AREAS and record["mode"] == "eager" and record["api"] in SEED_APIS:
-            panels[(record["api"], record.get("backend"))].append(record)
+        if record.area in ERROR_AREAS and record.mode == "eager" and record.api in SEED_APIS:
+            panels[(record.api, record.backend)].append(record)
     kept = {key for key in panels if _separates(key, panels)}
     kept |= {(FUSED[FRAMEWORK_OF[api]], backend) for api, backend in kept} & set(panels)
     merged: dict[tuple, list[tuple[str, str | None]]] = defaultdict(list)
@@ -98,22 +99,22 @@ FUSED = {framework: next(c.api for c in CHOICES if c.framework == framework and 
 API_RANK = {choice.api: index for index, choice in enumerate(CHOICES)}
 
 
-def _signature(group: list[dict]) -> tuple:
-    return tuple(sorted((r["case"], r["dtype"], r["loss"]["outcome"]) for r in group))
+def _signature(group: list[Record]) -> tuple:
+    return tuple(sorted((r.case, r.dtype, r.loss["outcome"]) for r in group))
 
 
 def _separates(key: tuple[str, str | None], panels: dict) -> bool:
     fused = (FUSED[FRAMEWORK_OF[key[0]]], key[1])
     if key == fused or fused not in panels:
         return False
-    outcomes = {(r["case"], r["dtype"]): r["loss"]["outcome"] for r in panels[key] if _compared(r)}
-    theirs = {(r["case"], r["dtype"]): r["loss"]["outcome"] for r in panels[fused] if _compared(r)}
+    outcomes = {(r.case, r.dtype): r.loss["outcome"] for r in panels[key] if _compared(r)}
+    theirs = {(r.case, r.dtype): r.loss["outcome"] for r in panels[fused] if _compared(r)}
     return any(outcome != theirs.get(place, outcome) for place, outcome in outcomes.items())
 
 
-def _compared(record: dict) -> bool:
+def _compared(record: Record) -> bool:
     """Where APIs are told apart: realistic cells in float32 and float64 (16-bit limits are in the heat maps)."""
-    return record.get("tier") == "realistic" and record["dtype"] in ("float32", "float64")
+    return record.tier == "realistic" and record.dtype in ("float32", "float64")
 
 
 def _panel_label(keys: list[tuple[str, str | None]]) -> str:
@@ -121,7 +122,7 @@ def _panel_label(keys: list[tuple[str, str | None]]) -> str:
     return keys[0][0] + (f" [{', '.join(backends)}]" if backends else "")
 
 
-def error_panels(records: list[dict]) -> list[tuple[str, str]]:
+def error_panels(records: list[Record]) -> list[tuple[str, str]]:
     """(API row label, SVG) per API: loss error in units against the logit scale, axes shared by every panel."""
     panels = error_records(records)
     every = [record for group in panels.values() for record in group]
@@ -129,12 +130,12 @@ def error_panels(records: list[dict]) -> list[tuple[str, str]]:
     return [(label, _panel(label, group, x_axis, y_axis)) for label, group in panels.items()]
 
 
-def _record_order(record: dict) -> tuple:
-    return record["case"], dtype_order(record["dtype"]), record["device"], record["mode"]
+def _record_order(record: Record) -> tuple:
+    return record.case, dtype_order(record.dtype), record.device, record.mode
 
 
-def _scale_axis(records: list[dict]) -> LogAxis:
-    scales = [s for s in (_number(r.get("scale")) for r in records) if s is not None]
+def _scale_axis(records: list[Record]) -> LogAxis:
+    scales = [s for s in (_number(r.scale) for r in records) if s is not None]
     positive = [s for s in scales if s > 0] or [1.0, 10.0]
     low, high = math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive)))
     high = max(high, low + 1)
@@ -142,21 +143,21 @@ def _scale_axis(records: list[dict]) -> LogAxis:
     return LogAxis(floor, low, high, PLOT_LEFT + 6, PLOT_RIGHT - 6, "0" if floor < low else power_of_ten(low))
 
 
-def _error_axis(records: list[dict]) -> LogAxis:
-    errors = [e for e in (_number(r["loss"].get("error_units")) for r in records) if e is not None and e > 0]
+def _error_axis(records: list[Record]) -> LogAxis:
+    errors = [e for e in (_number(r.loss.get("error_units")) for r in records) if e is not None and e > 0]
     high = max([math.ceil(math.log10(e)) for e in errors] + [math.ceil(math.log10(TOLERANCE_UNITS)) + 1])
     floor = ERROR_FLOOR_DECADE
     return LogAxis(floor, floor, high, PLOT_BOTTOM, PLOT_TOP, "≤" + power_of_ten(floor))
 
 
-def _panel(label: str, records: list[dict], x_axis: LogAxis, y_axis: LogAxis) -> str:
+def _panel(label: str, records: list[Record], x_axis: LogAxis, y_axis: LogAxis) -> str:
     parts = [f'<svg class="error-panel" width="{PANEL_WIDTH}" height="{PANEL_HEIGHT}" '
              f'viewBox="0 0 {PANEL_WIDTH} {PANEL_HEIGHT}" {FONT} role="img" aria-label="{escape(label)}: loss error '
              f'against logit scale">', f"<title>{escape(label)}: loss error in dtype units against logit scale"
              "</title>", *_tolerance_band(y_axis), *_axes(x_axis, y_axis)]
-    measured = [r for r in records if r["loss"]["outcome"] not in NONFINITE_OUTCOMES]
-    parts += [_point(r, x_axis, y_axis) for r in measured if _number(r["loss"].get("error_units")) is not None]
-    parts += [_nonfinite_mark(r, x_axis) for r in records if r["loss"]["outcome"] in NONFINITE_OUTCOMES]
+    measured = [r for r in records if r.loss["outcome"] not in NONFINITE_OUTCOMES]
+    parts += [_point(r, x_axis, y_axis) for r in measured if _number(r.loss.get("error_units")) is not None]
+    parts += [_nonfinite_mark(r, x_axis) for r in records if r.loss["outcome"] in NONFINITE_OUTCOMES]
     return "\n".join(parts + ["</svg>"])
 
 
@@ -197,20 +198,20 @@ def _dodge(dtype: str) -> float:
     return (dtype_order(dtype) - 1.5) * 2.5
 
 
-def _point(record: dict, x_axis: LogAxis, y_axis: LogAxis) -> str:
-    error = record["loss"]["error_units"]
-    x = x_axis.position(_number(record.get("scale")) or 0.0) + _dodge(record["dtype"])
+def _point(record: Record, x_axis: LogAxis, y_axis: LogAxis) -> str:
+    error = record.loss["error_units"]
+    x = x_axis.position(_number(record.scale) or 0.0) + _dodge(record.dtype)
     y = y_axis.position(error)
-    title = (f"{record['case']} in {record['dtype']}: loss error {error:.3g} units ({record['loss']['outcome']})"
-             if record["loss"]["outcome"] != "ok" else "")  # hover text where it is out of the band
-    return _marker(record["dtype"], x, y, title)
+    title = (f"{record.case} in {record.dtype}: loss error {error:.3g} units ({record.loss['outcome']})"
+             if record.loss["outcome"] != "ok" else "")  # hover text where it is out of the band
+    return _marker(record.dtype, x, y, title)
 
 
-def _nonfinite_mark(record: dict, x_axis: LogAxis) -> str:
-    x = x_axis.position(_number(record.get("scale")) or 0.0) + _dodge(record["dtype"])
+def _nonfinite_mark(record: Record, x_axis: LogAxis) -> str:
+    x = x_axis.position(_number(record.scale) or 0.0) + _dodge(record.dtype)
     y = PLOT_TOP - NONFINITE_ROW
-    colour = DTYPE_STYLES.get(record["dtype"], OTHER_DTYPE_STYLE)[0]
-    title = f"{record['case']} in {record['dtype']}: loss {record['loss']['outcome']}"
+    colour = DTYPE_STYLES.get(record.dtype, OTHER_DTYPE_STYLE)[0]
+    title = f"{record.case} in {record.dtype}: loss {record.loss['outcome']}"
     return (f'<g class="nonfinite" stroke="{colour}" stroke-width="2"><title>{escape(title)}</title>'
             f'<path d="M{x - 4:.1f} {y - 4:.1f}L{x + 4:.1f} {y + 4:.1f}M{x - 4:.1f} {y + 4:.1f}L{x + 4:.1f} '
             f'{y - 4:.1f}"/></g>')
@@ -230,9 +231,9 @@ def _marker(dtype: str, x: float, y: float, title: str) -> str:
     return f'<polygon points="{points}" {style}>{inner}</polygon>'
 
 
-def error_legend(records: list[dict]) -> str:
+def error_legend(records: list[Record]) -> str:
     """The dtypes present (colour and shape), the non-finite mark and the tolerance band, in one row."""
-    dtypes = sorted({r["dtype"] for group in error_records(records).values() for r in group}, key=dtype_order)
+    dtypes = sorted({r.dtype for group in error_records(records).values() for r in group}, key=dtype_order)
     parts, x = [], 6.0
     for dtype in dtypes:
         parts += [_marker(dtype, x + 4, 12, ""), f'<text x="{x + 12:.1f}" y="16" font-size="12">{escape(dtype)}'
@@ -259,38 +260,38 @@ HEATMAP_STYLE = ("<style>.heatmap rect.c { width: 18px; height: 18px; stroke: #c
                  + "".join(f" .heatmap .o-{o} {{ fill: {c}; }}" for o, c in OUTCOME_COLOURS.items()) + "</style>")
 
 
-def heatmap_records(records: list[dict]) -> dict[str, list[dict]]:
+def heatmap_records(records: list[Record]) -> dict[str, list[Record]]:
     """dtype -> the eager records of the decision table's APIs in it (what the heat maps show), dtype order."""
-    by_dtype: dict[str, list[dict]] = defaultdict(list)
+    by_dtype: dict[str, list[Record]] = defaultdict(list)
     for record in records:
-        if record["mode"] == "eager" and record["api"] in SEED_APIS:
-            by_dtype[record["dtype"]].append(record)
+        if record.mode == "eager" and record.api in SEED_APIS:
+            by_dtype[record.dtype].append(record)
     return {dtype: by_dtype[dtype] for dtype in sorted(by_dtype, key=lambda d: (dtype_order(d), d))}
 
 
-def worst_outcome(records: list[dict]) -> str:
+def worst_outcome(records: list[Record]) -> str:
     """The most severe loss or gradient outcome among `records`; "not-run" when there are none."""
-    outcomes = [o for r in records for o in (r["loss"]["outcome"], r["grad"]["outcome"])]
+    outcomes = [o for r in records for o in (r.loss["outcome"], r.grad["outcome"])]
     if not outcomes:
         return "not-run"
     return max(outcomes, key=lambda o: SEVERITY.index(o) if o in SEVERITY else len(SEVERITY))
 
 
-def heatmap_cases(records: list[dict]) -> list[tuple[str, str]]:
+def heatmap_cases(records: list[Record]) -> list[tuple[str, str]]:
     """(area, case) columns: grouped by area in the summary's order, then by case id."""
-    areas = {(r.get("area") or "other", r["case"]) for r in records}
+    areas = {(r.area or "other", r.case) for r in records}
     rank = {area: index for index, area in enumerate(AREA_ORDER)}
     return sorted(areas, key=lambda ac: (rank.get(ac[0], len(rank)), ac[0], ac[1]))
 
 
-def outcome_heatmap(records: list[dict], dtype: str = "") -> str:
+def outcome_heatmap(records: list[Record], dtype: str = "") -> str:
     """Rows: API row labels; columns: cases; a cell's colour is its worst outcome (loss or gradient, and over dtypes
     when `records` hold several). A case that did not run is left blank."""
-    cells: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    cells: dict[tuple[str, str], list[Record]] = defaultdict(list)
     for record in records:
-        cells[(api_label(record), record["case"])].append(record)
+        cells[(api_label(record), record.case)].append(record)
     rank = {choice.api: index for index, choice in enumerate(CHOICES)}
-    api_of = {api_label(record): record["api"] for record in records}
+    api_of = {api_label(record): record.api for record in records}
     rows = sorted({label for label, _ in cells}, key=lambda label: (rank.get(api_of[label], len(rank)), label))
     columns = heatmap_cases(records)
     longest_case = max((len(case) for _, case in columns), default=0)
@@ -320,7 +321,7 @@ def outcome_heatmap(records: list[dict], dtype: str = "") -> str:
     return "\n".join(parts + ["</svg>"])
 
 
-def _heat_cell(label: str, case: str, records: list[dict], x: float, y: float) -> str:
+def _heat_cell(label: str, case: str, records: list[Record], x: float, y: float) -> str:
     """A square in its outcome's colour (styled by class, so the file stays small); a hover text where it is not
     ok; nothing where the case did not run."""
     if not records:
@@ -333,13 +334,13 @@ def _heat_cell(label: str, case: str, records: list[dict], x: float, y: float) -
     if worst == "ok" and not mark:
         return cell
     ordered = sorted(records, key=_record_order)
-    detail = "; ".join(f"{r['dtype']}{_place(r)} {r['loss']['outcome']}/{r['grad']['outcome']}"
+    detail = "; ".join(f"{r.dtype}{_place(r)} {r.loss['outcome']}/{r.grad['outcome']}"
                        + (" (not predicted)" if unexpected(r) else "") for r in ordered)
     return f"<g><title>{escape(f'{label} · {case}: {detail}')}</title>{cell}{mark}</g>"
 
 
-def _place(record: dict) -> str:
-    return "" if (record["device"], record["mode"]) == ("cpu", "eager") else f" {record['device']} {record['mode']}"
+def _place(record: Record) -> str:
+    return "" if (record.device, record.mode) == ("cpu", "eager") else f" {record.device} {record.mode}"
 
 
 def _area_brackets(columns: list[tuple[str, str]], left: float, bottom: float) -> list[str]:

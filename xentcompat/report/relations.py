@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from xentcompat.record import Record
 from xentcompat.report.findings import api_label
 from xentcompat.report.tables import Table
 
@@ -12,20 +13,20 @@ INTRO = ("Relations that need no reference: the loss must not change when a cons
          "is right on the cell's input and wrong on the transformed one.")
 
 
-def checked_count(records: list[dict]) -> tuple[int, int]:
+def checked_count(records: list[Record]) -> tuple[int, int]:
     """(relations checked, relations broken) over the run."""
-    relations = [relation for record in records for relation in record.get("relations") or []]
+    relations = [relation for record in records for relation in record.relations or []]
     return len(relations), sum(1 for relation in relations if not relation["holds"])
 
 
-def broken_relations_table(records: list[dict]) -> Table | None:
+def broken_relations_table(records: list[Record]) -> Table | None:
     """api × case × dtype × relation rows of the broken relations, with both losses; None when none broke."""
     rows = []
     for record in records:
-        for relation in record.get("relations") or []:
+        for relation in record.relations or []:
             if relation["holds"]:
                 continue
-            rows.append((api_label(record), record["case"], record["dtype"], relation["relation"],
+            rows.append((api_label(record), record.case, record.dtype, relation["relation"],
                          _number(relation["loss"]), _number(relation["transformed"]),
                          "did not return" if relation["error_units"] is None else f"{relation['error_units']:.3g}"))
     if not rows:

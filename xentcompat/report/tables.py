@@ -9,6 +9,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
+from xentcompat.record import Record
 from xentcompat.report.findings import api_label
 
 DIFFERENT = 1e-4  # relative: two losses of one case further apart than this are "different numbers"
@@ -20,51 +21,51 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
 
 
-def invalid_input_table(records: list[dict]) -> Table | None:
+def invalid_input_table(records: list[Record]) -> Table | None:
     """API × invalid case: `raised <Type>`, `silent <value>` or `crashed <how>`; None when none ran."""
-    invalid = [r for r in records if r.get("invalid")]
+    invalid = [r for r in records if r.invalid]
     if not invalid:
         return None
-    cases = sorted({r["case"] for r in invalid})
+    cases = sorted({r.case for r in invalid})
     cells: dict[str, dict[str, str]] = defaultdict(dict)
     for record in invalid:
-        cells[api_label(record)][record["case"]] = _what_it_did(record)
+        cells[api_label(record)][record.case] = _what_it_did(record)
     rows = tuple((label, *(row.get(case, "—") for case in cases)) for label, row in sorted(cells.items()))
     return Table(("api", *cases), rows)
 
 
-def _what_it_did(record: dict) -> str:
-    outcome = record["loss"]["outcome"]
+def _what_it_did(record: Record) -> str:
+    outcome = record.loss["outcome"]
     if outcome == "raised":
-        return f"raised {record['error']['type']}"
+        return f"raised {record.error['type']}"
     if outcome == "crashed":
-        return f"crashed ({record['error']['message']})"
+        return f"crashed ({record.error['message']})"
     if outcome == "silent":
-        return f"silent: {_number(record['loss'].get('value'))}"
+        return f"silent: {_number(record.loss.get('value'))}"
     return outcome
 
 
-def option_values_table(records: list[dict]) -> Table | None:
+def option_values_table(records: list[Record]) -> Table | None:
     """Option case × what came out: the loss, its reference (that API's documented semantics) and the outcome, with
     the APIs (Keras backends and modes folded in) that gave it; one row per case and result."""
-    options = [r for r in records if r.get("area") == "options" and r["dtype"] == "float32"]
+    options = [r for r in records if r.area == "options" and r.dtype == "float32"]
     if not options:
         return None
     groups: dict[tuple[str, ...], set[str]] = defaultdict(set)
     for record in options:
-        result = (record["case"], _number(record["loss"].get("value")), _number(record["loss"].get("reference")),
-                  f"{record['loss']['outcome']} / {record['grad']['outcome']}")
+        result = (record.case, _number(record.loss.get("value")), _number(record.loss.get("reference")),
+                  f"{record.loss['outcome']} / {record.grad['outcome']}")
         groups[result].add(_api_where(record))
     rows = tuple((*result, ", ".join(sorted(apis))) for result, apis in sorted(groups.items()))
     return Table(("case", "loss", "reference", "loss / gradient", "apis"), rows)
 
 
-def _api_where(record: dict) -> str:
+def _api_where(record: Record) -> str:
     label = api_label(record, with_place=False)
-    return label + (" (compiled)" if record["mode"] == "compiled" else "")
+    return label + (" (compiled)" if record.mode == "compiled" else "")
 
 
-def same_name_different_numbers(records: list[dict]) -> dict[str, dict[str, float]]:
+def same_name_different_numbers(records: list[Record]) -> dict[str, dict[str, float]]:
     """Option cases whose loss differs between APIs that each agree with their own reference: case -> api -> loss.
 
     These are the options whose name is shared but whose meaning is not (e.g. a weighted mean over the targets'
@@ -72,9 +73,9 @@ def same_name_different_numbers(records: list[dict]) -> dict[str, dict[str, floa
     """
     by_case: dict[str, dict[str, float]] = defaultdict(dict)
     for record in records:
-        value = record["loss"].get("value")
-        if record.get("area") == "options" and record["loss"]["outcome"] == "ok" and _finite(value):
-            by_case[record["case"]][api_label(record)] = value
+        value = record.loss.get("value")
+        if record.area == "options" and record.loss["outcome"] == "ok" and _finite(value):
+            by_case[record.case][api_label(record)] = value
     return {case: values for case, values in sorted(by_case.items()) if _differ(list(values.values()))}
 
 
