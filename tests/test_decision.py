@@ -98,3 +98,22 @@ def test_keras_backends_that_agree_share_a_cell_and_the_odd_one_says_how():
     [row] = decision.decision_rows(records, KINDS)
     expected = decision.Cell("✗", "JAX, torch: loss 16.1 for 100, gradient 0; TF ✓", ("XC-clip",))
     assert row.cells["confident"] == expected
+
+
+def test_the_training_column_and_sentence_come_from_the_training_document():
+    from tests.test_training_report import synthetic_training
+    from xentcompat.report.decision_training import with_training
+
+    records = [cell(CE, "confident-wrong-gap100"), cell(NLL_LOG, "confident-wrong-gap100"),
+               cell(TWICE, "confident-wrong-gap100", "inaccurate", "inaccurate", "XC-clip", values=(2.46, 100.0),
+                    norms=(0.5, 1.4))]
+    rows = decision.decision_rows(records, KINDS)
+    assert with_training(rows, synthetic_training()) and not with_training(rows, None)
+    cells = {row.choice.api: row.cells["training"] for row in rows}
+    assert cells[CE] == decision.Cell("✓", "reaches 94 %", ())
+    assert cells[TWICE] == decision.Cell("✗", "30 % (fused 94 %)", ("XC-softmax-twice",))
+    assert cells[NLL_LOG].mark == "✗" and cells[NLL_LOG].text == "94 % (fused 94 %), NaN/inf in 1/2 seeds at high lr"
+    [sentence] = decision.verdict_sentences(rows)
+    assert sentence.endswith("softmax first deviates: `NLLLoss(log(softmax(logits)))` 0 of 1 [training: 94 % (fused "
+                             "94 %), NaN/inf in 1/2 seeds at high lr], `CrossEntropyLoss(softmax(logits))` 1 of 1 "
+                             "[training: 30 % (fused 94 %)].")

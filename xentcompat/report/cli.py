@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="processes to use: shards of different targets run at once, leftovers go to pytest-xdist "
                           "(default auto: one per CPU)")
     run.add_argument("--strict", action="store_true", help="exit 1 when a cell deviates from its expectation")
+    run.add_argument("--train", action="store_true",
+                     help="also run `xentcompat train` (default settings) on the targets that ran, into DIR/training, "
+                          "and put its training evidence in the report")
     run.add_argument("--idle-timeout", type=float, default=900.0, metavar="SECONDS",
                      help="stop a shard whose output has not grown for this long (a hung pytest-xdist worker); "
                           "what it measured is kept (default 900)")
@@ -94,6 +97,16 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("results", type=Path)
     render.add_argument("--out", type=Path, required=True)
     render.set_defaults(command=render_command)
+    train = commands.add_parser("train", help="train a small MLP with each loss variant in every framework, write "
+                                              "training.json and its report section")
+    train.add_argument("--targets", nargs="+", metavar="TARGET", help=f"default: all ({', '.join(TARGETS)})")
+    train.add_argument("--seeds", default="5", metavar="N", help="seeds 0..N-1 per variant and regime (default 5)")
+    train.add_argument("--epochs", default="10", metavar="N", help="epochs per run (default 10)")
+    train.add_argument("--regimes", nargs="+", metavar="REGIME",
+                       help="default: all (standard, and the stress regimes high-lr, float16, bfloat16)")
+    train.add_argument("--out", type=Path, required=True, help="directory for training.json, training.md and "
+                                                               "training.html")
+    train.set_defaults(command=train_command)
     return parser
 
 
@@ -117,7 +130,8 @@ def run_command(args) -> int:
             salvaged.append(_salvage(target, shard_dir, status))
             continue
         shards.append(shard)
-    document = merge_files(shards, extra=salvaged)
+    trained = _train_beside(runnable, args) if args.train and runnable else []
+    document = merge_files(shards + trained, extra=salvaged)
     document["targets"] += [{"name": name, "skipped": reason} for name, reason in skipped]
     earlier = args.out / "results.json"
     if failed and earlier.exists():
@@ -281,6 +295,17 @@ def _unexpected(record: dict) -> bool:
                                                                      record["expected"]["grad"])
 
 
+def _train_beside(targets: list[str], args) -> list[Path]:
+    """`xentcompat train` on `targets` into DIR/training: its training.json, or nothing when none was written."""
+    from xentcompat.training.experiment import Config
+    from xentcompat.training.runner import run_training
+
+    out = args.out / "training"
+    run_training(targets, Config(), out)
+    found = out / "training.json"
+    return [found] if found.exists() else []
+
+
 def _exit_status(document: dict, failed: list[str], strict: bool) -> int:
     if failed:
         return 3
@@ -297,6 +322,29 @@ def merge_command(args) -> int:
 def render_command(args) -> int:
     _write_outputs(merge_files([args.results]), args.out)
     return 0
+
+
+def train_command(args) -> int:
+    from xentcompat.training.experiment import REGIMES, Config
+    from xentcompat.training.runner import run_training
+
+    targets = args.targets or list(TARGETS)
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        raise UsageError(f"unknown target {unknown[0]!r}; known: {', '.join(TARGETS)}")
+    regimes = args.regimes or list(REGIMES)
+    unknown = [r for r in regimes if r not in REGIMES]
+    if unknown:
+        raise UsageError(f"unknown regime {unknown[0]!r}; known: {', '.join(REGIMES)}")
+    config = Config(seeds=_positive_count(args.seeds, "--seeds"), epochs=_positive_count(args.epochs, "--epochs"),
+                    regimes=tuple(dict.fromkeys(regimes)))
+    return run_training(list(dict.fromkeys(targets)), config, args.out)
+
+
+def _positive_count(text: str, option: str) -> int:
+    if not (text.isdigit() and int(text) > 0):
+        raise UsageError(f"{option} must be a positive whole number, got {text!r}")
+    return int(text)
 
 
 if __name__ == "__main__":

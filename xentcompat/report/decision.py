@@ -224,7 +224,7 @@ def verdict_sentences(rows: list[Row]) -> list[str]:
         text = f"**{framework}**: use `{best.choice.label}` ({_count_words(best)})"
         first = [row for row in mine if row.choice.form in ("softmax first", "double softmax") and row is not best]
         costs = [f"`{row.choice.label}` {row.deviating} of {row.realistic}" + (_example(row) if i == 0 else "")
-                 for i, row in enumerate(first)]
+                 + _trained(row) for i, row in enumerate(first)]
         sentences.append(text + (f"; softmax first deviates: {', '.join(costs)}" if costs else "") + ".")
     return sentences
 
@@ -238,6 +238,12 @@ def _count_words(row: Row) -> str:
 def _example(row: Row) -> str:
     first = next((c for c in COLUMNS if c.key in row.cells and row.cells[c.key].mark == "✗"), None)
     return f" ({first.name}: {_first_clause(row.cells[first.key].text)})" if first else ""
+
+
+def _trained(row: Row) -> str:
+    """What training with it reached, where that differs from the fused loss (the training column's words)."""
+    trained = row.cells.get("training")
+    return f" [training: {trained.text}]" if trained and trained.mark == "✗" else ""
 
 
 def _first_clause(text: str) -> str:

@@ -24,6 +24,7 @@ from xentcompat.report.guidance import guidance
 from xentcompat.report.markdown import (CELL_COLUMNS, CONFLICTS_INTRO, INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor,
                                         citation, conflict_text, not_run_text, relations_intro, results_hash)
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
+from xentcompat.report.training import html_section
 
 TITLE = "xentcompat report: softmax cross-entropy APIs against a float64 reference"
 CSS = """
@@ -86,9 +87,11 @@ def render_html(document: dict, today: datetime.date | None = None) -> str:
     records = decision.typed(document.get("records", []))
     findings = collect(records, document.get("causes"))
     kinds = decision.cause_kinds(document)
-    first_screen = [html_decision.answer_section(decision.decision_rows(records, kinds))] if records else []
+    first_screen = ([html_decision.answer_section(decision.decision_rows(records, kinds), document.get("training"))]
+                    if records else [])
     stress = html_decision.stress_section(decision.decision_rows(records, kinds, decision.STRESS_COLUMNS))
-    sections = [_run(document), _skipped(document), _guidance(records), _plots(records),
+    sections = [_run(document), _skipped(document), _guidance(records), _training(document, findings),
+                _plots(records),
                 _table("invalid", "Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
                 _table("options", "Options side by side", OPTIONS_INTRO, option_values_table(records)),
                 _table("varies-by-cpu", "Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
@@ -180,6 +183,13 @@ def _guidance(records: list[Record]):
     return _section("guidance", "Guidance from this run", parts)
 
 
+def _training(document: dict, findings: list[Finding]):
+    training = document.get("training")
+    if not training:
+        return None
+    return "training", "Training evidence", html_section(training, findings={finding.id for finding in findings})
+
+
 def _plots(records: list[Record]):
     if not records:
         return None
@@ -193,8 +203,9 @@ def _plots(records: list[Record]):
     panels = plots.error_panels(records)
     if panels:
         parts += ["<h3>Loss error against logit scale</h3>",
-                  "<p>Where it tells APIs apart: each decision-table API whose outcomes on these cases differ from "
-                  "its framework's fused API, beside that API (Keras backends whose points coincide share a panel). "
+                  "<p>Where it tells APIs apart: each decision-table API whose loss leaves the band on a realistic "
+                  "float32 case where its framework's fused API is ok (Keras backends with the same float32 outcomes "
+                  "share a panel, showing the first one's points). "
                   "The loss error in units of the dtype, so every dtype shares one axis, against the case's largest "
                   "finite |logit|. The shaded band is within the bound; a loss "
                   "that is not finite where the reference is sits on the top row.</p>",

@@ -9,6 +9,7 @@ import re
 from html import escape
 
 from xentcompat.report import decision
+from xentcompat.report.decision_training import TRAINING_COLUMN, with_training
 
 MARK_CLASS = {"✓": "d-good", "✗": "d-bad", "ℹ": "d-note", "—": "d-none"}
 CSS = """
@@ -31,11 +32,12 @@ td.d-bad a, td.d-note a { color: inherit; text-decoration-color: #b0b7bf; }
 """
 
 
-def answer_section(rows: list[decision.Row]) -> str:
+def answer_section(rows: list[decision.Row], training: dict | None = None) -> str:
+    columns = decision.COLUMNS + ((TRAINING_COLUMN,) if with_training(rows, training) else ())
     sentences = "".join(f"<li>{_inline(text)}</li>" for text in decision.verdict_sentences(rows))
     return "\n".join([
         '<section id="answer">', '<h2 class="first">Which loss API?</h2>', f'<ul class="answer">{sentences}</ul>',
-        decision_table(rows, decision.COLUMNS), f'<p class="legend">{escape(decision.DECISION_INTRO)}</p>',
+        decision_table(rows, columns), f'<p class="legend">{escape(decision.DECISION_INTRO)}</p>',
         "</section>"])
 
 

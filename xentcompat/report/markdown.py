@@ -15,7 +15,9 @@ from xentcompat import __version__
 from xentcompat.report import decision, hardware, relations
 from xentcompat.report.findings import Finding, collect
 from xentcompat.report.guidance import guidance
+from xentcompat.report.decision_training import TRAINING_COLUMN, with_training
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
+from xentcompat.report.training import markdown_section
 
 INVALID_INTRO = ("The reference refuses these inputs; a clear error is the good outcome. `silent` shows the loss the "
                  "API returned anyway; `crashed` how the process died (the case ran in a child process).")
@@ -53,7 +55,7 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
         f"Generated {today.isoformat()} by xentcompat {__version__}; results hash `{results_hash(document)}`; "
         f"{len(records)} cells, {len(findings)} findings.",
         "",
-        *_answer(records, kinds),
+        *_answer(records, kinds, document.get("training")),
         *_stress(records, kinds),
         "## This run",
         "",
@@ -63,6 +65,7 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
         "",
         *_targets(document),
         *_guidance(records),
+        *_training(document.get("training"), findings),
         *_table("Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
         *_table("Options side by side", OPTIONS_INTRO, option_values_table(records)),
         *_table("Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
@@ -112,12 +115,19 @@ def _targets(document: dict) -> list[str]:
     return lines
 
 
-def _answer(records, kinds: dict[str, str]) -> list[str]:
+def _answer(records, kinds: dict[str, str], training: dict | None) -> list[str]:
     rows = decision.decision_rows(records, kinds)
     if not rows:
         return []
+    columns = decision.COLUMNS + ((TRAINING_COLUMN,) if with_training(rows, training) else ())
     return ["## Which loss API?", "", *(f"- {_escape_sentence(text)}" for text in decision.verdict_sentences(rows)),
-            "", decision.DECISION_INTRO, "", *_decision_table(rows, decision.COLUMNS), ""]
+            "", decision.DECISION_INTRO, "", *_decision_table(rows, columns), ""]
+
+
+def _training(training: dict | None, findings: list[Finding]) -> list[str]:
+    if not training:
+        return []
+    return [*markdown_section(training, findings={finding.id for finding in findings}), ""]
 
 
 def _stress(records, kinds: dict[str, str]) -> list[str]:

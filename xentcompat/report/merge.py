@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from xentcompat.report.records import read_results, results_document
+from xentcompat.training.document import check_training, looks_like_training, merge_training, read_training
 
 KEY_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "machine")
 
@@ -59,8 +60,18 @@ def _outcomes(record: dict) -> str:
 
 def merge_files(paths: list[Path], extra: list[dict] = ()) -> dict:
     """Read and merge shard files (and `extra` documents); ResultsError (one line) for a corrupt file or another
-    schema version."""
-    return merge_documents([read_results(path) for path in paths] + list(extra))
+    schema version. A training.json among `paths` (`"kind": "training"`), and the `training` a results document
+    carries, go into the merged document's `training`."""
+    shards = [path for path in paths if not looks_like_training(path)]
+    trainings = [read_training(path) for path in paths if path not in shards]
+    documents = [read_results(path) for path in shards]
+    trainings += [check_training(d["training"], f"{path}: field 'training'")
+                  for path, d in zip(shards, documents) if d.get("training") is not None]
+    trainings += [d["training"] for d in extra if d.get("training") is not None]
+    merged = merge_documents(documents + list(extra))
+    if trainings:
+        merged["training"] = merge_training(trainings)
+    return merged
 
 
 def _text(value) -> str:
