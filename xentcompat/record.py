@@ -63,6 +63,11 @@ class Record:
     def observed(self) -> tuple[str, str]:
         return self.loss["outcome"], self.grad["outcome"]
 
+    @property
+    def promised(self) -> tuple[str, str]:
+        """The outcomes its expectation (a cause, or the good outcome) promised."""
+        return self.expected["loss"], self.expected["grad"]
+
     def to_json(self) -> dict:
         return asdict(self)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from xentcompat import expectations, parts
 from xentcompat.adapters.base import TARGETS, missing_requirement
 from xentcompat.isolation import describe_exit
+from xentcompat.record import Record
 from xentcompat.reference.case_file import CaseFileError, load_cases
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.html import render_html
@@ -282,17 +283,12 @@ def _write_outputs(document: dict, out: Path) -> None:
     write_json_atomic(out / "results.json", document)
     write_text_atomic(out / "report.md", render_markdown(document))
     write_text_atomic(out / "report.html", render_html(document))
-    records = document["records"]
-    unexpected = sum(1 for r in records if _unexpected(r))
+    records = [Record.from_json(r) for r in document["records"]]
+    unexpected = sum(1 for r in records if r.observed != r.promised)
     conflicts = len(document.get("conflicts", []))
-    print(f"xentcompat: {len(records)} cells, {sum(1 for r in records if r['finding'])} deviating, "
+    print(f"xentcompat: {len(records)} cells, {sum(1 for r in records if r.finding)} deviating, "
           f"{unexpected} unexpected" + (f", {conflicts} measured twice with different outcomes" if conflicts else "")
           + f"; wrote {out / 'results.json'}, {out / 'report.md'} and {out / 'report.html'}")
-
-
-def _unexpected(record: dict) -> bool:
-    return (record["loss"]["outcome"], record["grad"]["outcome"]) != (record["expected"]["loss"],
-                                                                     record["expected"]["grad"])
 
 
 def _train_beside(targets: list[str], args) -> list[Path]:
@@ -309,7 +305,7 @@ def _train_beside(targets: list[str], args) -> list[Path]:
 def _exit_status(document: dict, failed: list[str], strict: bool) -> int:
     if failed:
         return 3
-    if strict and any(_unexpected(r) for r in document["records"]):
+    if strict and any(r.observed != r.promised for r in map(Record.from_json, document["records"])):
         return 1
     return 0
 

@@ -14,19 +14,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from xentcompat.record import Record
 from xentcompat.report.records import read_results, results_document
 from xentcompat.training.document import check_training, looks_like_training, merge_training, read_training
 
 KEY_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "machine")
 
 
-def cell_key(record: dict) -> tuple:
-    return tuple(str(record.get(name)) for name in KEY_FIELDS)
+def cell_key(record: Record) -> tuple:
+    return tuple(str(getattr(record, name)) for name in KEY_FIELDS)
 
 
 def merge_documents(documents: list[dict]) -> dict:
     """One document holding every distinct record, environment, target and not-run entry of `documents`."""
-    records = sorted((r for d in documents for r in d.get("records", [])), key=lambda r: (cell_key(r), _text(r)))
+    typed = (Record.from_json(r) for d in documents for r in d.get("records", []))
+    records = sorted(typed, key=lambda r: (cell_key(r), _text(r.to_json())))
     kept, duplicates, conflicts = [], 0, []
     for record in records:
         if kept and cell_key(kept[-1]) == cell_key(record):
@@ -37,7 +39,7 @@ def merge_documents(documents: list[dict]) -> dict:
             continue
         kept.append(record)
     return results_document(
-        kept,
+        [record.to_json() for record in kept],
         _distinct(e for d in documents for e in d.get("environments", [])),
         targets=_distinct(t for d in documents for t in d.get("targets", [])),
         not_run=_distinct(n for d in documents for n in d.get("not_run", [])),
@@ -47,15 +49,15 @@ def merge_documents(documents: list[dict]) -> dict:
     )
 
 
-def _causes(records: list[dict], documents: list[dict]) -> dict[str, dict]:
+def _causes(records: list[Record], documents: list[dict]) -> dict[str, dict]:
     """The causes table: every cause a kept record's finding names, as its documents give it."""
     given = {cause_id: cause for d in sorted(documents, key=_text) for cause_id, cause in d.get("causes", {}).items()}
-    named = {r["finding"].removeprefix("XC-") for r in records if r.get("finding")}
+    named = {r.finding.removeprefix("XC-") for r in records if r.finding}
     return {cause_id: given[cause_id] for cause_id in sorted(named & set(given))}
 
 
-def _outcomes(record: dict) -> str:
-    return f"{record['loss']['outcome']} / {record['grad']['outcome']}"
+def _outcomes(record: Record) -> str:
+    return " / ".join(record.observed)
 
 
 def merge_files(paths: list[Path], extra: list[dict] = ()) -> dict:
