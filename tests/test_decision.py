@@ -112,8 +112,8 @@ def test_the_training_column_and_sentence_come_from_the_training_document():
     cells = {row.choice.api: row.cells["training"] for row in rows}
     assert cells[CE] == decision.Cell("✓", "reaches 94 %", ())
     assert cells[TWICE] == decision.Cell("✗", "30 % (fused 94 %)", ("XC-softmax-twice",))
-    assert cells[NLL_LOG].mark == "✗" and cells[NLL_LOG].text == "94 % (fused 94 %), NaN/inf in 1/2 seeds at high lr"
+    assert cells[NLL_LOG].mark == "✗" and cells[NLL_LOG].text == "94 % (fused 94 %); NaN/inf in 1/2 seeds at high lr"
     [sentence] = decision.verdict_sentences(rows)
     assert sentence.endswith("softmax first deviates: `NLLLoss(log(softmax(logits)))` 0 of 1 [training: 94 % (fused "
-                             "94 %), NaN/inf in 1/2 seeds at high lr], `CrossEntropyLoss(softmax(logits))` 1 of 1 "
+                             "94 %); NaN/inf in 1/2 seeds at high lr], `CrossEntropyLoss(softmax(logits))` 1 of 1 "
                              "[training: 30 % (fused 94 %)].")

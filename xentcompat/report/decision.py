@@ -99,14 +99,14 @@ def _eager(record: Record) -> bool:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("confident", "confident logits (float32, gaps 30–10⁴)",
+    Column("confident", "confident logits (fp32, gaps 30–10⁴)",
            lambda r: _eager(r) and r.case.startswith("confident-") and r.dtype == "float32", "confident logits"),
-    Column("masks", "−inf masks (float32)", lambda r: _eager(r) and r.case in MASK_CASES and r.dtype == "float32",
+    Column("masks", "−inf masks (fp32)", lambda r: _eager(r) and r.case in MASK_CASES and r.dtype == "float32",
            "−inf masks"),
-    Column("vocab16", "fp16 / bf16 at a 256k vocabulary",
+    Column("vocab16", "fp16 / bf16, 256k classes",
            lambda r: _eager(r) and r.case in VOCAB_CASES and r.dtype in ("float16", "bfloat16"), "fp16/bf16 at 256k"),
     Column("labels", "invalid labels", lambda r: _eager(r) and r.case in LABEL_CASES),
-    Column("float64", "float64 fidelity", lambda r: _eager(r) and r.dtype == "float64" and r.area in FIDELITY_AREAS,
+    Column("float64", "float64", lambda r: _eager(r) and r.dtype == "float64" and r.area in FIDELITY_AREAS,
            "float64"),
     Column("compiled", "compiled ≠ eager", lambda r: r.tier == "realistic", "compiled"),
 )

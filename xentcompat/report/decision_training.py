@@ -59,7 +59,8 @@ def _describe(training: dict, row) -> tuple[str, str]:
     hits = [(regime, found) for regime in regimes(training)
             if (found := nonfinite(training, row.target, regime, row.kind)) and found.seeds_hit]
     text = f"reaches {accuracy:.0%}" if row.kind == "fused" else f"{accuracy:.0%} (fused {fused:.0%})"
-    text += "".join(f", NaN/inf in {found.seeds_hit}/{found.seeds} seeds at {REGIME_WORDS.get(regime, regime)}"
-                    for regime, found in hits)
+    if hits:
+        text += "; NaN/inf in " + ", ".join(f"{found.seeds_hit}/{found.seeds} seeds at "
+                                            f"{REGIME_WORDS.get(regime, regime)}" for regime, found in hits)
     good = row.kind == "fused" or accuracy >= fused - CLOSE
     return ("✓" if good and not hits else "✗"), text.replace("%", " %")

@@ -16,7 +16,7 @@ from xentcompat.report.decision import CHOICES
 from xentcompat.report.numbers import words
 
 SEED_APIS = tuple(dict.fromkeys(choice.api for choice in CHOICES))
-CELLS_SHOWN = 8
+CELLS_SHOWN = 6
 
 OUTCOME_WORDS = {
     "ok": "agrees with the reference",

@@ -52,7 +52,7 @@ td.api { font-size: 1em; }
 td.deviation { background: #fdeceb; font-weight: 600; }
 td.o-raised { background: #e3f1fb; color: #0b4f7c; }
 td.o-silent { background: #f6dcef; color: #7a1f5c; font-weight: 600; }
-h2.first { margin-top: .6em; }
+h2.first { margin-top: .4em; }
 header h1 { margin-bottom: 0; }
 details.cells summary { cursor: pointer; font-weight: 600; }
 table.cells td:first-child { font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: nowrap; }

@@ -13,16 +13,16 @@ from xentcompat.report.decision_training import TRAINING_COLUMN, with_training
 
 MARK_CLASS = {"✓": "d-good", "✗": "d-bad", "ℹ": "d-note", "—": "d-none"}
 CSS = """
-.answer { margin: .4em 0 .5em; padding-left: 1.2em; font-size: .9em; line-height: 1.35; }
+.answer { margin: .3em 0 .4em; padding-left: 1.2em; font-size: .86em; line-height: 1.3; }
 .answer li { margin: .1em 0; }
-table.decision { font-size: .74em; line-height: 1.2; width: 100%; table-layout: fixed; }
+table.decision { font-size: .73em; line-height: 1.18; width: 100%; table-layout: fixed; }
 table.decision th { font-weight: 600; }
 table.decision td, table.decision th { padding: 1px 4px; }
 table.decision td.choice { font-family: ui-monospace, "DejaVu Sans Mono", monospace; overflow-wrap: anywhere; }
 table.decision td.fw { font-weight: 600; }
 table.decision col.fw { width: 6.9em; }
 table.decision col.choice { width: 19em; }
-table.decision col.note { width: 9em; }
+table.decision a.note { font-family: system-ui, sans-serif; font-size: .95em; }
 td.d-good { background: #e7f5ec; color: #1c6b3a; }
 td.d-bad { background: #fdeceb; }
 td.d-note { background: #eef3fb; }
@@ -53,16 +53,15 @@ def stress_section(rows: list[decision.Row]) -> str | None:
 def decision_table(rows: list[decision.Row], columns) -> str:
     head = "".join(f"<th>{escape(column.title)}</th>" for column in columns)
     body = []
-    for row in rows:
-        note = " ".join(f'<a href="#{escape(f.lower())}">ℹ {escape(f)}</a>' for f in row.notes)
+    for row in rows:  # a precision cause is a note under the choice, not a column's failure
+        note = "".join(f' <a class="note" href="#{escape(f.lower())}">ℹ {escape(f)}</a>' for f in row.notes)
         cells = "".join(_cell(row.cells[column.key]) for column in columns)
         body.append(f'<tr><td class="fw">{escape(row.choice.framework)}</td><td class="choice" '
                     f'title="{escape(row.choice.api)}">{escape(row.choice.label)} <span class="form">'
-                    f"({escape(row.choice.form)})</span></td>{cells}<td>{note}</td></tr>")
+                    f"({escape(row.choice.form)})</span>{note}</td>{cells}</tr>")
     return "\n".join([
-        '<table class="decision"><colgroup><col class="fw"><col class="choice">'
-        + "<col>" * len(columns) + '<col class="note"></colgroup>',
-        f"<thead><tr><th>framework</th><th>choice</th>{head}<th>note</th></tr></thead>", "<tbody>", *body,
+        '<table class="decision"><colgroup><col class="fw"><col class="choice">' + "<col>" * len(columns)
+        + "</colgroup>", f"<thead><tr><th>framework</th><th>choice</th>{head}</tr></thead>", "<tbody>", *body,
         "</tbody></table>"])
 
 
