@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import problems
-from tests.test_reference_mpmath import assert_close, condition, reduced
+from tests.test_reference_mpmath import assert_close, assert_matches_mpmath, condition, reduced
 from xentcompat.reference.options import Options, terms
 from xentcompat.reference.softmax_xent import make_problem, softmax_cross_entropy, solve
 
@@ -230,3 +230,14 @@ def test_two_nonzero_coefficients_add_the_rounding_of_their_sum():
     e_l = np.sum(p * (1 + np.abs(d))) + 2 + big_l
     expected = u * (np.sum(c * (2 * np.abs(d) + big_l + e_l)) + 2 * reference.row_losses[0])
     np.testing.assert_allclose(loss_unit(two, reference, "float32"), [expected], rtol=1e-12)
+
+
+def test_a_mean_over_a_subnormal_total_weight_overflows_to_inf_not_nan():
+    """Total weight 2.2e-311 beside a smoothed weight of 1: c / D overflows, and so do the loss and gradient (+inf,
+    and ±inf per element, as mpmath says), where dividing the coefficients first would give inf * 0 = NaN."""
+    problem = make_problem([[0.0, 0.0, 0.0, 0.0]], [0],
+                           options=Options(weight=(2.225073858507e-311, 0.0, 0.0, 1.0), label_smoothing=0.1))
+    result = solve(problem)
+    assert result.loss == INF
+    np.testing.assert_array_equal(result.grad, [[INF, INF, INF, -INF]])
+    assert_matches_mpmath(problem)

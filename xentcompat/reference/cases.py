@@ -5,7 +5,9 @@ time the logits are rounded to the dtype; a dtype in which a finite logit would 
 is an input-cast limit of the dtype, listed by `unrunnable_dtypes`, not an API error).
 
 The `unnormalized` cases feed the APIs that take a row of probabilities that does not sum to 1 (`exp(logits)`);
-every other API runs them as ordinary logits. Each case has a tier: `realistic` (what models produce: gaps up to 1e4, vocabularies up to 256k, masks, ignored rows,
+every other API runs them as ordinary logits.
+
+Each case has a tier: `realistic` (what models produce: gaps up to 1e4, vocabularies up to 256k, masks, ignored rows,
 NaN from a diverged step; a user's own batch) or `stress` (values at the dtype's maximum, gaps of 1e30, subnormals,
 +inf logits). Stress results never decide a report row's headline verdict.
 """

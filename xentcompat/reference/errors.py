@@ -40,75 +40,105 @@ the stable algorithm of `tests/fused_model.py`, evaluated step by step in each d
 searched problems, stays below `CALIBRATED_MAX_UNITS` (and the tolerance is four times that), while every catalogued
 defect (a loss computed as lse - x_y with lse rounded at the logits' magnitude, softmax applied twice, lse off by an
 ulp, log of an underflowed softmax) lands at least four times above the tolerance.
+
+Streaming. The units are computed as the reference is (`blocks`): per row chunk, and per class block for wide rows,
+first E_L (it needs the whole row's sum_j p_j (1 + |d_j|)), then the per-class terms. The softmax p is formed block
+by block from the reference's per-row normalizer, never whole, and the coefficients c are never formed whole either
+(`coefficients`). Work memory stays within the budget; `GradUnits.element` (N × C) is computed only when read.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property, partial
+from typing import Callable
 
 import numpy as np
 
+from xentcompat.reference.blocks import DEFAULT_BUDGET, Budget, Chunk, Scratch, block_elements, chunks, run_chunks
+from xentcompat.reference.coefficients import Coefficients, coefficient_block, coefficients_of
 from xentcompat.reference.dtypes import float_type
+from xentcompat.reference.online_lse import subtract_max
+from xentcompat.reference.options import Problem
+from xentcompat.reference.softmax_xent import Result, softmax_of_shifted
 
 ACCUMULATOR = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
-from xentcompat.reference.options import Problem, terms
-from xentcompat.reference.softmax_xent import Result
-
 CALIBRATED_MAX_UNITS = 1.25
 TOLERANCE_UNITS = 4 * CALIBRATED_MAX_UNITS
+TEMPORARIES = 8  # float64 block-sized arrays a chunk holds at most
 
 
 @dataclass(frozen=True)
 class GradUnits:
-    """Gradient units: per row (N × 1, the verdict's) and per element (N × C, a detail)."""
+    """Gradient units: per row (N × 1, the verdict's) and per element (N × C, a detail, computed when read)."""
 
     row: np.ndarray
-    element: np.ndarray
+    elements: Callable[[], np.ndarray] = field(repr=False, compare=False)
+
+    @cached_property
+    def element(self) -> np.ndarray:
+        return self.elements()
 
 
-def loss_unit(problem: Problem, reference: Result, dtype: str) -> float | np.ndarray:
+@dataclass(frozen=True)
+class _Setting:
+    """What every chunk of one unit computation reads: the problem, its reference, coefficients and dtype."""
+
+    problem: Problem
+    reference: Result
+    coefficients: Coefficients
+    r: float
+    unit: float
+    smallest: float
+
+    @property
+    def mean(self) -> bool:
+        return self.problem.options.reduction == "mean" and self.coefficients.denominator > 0
+
+
+def _setting(problem: Problem, reference: Result, dtype: str) -> _Setting:
+    kind = float_type(dtype)
+    return _Setting(problem, reference, coefficients_of(problem), _accumulator_ratio(dtype), kind.unit_roundoff,
+                    kind.smallest_normal)
+
+
+def loss_unit(problem: Problem, reference: Result, dtype: str,
+              budget: Budget = DEFAULT_BUDGET) -> float | np.ndarray:
     """One unit of loss error (u * scale) for `problem` in `dtype`: a float, or one per row for reduction none."""
-    kind, r = float_type(dtype), _accumulator_ratio(dtype)
-    parts = terms(problem)
-    c = parts.coefficients
-    d, big_l, e_l, finite = _row_terms(problem, reference, r)
+    setting = _setting(problem, reference, dtype)
+    kind, r, coefficients = float_type(dtype), setting.r, setting.coefficients
+    n = problem.logits.shape[0]
+    per_class, nonzero = np.empty(n), np.empty(n, dtype=np.intp)
+    work = partial(_loss_chunk, setting, per_class, nonzero)
+    run_chunks(work, chunks(problem.logits.shape, block_elements(budget, TEMPORARIES)), budget)
     row_losses = np.where(np.isfinite(reference.row_losses), np.abs(reference.row_losses), 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
-        per_class = np.where(finite & (c > 0), c * (2 * np.abs(d) + big_l + e_l), 0.0)
-        nonzero = np.count_nonzero(c > 0, axis=1)
         summed = np.where(nonzero > 1, 1 + r * _log2_ceil(nonzero), 0.0)
-        row_scale = np.sum(per_class, axis=1) + summed * row_losses
+        row_scale = per_class + summed * row_losses
     row_scale = np.where(np.isfinite(row_scale), row_scale, 0.0)
     reduction = problem.options.reduction
     if reduction == "none":
         return np.maximum(kind.unit_roundoff * row_scale, kind.smallest_normal)
-    counted = int(np.count_nonzero(parts.counted))
+    counted = int(np.count_nonzero(coefficients.counted))
     loss = abs(float(reference.loss)) if np.isfinite(reference.loss) else 0.0
     scale = float(np.sum(row_scale) + r * _log2_ceil(max(counted, 1)) * np.sum(row_losses))
-    if reduction == "mean" and parts.denominator > 0:
-        scale = scale / parts.denominator
+    if reduction == "mean" and coefficients.denominator > 0:
+        scale = scale / coefficients.denominator
     return max(kind.unit_roundoff * (scale + loss), kind.smallest_normal)
 
 
-def grad_units(problem: Problem, reference: Result, dtype: str) -> GradUnits:
-    """Units of gradient error: each row's largest (the verdict's) and each element's (N × C)."""
-    kind = float_type(dtype)
-    parts = terms(problem)
-    c = parts.coefficients
-    d, big_l, e_l, finite = _row_terms(problem, reference, _accumulator_ratio(dtype))
-    p = np.nan_to_num(reference.softmax, nan=0.0)
-    mean = problem.options.reduction == "mean" and parts.denominator > 0
-    g = np.where(np.isfinite(reference.grad), np.abs(reference.grad), 0.0) * (parts.denominator if mean else 1.0)
-    with np.errstate(invalid="ignore", over="ignore"):
-        spread = np.where(finite, 2 * np.abs(d) + big_l + e_l + 1.0, 0.0)
-        scale = np.sum(c, axis=1, keepdims=True) * p * spread + (2 if mean else 1) * g
-    scale = np.where(np.isfinite(scale), scale, 0.0)
-    if mean:
-        scale = scale / parts.denominator
-    element = np.maximum(kind.unit_roundoff * scale, kind.smallest_normal)
-    row = np.max(element, axis=1, keepdims=True, initial=kind.smallest_normal)
-    return GradUnits(row, element)
+def grad_units(problem: Problem, reference: Result, dtype: str, budget: Budget = DEFAULT_BUDGET) -> GradUnits:
+    """Units of gradient error: each row's largest (the verdict's) and each element's (N × C, when read)."""
+    setting = _setting(problem, reference, dtype)
+    row = _grad_pass(setting, budget, None)
+
+    def elements() -> np.ndarray:
+        element = np.empty(problem.logits.shape)
+        _grad_pass(setting, budget, element)
+        return element
+
+    return GradUnits(row, elements)
 
 
 def grad_unit(problem: Problem, reference: Result, dtype: str) -> np.ndarray:
@@ -121,19 +151,165 @@ def _accumulator_ratio(dtype: str) -> float:
     return float_type(ACCUMULATOR[dtype]).unit_roundoff / float_type(dtype).unit_roundoff
 
 
-def _row_terms(problem: Problem, reference: Result, r: float):
-    """(d, L, E_L, finite): d_j = x_j - m (0 where x_j is not finite), L = lse - m and E_L per row (N × 1)."""
-    x = problem.logits
-    finite = np.isfinite(x)
-    m = np.max(np.where(finite, x, -np.inf), axis=1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    d = np.where(finite, x - m, 0.0)
-    lse = reference.lse[:, None]
+def _grad_pass(setting: _Setting, budget: Budget, element: np.ndarray | None) -> np.ndarray:
+    """Each row's largest gradient unit (N × 1), and every element's into `element` when given."""
+    row = np.empty((setting.problem.logits.shape[0], 1))
+    work = partial(_grad_chunk, setting, row, element)
+    run_chunks(work, chunks(setting.problem.logits.shape, block_elements(budget, TEMPORARIES)), budget)
+    return row
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Per row of a chunk: m (the largest finite logit, 0 if none), L and E_L of the module docstring."""
+
+    m: np.ndarray
+    big_l: np.ndarray
+    e_l: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One block of a chunk: where the logits are finite (and whether all are), |d| (0 where x is not finite), the
+    reference's p (0 where it is NaN) and each row's count of finite logits."""
+
+    finite: np.ndarray
+    all_finite: bool
+    abs_d: np.ndarray
+    p: np.ndarray
+    classes: np.ndarray
+
+
+def _row_terms(setting: _Setting, chunk: Chunk, scratch: Scratch) -> tuple[_Rows, _Block | None]:
+    """(m, L, E_L) for the chunk's rows, with the chunk's one block when it has one (so it is formed once)."""
+    normalizer, rows = setting.reference.normalizer, chunk.rows
+    live = normalizer.counted[rows] & ~normalizer.undefined[rows]
+    m = _finite_max(setting.problem.logits[rows], chunk.blocks, np.where(live, normalizer.shift[rows], 0.0), live)
+    spread, classes, kept = np.zeros(len(m)), np.zeros(len(m), dtype=np.intp), None
+    for cols in chunk.blocks:
+        block = _block(setting, rows, cols, m, scratch)
+        weighted = np.add(block.abs_d, 1.0, out=scratch.take("work", block.p.shape))
+        spread += np.sum(np.multiply(weighted, block.p, out=weighted), axis=1)
+        classes += block.classes
+        kept = block if chunk.whole else None
+    lse = setting.reference.lse[rows]
     big_l = np.where(np.isfinite(lse), np.maximum(lse - m, 0.0), 0.0)
-    p = np.nan_to_num(reference.softmax, nan=0.0)
-    classes = np.maximum(np.count_nonzero(finite, axis=1), 1)[:, None]
-    e_l = np.sum(p * (1 + np.abs(d)), axis=1, keepdims=True) + r * _log2_ceil(classes) + big_l
-    return d, big_l, e_l, finite
+    e_l = spread + setting.r * _log2_ceil(np.maximum(classes, 1)) + big_l
+    return _Rows(m, big_l, e_l), kept
+
+
+def _finite_max(x: np.ndarray, blocks: tuple[slice, ...], known_m: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The largest finite logit of each row (0 if none); rows `known` take `known_m` (the reference's max)."""
+    unknown = np.flatnonzero(~known)
+    if unknown.size == 0:
+        return known_m
+    m = np.full(unknown.size, -np.inf)
+    for cols in blocks:
+        block = np.asarray(x[unknown, cols], dtype=np.float64)
+        m = np.maximum(m, np.max(np.where(np.isfinite(block), block, -np.inf), axis=1, initial=-np.inf))
+    known_m = known_m.copy()
+    known_m[unknown] = np.where(np.isfinite(m), m, 0.0)
+    return known_m
+
+
+def _block(setting: _Setting, rows: slice, cols: slice, m: np.ndarray, scratch: Scratch) -> _Block:
+    """The block's terms (see `_Block`), in the worker's scratch. m is the reference's own max on every row whose
+    softmax exists, so x - m gives both d and the reference's p there."""
+    x = setting.problem.logits[rows, cols]
+    finite = np.isfinite(x, out=scratch.take("finite", x.shape, bool))
+    all_finite = bool(finite.all())
+    classes = np.full(x.shape[0], x.shape[1]) if all_finite else np.count_nonzero(finite, axis=1)
+    d = subtract_max(x, m, scratch.take("abs_d", x.shape))
+    p = softmax_of_shifted(setting.reference.normalizer, rows, d, out=scratch.take("p", x.shape))
+    p[setting.reference.normalizer.undefined[rows]] = 0.0
+    np.abs(d, out=d)
+    if not all_finite:
+        d[~finite] = 0.0
+    return _Block(finite, all_finite, d, p, classes)
+
+
+def _loss_chunk(setting: _Setting, per_class: np.ndarray, nonzero: np.ndarray, chunk: Chunk,
+                scratch: Scratch) -> None:
+    """Per row: sum_j c_j (2 |d_j| + L + E_L) over finite x_j with c_j > 0, and how many c_j > 0."""
+    rows, coefficients = chunk.rows, setting.coefficients
+    terms, kept = _row_terms(setting, chunk, scratch)
+    if coefficients.one_hot:
+        c = coefficients.label_coefficient[rows]
+        x_y = setting.problem.logits[rows][np.arange(len(c)), coefficients.labels[rows]].astype(np.float64)
+        finite_y = np.isfinite(x_y)
+        at_label = c * (2 * np.abs(np.where(finite_y, x_y - terms.m, 0.0)) + terms.big_l + terms.e_l)
+        per_class[rows] = np.where(finite_y & (c > 0), at_label, 0.0)
+        nonzero[rows] = c > 0
+        return
+    total, count = np.zeros(len(terms.m)), np.zeros(len(terms.m), dtype=np.intp)
+    for cols in chunk.blocks:
+        block = kept or _block(setting, rows, cols, terms.m, scratch)
+        c = coefficient_block(coefficients, rows, cols, out=scratch.take("c", block.p.shape))
+        weighted = np.multiply(block.abs_d, 2.0, out=scratch.take("work", c.shape))
+        weighted += terms.big_l[:, None]
+        weighted += terms.e_l[:, None]
+        weighted *= c
+        counted = np.greater(c, 0.0, out=scratch.take("c > 0", c.shape, bool))
+        count += np.count_nonzero(counted, axis=1)
+        counted &= block.finite
+        weighted[~counted] = 0.0
+        total += np.sum(weighted, axis=1)
+    per_class[rows], nonzero[rows] = total, count
+
+
+def _grad_chunk(setting: _Setting, row: np.ndarray, element: np.ndarray | None, chunk: Chunk,
+                scratch: Scratch) -> None:
+    """Each element's unit u * ((sum c) p_j (2 |d_j| + L + E_L + 1) + |g_j|) (a mean: |g_j| twice, g before the
+    division by D, all of it divided by D), at least the smallest normal; the row's largest into `row`."""
+    rows, coefficients = chunk.rows, setting.coefficients
+    terms, kept = _row_terms(setting, chunk, scratch)
+    c_sum = _coefficient_sums(coefficients, chunk, scratch)[:, None]
+    largest = np.full(len(terms.m), setting.smallest)
+    for cols in chunk.blocks:
+        block = kept or _block(setting, rows, cols, terms.m, scratch)
+        out = scratch.take("units", block.p.shape) if element is None else element[rows, cols]
+        units = _element_units(setting, block, terms, c_sum, setting.reference.grad[rows, cols], out, scratch)
+        largest = np.maximum(largest, np.max(units, axis=1, initial=setting.smallest))
+    row[rows, 0] = largest
+
+
+def _element_units(setting: _Setting, block: _Block, terms: _Rows, c_sum, grad, out, scratch: Scratch) -> np.ndarray:
+    """The units of one block of gradient elements, into `out`."""
+    work = np.multiply(block.abs_d, 2.0, out=scratch.take("work", out.shape))
+    work += (terms.big_l + terms.e_l + 1.0)[:, None]
+    if not block.all_finite:
+        work[~block.finite] = 0.0
+    scale = np.multiply(c_sum, block.p, out=out)
+    scale *= work
+    g = np.abs(grad, out=work)
+    _zero_where_not_finite(g, scratch)
+    if setting.mean:
+        g *= setting.coefficients.denominator
+        g *= 2
+    scale += g
+    _zero_where_not_finite(scale, scratch)
+    if setting.mean:
+        scale /= setting.coefficients.denominator
+    scale *= setting.unit
+    return np.maximum(scale, setting.smallest, out=scale)
+
+
+def _zero_where_not_finite(values: np.ndarray, scratch: Scratch) -> None:
+    finite = np.isfinite(values, out=scratch.take("finite values", values.shape, bool))
+    if not finite.all():
+        values[~finite] = 0.0
+
+
+def _coefficient_sums(coefficients: Coefficients, chunk: Chunk, scratch: Scratch) -> np.ndarray:
+    """sum_j c_j for each row of the chunk (c_y itself for one-hot rows)."""
+    rows = chunk.rows
+    if coefficients.one_hot:
+        return coefficients.label_coefficient[rows]
+    total = np.zeros(rows.stop - rows.start)
+    for cols in chunk.blocks:
+        block = scratch.take("c", (rows.stop - rows.start, cols.stop - cols.start))
+        total += np.sum(coefficient_block(coefficients, rows, cols, out=block), axis=1)
+    return total
 
 
 def _log2_ceil(count) -> np.ndarray | int:
