@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xentcompat.reference.options import Problem
+from xentcompat.reference.options import Problem, class_weights, counted_labels
 
 
 @dataclass(frozen=True)
@@ -39,22 +39,14 @@ class Coefficients:
 
 
 def coefficients_of(problem: Problem) -> Coefficients:
-    """The coefficients of a validated `problem` (the denominator exactly as `options.terms` computes it)."""
-    n, num_classes = problem.logits.shape
-    options = problem.options
-    weight = np.ones(num_classes) if options.weight is None else np.asarray(options.weight, dtype=np.float64)
-    eps = options.label_smoothing
-    smooth = (eps / num_classes) * weight
+    """The coefficients of a validated `problem` (weights and denominator from the same helpers as `options.terms`)."""
+    n = problem.logits.shape[0]
+    eps = problem.options.label_smoothing
+    weight, smooth = class_weights(problem)
     if problem.probs is not None:
         return Coefficients(problem, weight, np.ones(n, dtype=bool), float(n), None, None, smooth)
-    labels = problem.labels
-    counted = np.ones(n, dtype=bool) if options.ignore_index is None else labels != options.ignore_index
-    safe_labels = np.where(counted, labels, 0)
+    counted, safe_labels, denominator = counted_labels(problem, weight)
     at_label = np.where(counted, smooth[safe_labels] + (1.0 - eps) * weight[safe_labels], 0.0)
-    if options.mean_over == "weight":
-        denominator = float(np.sum(weight[safe_labels][counted]))
-    else:
-        denominator = float(np.count_nonzero(counted))
     return Coefficients(problem, weight, counted, denominator, safe_labels, at_label, smooth)
 
 

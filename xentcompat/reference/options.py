@@ -126,25 +126,35 @@ def _validate_options(options: Options, num_rows: int, num_classes: int) -> None
             raise ValueError("weight entries must be finite and non-negative")
 
 
+def class_weights(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """(w, eps / C · w): the class weights (ones without `weight`) and each class's label-smoothing coefficient."""
+    num_classes = problem.logits.shape[1]
+    options = problem.options
+    weight = np.ones(num_classes) if options.weight is None else np.asarray(options.weight, dtype=np.float64)
+    return weight, (options.label_smoothing / num_classes) * weight
+
+
+def counted_labels(problem: Problem, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(counted rows, labels with ignored rows at 0, the mean's denominator) of class-index targets."""
+    options, labels = problem.options, problem.labels
+    counted = np.ones(len(labels), dtype=bool) if options.ignore_index is None else labels != options.ignore_index
+    safe_labels = np.where(counted, labels, 0)
+    if options.mean_over == "weight":
+        return counted, safe_labels, float(np.sum(weight[safe_labels][counted]))
+    return counted, safe_labels, float(np.count_nonzero(counted))
+
+
 def terms(problem: Problem) -> Terms:
     """The coefficient matrix, counted rows and mean denominator of a validated `problem` (see module doc)."""
     n, num_classes = problem.logits.shape
-    options = problem.options
-    weight = np.ones(num_classes) if options.weight is None else np.asarray(options.weight, dtype=np.float64)
-    eps = options.label_smoothing
-    smooth = (eps / num_classes) * weight
+    eps = problem.options.label_smoothing
+    weight, smooth = class_weights(problem)
     if problem.probs is not None:
         coefficients = weight * ((1.0 - eps) * problem.probs + eps / num_classes)
         counted = np.ones(n, dtype=bool)
         return Terms(coefficients, counted, float(n))
-    labels = problem.labels
-    counted = np.ones(n, dtype=bool) if options.ignore_index is None else labels != options.ignore_index
-    safe_labels = np.where(counted, labels, 0)
+    counted, safe_labels, denominator = counted_labels(problem, weight)
     coefficients = np.tile(smooth, (n, 1))
     coefficients[np.arange(n), safe_labels] += (1.0 - eps) * weight[safe_labels]
     coefficients[~counted] = 0.0
-    if options.mean_over == "weight":
-        denominator = float(np.sum(weight[safe_labels][counted]))
-    else:
-        denominator = float(np.count_nonzero(counted))
     return Terms(coefficients, counted, denominator)
