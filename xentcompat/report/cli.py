@@ -1,4 +1,4 @@
-"""The `xentcompat` command line: run (shards → merge → render), merge, render.
+"""The `xentcompat` command line: run (shards → merge → render), merge, render, train, bench.
 
 Exit status: 0 when the report was written; 1 with --strict when a cell deviates from its expectation; 2 for bad
 input (one line on stderr naming what is wrong); 3 when a shard could not be produced (the records it did write are
@@ -108,7 +108,27 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", type=Path, required=True, help="directory for training.json, training.md and "
                                                                "training.html")
     train.set_defaults(command=train_command)
+    _bench_parser(commands)
     return parser
+
+
+def _bench_parser(commands) -> None:
+    from xentcompat.bench.grid import DEFAULT_DTYPES, DEFAULT_SHAPES
+
+    bench = commands.add_parser("bench", help="time each loss API's forward + backward at LLM shapes against the "
+                                              "memory-bandwidth floor, write bench.json and its report section")
+    bench.add_argument("--targets", nargs="+", metavar="TARGET", help=f"default: all ({', '.join(TARGETS)})")
+    bench.add_argument("--shapes", default=DEFAULT_SHAPES, metavar="NxV,...", help=f"default {DEFAULT_SHAPES}")
+    bench.add_argument("--dtypes", default=",".join(DEFAULT_DTYPES), metavar="DTYPE,...",
+                       help=f"default {','.join(DEFAULT_DTYPES)}")
+    bench.add_argument("--modes", default="eager,compiled", metavar="MODE,...",
+                       help="eager, compiled (where the API runs compiled) or both (default)")
+    bench.add_argument("--repeats", default="3", metavar="R", help="timed calls after the warm-up (default 3)")
+    bench.add_argument("--device", default="cpu", choices=("cpu", "cuda", "all"))
+    bench.add_argument("--memory-limit-gib", type=float, metavar="GIB",
+                       help="cap each worker's memory (default: 90%% of the memory available at the start)")
+    bench.add_argument("--out", type=Path, required=True, help="directory for bench.json, bench.md and bench.html")
+    bench.set_defaults(command=bench_command)
 
 
 def run_command(args) -> int:
@@ -335,6 +355,20 @@ def train_command(args) -> int:
     config = Config(seeds=_positive_count(args.seeds, "--seeds"), epochs=_positive_count(args.epochs, "--epochs"),
                     regimes=tuple(dict.fromkeys(regimes)))
     return run_training(list(dict.fromkeys(targets)), config, args.out)
+
+
+def bench_command(args) -> int:
+    from xentcompat.bench.runner import bench_config, run_bench
+
+    targets = list(dict.fromkeys(args.targets or TARGETS))
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        raise UsageError(f"unknown target {unknown[0]!r}; known: {', '.join(TARGETS)}")
+    try:
+        config = bench_config(args, _positive_count(args.repeats, "--repeats"))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return run_bench(targets, config, args.out)
 
 
 def _positive_count(text: str, option: str) -> int:

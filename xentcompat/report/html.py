@@ -24,6 +24,7 @@ from xentcompat.report.guidance import guidance
 from xentcompat.report.markdown import (CELL_COLUMNS, CONFLICTS_INTRO, INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor,
                                         citation, conflict_text, not_run_text, relations_intro, results_hash)
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
+from xentcompat.report import bench as bench_section
 from xentcompat.report.training import html_section
 
 TITLE = "xentcompat report: softmax cross-entropy APIs against a float64 reference"
@@ -96,7 +97,7 @@ def render_html(document: dict, today: datetime.date | None = None) -> str:
                 _table("options", "Options side by side", OPTIONS_INTRO, option_values_table(records)),
                 _table("varies-by-cpu", "Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
                 _relations(records),
-                _findings(findings), _matrix(records), _not_run(document), _conflicts(document)]
+                _findings(findings), _bench(document), _matrix(records), _not_run(document), _conflicts(document)]
     sections = [section for section in sections if section]
     body = [_header(document, records, findings, today), *first_screen, *([stress] if stress else []),
             _contents(sections), *(html for _, _, html in sections)]
@@ -222,6 +223,11 @@ def _table(key: str, title: str, intro: str, table: Table | None):
     rows = ["<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in table.rows]
     return _section(key, title, [f"<p>{inline(intro)}</p>", '<div class="scroll"><table>',
                                  f"<thead><tr>{head}</tr></thead>", "<tbody>", *rows, "</tbody></table></div>"])
+
+
+def _bench(document: dict):
+    bench = document.get("bench")
+    return ("bench", bench_section.TITLE, bench_section.html_section(bench)) if bench else None
 
 
 def _findings(findings: list[Finding]):

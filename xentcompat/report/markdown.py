@@ -1,5 +1,6 @@
 """report.md: the answer first (a sentence per framework and the decision table), the stress table, then the run,
-guidance, side-by-side tables and the findings ordered by impact; every cell's record stays in results.json.
+guidance, side-by-side tables, the findings ordered by impact and, from a merged bench.json, speed and memory; every
+cell's record stays in results.json.
 
 Everything shown is computed from the results document alone: a merged CI run renders the same way.
 """
@@ -17,6 +18,7 @@ from xentcompat.report.findings import Finding, collect
 from xentcompat.report.guidance import guidance
 from xentcompat.report.decision_training import TRAINING_COLUMN, with_training
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
+from xentcompat.report.bench import markdown_section as bench_section
 from xentcompat.report.training import markdown_section
 
 INVALID_INTRO = ("The reference refuses these inputs; a clear error is the good outcome. `silent` shows the loss the "
@@ -71,6 +73,7 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
         *_table("Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
         *_relations(records),
         *_findings(findings),
+        *_bench(document.get("bench")),
         *_not_run(document),
         *_conflicts(document),
     ]
@@ -128,6 +131,10 @@ def _training(training: dict | None, findings: list[Finding]) -> list[str]:
     if not training:
         return []
     return [*markdown_section(training, findings={finding.id for finding in findings}), ""]
+
+
+def _bench(bench: dict | None) -> list[str]:
+    return bench_section(bench) if bench else []
 
 
 def _stress(records, kinds: dict[str, str]) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from xentcompat.bench.document import check_bench, looks_like_bench, merge_bench, read_bench
 from xentcompat.record import Record
 from xentcompat.report.records import read_results, results_document
 from xentcompat.training.document import check_training, looks_like_training, merge_training, read_training
@@ -63,16 +64,22 @@ def _outcomes(record: Record) -> str:
 def merge_files(paths: list[Path], extra: list[dict] = ()) -> dict:
     """Read and merge shard files (and `extra` documents); ResultsError (one line) for a corrupt file or another
     schema version. A training.json among `paths` (`"kind": "training"`), and the `training` a results document
-    carries, go into the merged document's `training`."""
-    shards = [path for path in paths if not looks_like_training(path)]
-    trainings = [read_training(path) for path in paths if path not in shards]
+    carries, go into the merged document's `training`; a bench.json (`"kind": "bench"`) and a results document's
+    `bench`, into its `bench`."""
+    benches = [path for path in paths if looks_like_bench(path)]
+    shards = [path for path in paths if not looks_like_training(path) and path not in benches]
+    trainings = [read_training(path) for path in paths if path not in shards and path not in benches]
     documents = [read_results(path) for path in shards]
     trainings += [check_training(d["training"], f"{path}: field 'training'")
                   for path, d in zip(shards, documents) if d.get("training") is not None]
     trainings += [d["training"] for d in extra if d.get("training") is not None]
+    bench = [read_bench(path) for path in benches] + [check_bench(d["bench"], f"{path}: field 'bench'")
+                                                       for path, d in zip(shards, documents) if d.get("bench")]
     merged = merge_documents(documents + list(extra))
     if trainings:
         merged["training"] = merge_training(trainings)
+    if bench:
+        merged["bench"] = merge_bench(bench)
     return merged
 
 

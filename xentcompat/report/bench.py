@@ -1,0 +1,155 @@
+"""The "Speed and memory" section: one table per machine × device × shape × dtype, the APIs as rows (fastest
+first), each time against the memory-bandwidth floor and the fastest API of that table; from bench.json alone."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from html import escape
+
+from xentcompat.bench.floor import fastest, floor_seconds, ratio
+
+TITLE = "Speed and memory"
+COLUMNS = ("API", "mode", "median ms", "min–max ms", "× floor", "× fastest", "peak MiB", "compile s")
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    mode: str
+    median: float | None
+    low: float | None
+    high: float | None
+    to_floor: float | None
+    to_fastest: float | None
+    peak_bytes: int | None
+    compile_seconds: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    floors: dict[str, float]  # targets kind ("labels", "probs") -> floor seconds
+    rows: list[Row]
+
+
+def bandwidths(bench: dict) -> dict[tuple[str, str], float]:
+    return {(b["machine"], b["device"]): b["bytes_per_second"] for b in bench.get("bandwidth", [])}
+
+
+def label(measurement: dict) -> str:
+    return measurement["api"] + (f" [{measurement['backend']}]" if measurement.get("backend") else "")
+
+
+def tables(bench: dict) -> list[Table]:
+    groups = defaultdict(list)
+    for m in bench.get("measurements", []):
+        groups[(m["machine"], m["device"], m["rows"], m["classes"], m["dtype"])].append(m)
+    several_places = len({key[:2] for key in groups}) > 1
+    speeds = bandwidths(bench)
+    return [_table(key, groups[key], speeds.get(key[:2]), several_places)
+            for key in sorted(groups, key=lambda k: (k[0], k[1], k[2] * k[3], k[2], _dtype_rank(k[4])))]
+
+
+def _dtype_rank(dtype: str) -> int:
+    return ("float32", "bfloat16", "float16").index(dtype) if dtype in ("float32", "bfloat16", "float16") else 9
+
+
+def _table(key: tuple, measurements: list[dict], bandwidth: float | None, several_places: bool) -> Table:
+    machine_id, device, rows, classes, dtype = key
+    fastest_median = fastest([m.get("median_seconds") for m in measurements if not m.get("error")])
+    floors = {m["targets"]: floor_seconds(m["bytes_to_move"], bandwidth) for m in measurements if bandwidth}
+    built = [_row(m, bandwidth, fastest_median) for m in measurements]
+    built.sort(key=lambda r: (r.median is None, r.median or 0.0, r.label, r.mode))
+    where = f", {device}" + (f" on {machine_id}" if several_places else "")
+    return Table(f"N = {rows:,} × V = {classes:,}, {dtype}{where}", floors, built)
+
+
+def _row(m: dict, bandwidth: float | None, fastest_median: float | None) -> Row:
+    if m.get("error"):
+        error = f"{m['error']['type']}: {m['error']['message']}"
+        return Row(label(m), m["mode"], None, None, None, None, None, None, None, error)
+    median = m["median_seconds"]
+    to_floor = ratio(median, floor_seconds(m["bytes_to_move"], bandwidth)) if bandwidth else None
+    return Row(label(m), m["mode"], median, m["min_seconds"], m["max_seconds"], to_floor,
+               ratio(median, fastest_median), m.get("peak_bytes"), m.get("compile_seconds"), None)
+
+
+def cells(row: Row) -> list[str]:
+    """The row's values as text (the API and mode first); a row that could not run has dashes."""
+    if row.error:
+        return [row.label, row.mode] + ["—"] * (len(COLUMNS) - 2)
+    return [row.label, row.mode, _ms(row.median), f"{_ms(row.low)}–{_ms(row.high)}", _times(row.to_floor),
+            _times(row.to_fastest), "—" if row.peak_bytes is None else f"{row.peak_bytes / 2**20:,.0f}",
+            "" if row.compile_seconds is None else f"{row.compile_seconds:.1f}"]
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    return f"{ms:,.0f}" if ms >= 100 else f"{ms:.3g}"
+
+
+def _times(value: float | None) -> str:
+    return "—" if value is None else (f"{value:.1f}" if value >= 10 else f"{value:.2f}")
+
+
+def intro(bench: dict) -> str:
+    config = bench.get("config", {})
+    speeds = "; ".join(f"{b['device']} {b['bytes_per_second'] / 1e9:.1f} GB/s ({b.get('method', 'measured')})"
+                       for b in bench.get("bandwidth", []))
+    repeats = config.get("repeats", "?")
+    return (f"Forward + backward of each API as users write it (reduction mean, default options) on normal logits "
+            f"and int64 labels (or softmax probabilities), the inputs already on the device in the dtype: the "
+            f"framework's call timed, no float64 conversion. Median and min–max of {repeats} timed calls after one "
+            "warm-up call; a compiled mode's compile (its first call less the median) is shown apart. Floor: the "
+            "bytes a fused kernel must move (read the logits, write their gradient, read the targets) over the "
+            f"memory bandwidth measured in the same run: {speeds or 'not measured'}. Peak: the resident memory "
+            "above that before the inputs were made, inputs included (on CUDA the framework's peak allocation). "
+            f"Bench wall time {bench.get('wall_seconds', 0):.0f} s.")
+
+
+def _floors_text(table: Table) -> str:
+    kinds = {"labels": "labels", "probs": "probabilities"}
+    return ", ".join(f"{_ms(s)} ms ({kinds.get(k, k)})" for k, s in sorted(table.floors.items())) or "unknown"
+
+
+def _failures(table: Table) -> list[str]:
+    return [f"{row.label} ({row.mode}): {row.error}" for row in table.rows if row.error]
+
+
+def markdown_section(bench: dict) -> list[str]:
+    lines = [f"## {TITLE}", "", intro(bench), ""]
+    for table in tables(bench):
+        lines += [f"### {table.title}", "", f"Floor {_floors_text(table)}.", "",
+                  "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        lines += ["| " + " | ".join(_md(c) for c in cells(row)) + " |" for row in table.rows]
+        failures = _failures(table)
+        lines += ["", "Could not run: " + "; ".join(f"`{_md(f)}`" for f in failures) + "."] if failures else []
+        lines.append("")
+    return lines
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def html_section(bench: dict) -> str:
+    parts = [f'<section id="bench">', f"<h2>{TITLE}</h2>", f"<p>{escape(intro(bench))}</p>"]
+    for table in tables(bench):
+        head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells(row)) + "</tr>" for row in table.rows)
+        parts += [f"<h3>{escape(table.title)}</h3>", f"<p>Floor {escape(_floors_text(table))}.</p>",
+                  f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>']
+        failures = _failures(table)
+        if failures:
+            parts.append("<p>Could not run: " + "; ".join(f"<code>{escape(f)}</code>" for f in failures) + ".</p>")
+    return "\n".join(parts + ["</section>"])
+
+
+def html_page(bench: dict) -> str:
+    """The section as a page of its own (bench.html)."""
+    from xentcompat.report.html import CSS
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{TITLE}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n{html_section(bench)}\n"
+            "</main>\n</body>\n</html>\n")
