@@ -96,10 +96,10 @@ def test_unknown_target_is_named():
 
 
 def test_every_catalogue_area_is_run_by_a_matrix_module():
-    from xentcompat.matrix import test_agreement, test_labels, test_nonfinite, test_options
+    from xentcompat.matrix import test_agreement, test_labels, test_linear, test_nonfinite, test_options
     from xentcompat.reference.cases import CATALOGUE
 
-    modules = (test_agreement, test_nonfinite, test_options, test_labels)
+    modules = (test_agreement, test_nonfinite, test_options, test_labels, test_linear)
     covered = set().union(*(module.AREAS for module in modules))
     assert {case.area for case in CATALOGUE} | {"user"} <= covered
     assert sum(len(module.AREAS) for module in modules) == len(covered)  # no cell runs twice

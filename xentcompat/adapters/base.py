@@ -118,7 +118,7 @@ class FrameworkMissing(RuntimeError):
 
 QUIET_TENSORFLOW = ("TF_CPP_MIN_LOG_LEVEL", "2")
 TARGETS: dict[str, Target] = {
-    "torch": Target("torch", ("xentcompat.adapters.torch",), ("torch",)),
+    "torch": Target("torch", ("xentcompat.adapters.torch", "xentcompat.adapters.torch_linear"), ("torch",)),
     "tensorflow": Target("tensorflow", ("xentcompat.adapters.keras", "xentcompat.adapters.tf_nn"),
                          ("tensorflow", "keras"), (("KERAS_BACKEND", "tensorflow"), QUIET_TENSORFLOW)),
     "jax": Target("jax", ("xentcompat.adapters.jax",), ("jax", "optax"), (("JAX_ENABLE_X64", "1"),)),

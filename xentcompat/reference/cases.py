@@ -20,6 +20,7 @@ import numpy as np
 
 from xentcompat.reference.dtypes import DTYPE_NAMES, overflowing_values, round_to
 from xentcompat.reference.options import Options, Problem, options_in_dtype, validate
+from xentcompat.reference.linear_cases import LINEAR_CASES, LinearCase
 
 INF, NAN = float("inf"), float("nan")
 
@@ -188,7 +189,7 @@ def _with_option_cases() -> tuple[Case, ...]:
     return tuple(_catalogue()) + OPTION_CASES + VALID_LABEL_DTYPES + INVALID_CASES
 
 
-CATALOGUE: tuple[Case, ...] = _with_option_cases()
+CATALOGUE: tuple[Case | LinearCase, ...] = _with_option_cases() + LINEAR_CASES
 
 
 def by_id(case_id: str) -> Case:

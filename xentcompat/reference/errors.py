@@ -50,7 +50,7 @@ by block from the reference's per-row normalizer, never whole, and the coefficie
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, partial
 from typing import Callable
 
@@ -128,9 +128,15 @@ def loss_unit(problem: Problem, reference: Result, dtype: str,
     return max(kind.unit_roundoff * (scale + loss), kind.smallest_normal)
 
 
-def grad_units(problem: Problem, reference: Result, dtype: str, budget: Budget = DEFAULT_BUDGET) -> GradUnits:
-    """Units of gradient error: each row's largest (the verdict's) and each element's (N × C, when read)."""
+def grad_units(problem: Problem, reference: Result, dtype: str, budget: Budget = DEFAULT_BUDGET,
+               floor: bool = True) -> GradUnits:
+    """Units of gradient error: each row's largest (the verdict's) and each element's (N × C, when read).
+
+    `floor=False` leaves out the smallest-normal floor (for a caller that sums the units of many elements and
+    accounts for flushed elements itself: `linear_errors`)."""
     setting = _setting(problem, reference, dtype)
+    if not floor:
+        setting = replace(setting, smallest=0.0)
     row = _grad_pass(setting, budget, None)
 
     def elements() -> np.ndarray:
