@@ -149,6 +149,8 @@ def test_merging_bench_files_keeps_each_measurement_once_in_any_order():
     other = fake_bench([measurement("fast.api", [0.002, 0.001, 0.003], dtype="bfloat16")])
     merged = merge_bench([one, other, one])
     assert len(merged["measurements"]) == 5 and len(merged["bandwidth"]) == 1
+    faster = {**other, "bandwidth": [{**other["bandwidth"][0], "bytes_per_second": 2 * BANDWIDTH}]}
+    assert merge_bench([one, faster])["bandwidth"][0]["bytes_per_second"] == 2 * BANDWIDTH  # the machine's best
     assert merge_bench([other, one]) == merge_bench([one, other])
     check_bench(merged, "merged")
 
@@ -170,6 +172,13 @@ def test_the_section_shows_each_api_against_the_floor_and_the_fastest():
     assert "| 2.50 | 3 | 0.0 |" in "\n".join(lines)
     assert any(line.startswith("Could not run: `broken.api (eager): MemoryError") for line in lines)
     assert "10.0 GB/s" in lines[2] and "3 timed calls" in lines[2]
+
+
+def test_an_api_without_a_timing_path_is_named_apart_not_as_a_failure():
+    untimed = measurement("linear.api", [], error={"type": "NoTimingPath", "message": "no timing path for adapter x"})
+    lines = "\n".join(section.markdown_section(fake_bench([measurement("fast.api", [0.001]), untimed])))
+    assert "Not timed (no timing path for its adapter): `linear.api`." in lines
+    assert "| linear.api |" not in lines and "Could not run" not in lines
 
 
 def test_the_section_comes_after_the_findings_and_its_text_is_escaped():

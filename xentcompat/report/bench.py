@@ -10,6 +10,7 @@ from html import escape
 from xentcompat.bench.floor import fastest, floor_seconds, ratio
 
 TITLE = "Speed and memory"
+UNTIMED = "NoTimingPath: "  # an API whose adapter the bench has no timing path for
 COLUMNS = ("API", "mode", "median ms", "min–max ms", "× floor", "× fastest", "peak MiB", "compile s")
 
 
@@ -59,11 +60,16 @@ def _dtype_rank(dtype: str) -> int:
 def _table(key: tuple, measurements: list[dict], bandwidth: float | None, several_places: bool) -> Table:
     machine_id, device, rows, classes, dtype = key
     fastest_median = fastest([m.get("median_seconds") for m in measurements if not m.get("error")])
-    floors = {m["targets"]: floor_seconds(m["bytes_to_move"], bandwidth) for m in measurements if bandwidth}
+    floors = {m["targets"]: floor_seconds(m["bytes_to_move"], bandwidth) for m in measurements
+              if bandwidth and not _untimed_error(m)}
     built = [_row(m, bandwidth, fastest_median) for m in measurements]
     built.sort(key=lambda r: (r.median is None, r.median or 0.0, r.label, r.mode))
     where = f", {device}" + (f" on {machine_id}" if several_places else "")
     return Table(f"N = {rows:,} × V = {classes:,}, {dtype}{where}", floors, built)
+
+
+def _untimed_error(m: dict) -> bool:
+    return bool(m.get("error")) and m["error"]["type"] == UNTIMED.removesuffix(": ")
 
 
 def _row(m: dict, bandwidth: float | None, fastest_median: float | None) -> Row:
@@ -115,7 +121,19 @@ def _floors_text(table: Table) -> str:
 
 
 def _failures(table: Table) -> list[str]:
-    return [f"{row.label} ({row.mode}): {row.error}" for row in table.rows if row.error]
+    """The rows that ran and failed (a shape the API could not hold, a framework error)."""
+    return [f"{row.label} ({row.mode}): {row.error}" for row in table.rows
+            if row.error and not row.error.startswith(UNTIMED)]
+
+
+def shown(table: Table) -> list[Row]:
+    """The table's rows but those never timed (listed apart)."""
+    return [row for row in table.rows if not (row.error and row.error.startswith(UNTIMED))]
+
+
+def _untimed(table: Table) -> list[str]:
+    """The APIs the bench has no timing path for (an adapter it does not know): named once, not as failures."""
+    return sorted({row.label for row in table.rows if row.error and row.error.startswith(UNTIMED)})
 
 
 def markdown_section(bench: dict) -> list[str]:
@@ -123,9 +141,12 @@ def markdown_section(bench: dict) -> list[str]:
     for table in tables(bench):
         lines += [f"### {table.title}", "", f"Floor {_floors_text(table)}.", "",
                   "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        lines += ["| " + " | ".join(_md(c) for c in cells(row)) + " |" for row in table.rows]
+        lines += ["| " + " | ".join(_md(c) for c in cells(row)) + " |" for row in shown(table)]
         failures = _failures(table)
         lines += ["", "Could not run: " + "; ".join(f"`{_md(f)}`" for f in failures) + "."] if failures else []
+        untimed = _untimed(table)
+        lines += ["", "Not timed (no timing path for its adapter): " + ", ".join(f"`{_md(u)}`" for u in untimed)
+                  + "."] if untimed else []
         lines.append("")
     return lines
 
@@ -138,12 +159,16 @@ def html_section(bench: dict) -> str:
     parts = [f'<section id="bench">', f"<h2>{TITLE}</h2>", f"<p>{escape(intro(bench))}</p>"]
     for table in tables(bench):
         head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
-        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells(row)) + "</tr>" for row in table.rows)
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells(row)) + "</tr>" for row in shown(table))
         parts += [f"<h3>{escape(table.title)}</h3>", f"<p>Floor {escape(_floors_text(table))}.</p>",
                   f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>']
         failures = _failures(table)
         if failures:
             parts.append("<p>Could not run: " + "; ".join(f"<code>{escape(f)}</code>" for f in failures) + ".</p>")
+        untimed = _untimed(table)
+        if untimed:
+            parts.append("<p>Not timed (no timing path for its adapter): "
+                         + ", ".join(f"<code>{escape(u)}</code>" for u in untimed) + ".</p>")
     return "\n".join(parts + ["</section>"])
 
 
