@@ -181,6 +181,16 @@ def test_an_api_without_a_timing_path_is_named_apart_not_as_a_failure():
     assert "| linear.api |" not in lines and "Could not run" not in lines
 
 
+def test_targets_and_devices_not_measured_are_named_with_their_reasons():
+    document = fake_bench()
+    document["targets"] = [{"name": "torch", "skipped": None, "failed": None,
+                            "devices_skipped": ["cuda: no such device visible to the framework"]},
+                           {"name": "jax", "skipped": "jax is not installed (target jax)", "failed": None}]
+    lines = section.markdown_section(document)
+    assert ("Not measured: torch: cuda: no such device visible to the framework; jax: jax is not installed "
+            "(target jax).") in lines
+
+
 def test_the_section_comes_after_the_findings_and_its_text_is_escaped():
     document = {**results_document([record("a", loss="nan")], []), "bench": fake_bench()}
     markdown = render_markdown(document)

@@ -136,8 +136,20 @@ def _untimed(table: Table) -> list[str]:
     return sorted({row.label for row in table.rows if row.error and row.error.startswith(UNTIMED)})
 
 
+def not_measured(bench: dict) -> list[str]:
+    """Targets skipped or failed, and devices a target could not see, each with its reason."""
+    found = []
+    for target in bench.get("targets", []):
+        reason = target.get("skipped") or target.get("failed")
+        found += [f"{target['name']}: {reason}"] if reason else []
+        found += [f"{target['name']}: {device}" for device in target.get("devices_skipped") or []]
+    return found
+
+
 def markdown_section(bench: dict) -> list[str]:
     lines = [f"## {TITLE}", "", intro(bench), ""]
+    skipped = not_measured(bench)
+    lines += ["Not measured: " + "; ".join(_md(s) for s in skipped) + ".", ""] if skipped else []
     for table in tables(bench):
         lines += [f"### {table.title}", "", f"Floor {_floors_text(table)}.", "",
                   "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -156,7 +168,9 @@ def _md(text: str) -> str:
 
 
 def html_section(bench: dict) -> str:
-    parts = [f'<section id="bench">', f"<h2>{TITLE}</h2>", f"<p>{escape(intro(bench))}</p>"]
+    parts = ['<section id="bench">', f"<h2>{TITLE}</h2>", f"<p>{escape(intro(bench))}</p>"]
+    skipped = not_measured(bench)
+    parts += [f"<p>Not measured: {escape('; '.join(skipped))}.</p>"] if skipped else []
     for table in tables(bench):
         head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
         body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells(row)) + "</tr>" for row in shown(table))
