@@ -174,6 +174,14 @@ def test_the_section_shows_each_api_against_the_floor_and_the_fastest():
     assert "10.0 GB/s" in lines[2] and "3 timed calls" in lines[2]
 
 
+def test_a_peak_over_memory_an_earlier_measurement_left_resident_is_shown_as_a_lower_bound():
+    resident = {**measurement("a", [0.001]), "baseline_rss_bytes": 100 * 2**20, "rss_before_bytes": 900 * 2**20}
+    clean = {**measurement("b", [0.002]), "baseline_rss_bytes": 100 * 2**20, "rss_before_bytes": 110 * 2**20}
+    assert section.peak_at_least(resident) and not section.peak_at_least(clean)
+    text = "\n".join(section.markdown_section(fake_bench([resident, clean])))
+    assert "| a | eager | 1 | 1–1 | " in text and "| ≥3 |" in text and "| b | eager |" in text
+
+
 def test_an_api_without_a_timing_path_is_named_apart_not_as_a_failure():
     untimed = measurement("linear.api", [], error={"type": "NoTimingPath", "message": "no timing path for adapter x"})
     lines = "\n".join(section.markdown_section(fake_bench([measurement("fast.api", [0.001]), untimed])))
@@ -201,16 +209,18 @@ def test_the_section_comes_after_the_findings_and_its_text_is_escaped():
     assert page.count("<table") == page.count("</table>")
 
 
-def test_a_worker_that_dies_leaves_its_reason_for_each_measurement_it_did_not_finish():
+def test_each_measurement_has_its_own_worker_and_one_that_dies_leaves_its_reason():
     listing = {"target": "torch", "environment": {"frameworks": {"torch": "2.0"}, "machine": "M-test"}}
     api = {"id": "a", "framework": "torch", "backend": None, "expression": "a(x, y)", "targets": "labels",
            "modes": ["compiled", "eager"]}
     config = runner.Config((Shape(4, 8),), ("float32", "bfloat16"), modes=("eager", "compiled"))
-    done = [{"dtype": "bfloat16", "mode": "eager"}]
-    lost = runner.lost_measurements(api, Shape(4, 8), "cpu", config, done, "killed by signal SIGKILL (-9)", listing)
-    assert [(m["dtype"], m["mode"]) for m in lost] == [("bfloat16", "compiled"), ("float32", "eager"),
-                                                        ("float32", "compiled")]
-    assert all(m["error"]["message"] == "killed by signal SIGKILL (-9)" for m in lost)
+    assert runner.planned(api, config) == [("bfloat16", "eager"), ("bfloat16", "compiled"), ("float32", "eager"),
+                                           ("float32", "compiled")]
+    assert runner.planned({**api, "modes": ["eager"]}, config) == [("bfloat16", "eager"), ("float32", "eager")]
+    lost = runner.lost_measurements(api, Shape(4, 8), "cpu", "float32", "compiled", "killed by signal SIGKILL (-9)",
+                                    listing)
+    assert [(m["dtype"], m["mode"], m["error"]["message"]) for m in lost] == [
+        ("float32", "compiled", "killed by signal SIGKILL (-9)")]
     check_bench(fake_bench(lost), "lost")
 
 

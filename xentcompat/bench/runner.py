@@ -1,11 +1,11 @@
-"""`xentcompat bench`: each target's APIs listed in a worker process, then one worker per API × shape × device, one
-after the other (a benchmark wants the machine to itself); their measurements, the machine's bandwidth and the
+"""`xentcompat bench`: each target's APIs listed in a worker process, then one worker per API × shape × device ×
+dtype × mode, one after the other (a benchmark wants the machine to itself); their measurements, the machine's bandwidth and the
 floor in one bench.json.
 
 Each worker runs with the environment the `run` command gives its target (the Keras backend is read at import). A
 target whose framework is not installed is listed as skipped with the reason; a CUDA device no framework sees is
 skipped with the reason, not an error. A worker that dies (the out-of-memory killer, a native abort) or runs past
-the time limit leaves a measurement with that reason for each dtype × mode it did not finish; the rest go on.
+the time limit leaves a measurement with that reason; the rest go on.
 `DIR` gets bench.json, bench.md and bench.html (the report section) and the workers' output in DIR/bench-parts/.
 """
 
@@ -85,41 +85,42 @@ def _read(path: Path, kind: str) -> dict:
     return document if isinstance(document, dict) and document.get("kind") == kind else {}
 
 
-def lost_measurements(api: dict, shape: Shape, device: str, config: Config, found: list[dict], reason: str,
+def lost_measurements(api: dict, shape: Shape, device: str, dtype: str, mode: str, reason: str,
                       listing: dict) -> list[dict]:
-    """A measurement holding `reason` for each dtype × mode of `api` that a dead worker did not write."""
-    done = {(m["dtype"], m["mode"]) for m in found}
+    """The measurement a dead worker did not write, holding `reason`."""
     environment = listing["environment"]
-    lost = []
-    for dtype in dtype_order(list(config.dtypes)):
-        for mode in (m for m in ("eager", "compiled") if m in config.modes and m in api["modes"]):
-            if (dtype, mode) not in done:
-                lost.append({"target": listing["target"], "framework": api["framework"], "backend": api["backend"],
-                             "framework_version": environment["frameworks"].get(api["framework"]),
-                             "api": api["id"], "expression": api["expression"], "targets": api["targets"],
-                             "mode": mode, "device": device, "dtype": dtype, "rows": shape.rows,
-                             "classes": shape.classes, "machine": environment["machine"],
-                             "bytes_to_move": floor.bytes_to_move(shape.rows, shape.classes, dtype, api["targets"]),
-                             "error": {"type": "WorkerDied", "message": reason}})
-    return lost
+    return [{"target": listing["target"], "framework": api["framework"], "backend": api["backend"],
+             "framework_version": environment["frameworks"].get(api["framework"]), "api": api["id"],
+             "expression": api["expression"], "targets": api["targets"], "mode": mode, "device": device,
+             "dtype": dtype, "rows": shape.rows, "classes": shape.classes, "machine": environment["machine"],
+             "bytes_to_move": floor.bytes_to_move(shape.rows, shape.classes, dtype, api["targets"]),
+             "error": {"type": "WorkerDied", "message": reason}}]
 
 
-def measure_api(listing: dict, api: dict, shape: Shape, device: str, config: Config, parts: Path) -> list[dict]:
+def planned(api: dict, config: Config) -> list[tuple[str, str]]:
+    """(dtype, mode) of each measurement of `api`: one worker process each, so no measurement sees memory an
+    earlier one left resident (JAX's and glibc's allocators keep freed memory) or a compile an earlier one did."""
+    return [(dtype, mode) for dtype in dtype_order(list(config.dtypes))
+            for mode in ("eager", "compiled") if mode in config.modes and mode in api["modes"]]
+
+
+def measure_api(listing: dict, api: dict, shape: Shape, device: str, dtype: str, mode: str, config: Config,
+                parts: Path) -> list[dict]:
     target = listing["target"]
-    tag = hashlib.sha256(f"{api['id']} {shape.text} {device}".encode()).hexdigest()[:12]
+    tag = hashlib.sha256(f"{api['id']} {shape.text} {device} {dtype} {mode}".encode()).hexdigest()[:12]
     part = parts / f"{target}-{tag}.json"
     part.unlink(missing_ok=True)
-    arguments = ["--api", api["id"], "--shape", shape.text, "--dtypes", ",".join(config.dtypes),
-                 "--modes", ",".join(config.modes), "--device", device, "--repeats", str(config.repeats),
-                 "--memory-limit", str(config.memory_limit or 0), "--out", str(part.resolve())]
+    arguments = ["--api", api["id"], "--shape", shape.text, "--dtypes", dtype, "--modes", mode, "--device", device,
+                 "--repeats", str(config.repeats), "--memory-limit", str(config.memory_limit or 0),
+                 "--out", str(part.resolve())]
     status = _worker(target, arguments, parts / f"{target}.log", config.worker_timeout)
     found = _read(part, PART_KIND)
     measurements = found.get("measurements", [])
-    if status != 0 or not found.get("done"):
+    if (status != 0 or not found.get("done")) and not measurements:
         timed_out = status == -signal.SIGKILL
-        reason = (f"the worker {'ran past the limit and was stopped' if timed_out else describe_exit(status)} "
-                  f"({'out of memory?' if status == -signal.SIGKILL else 'see the log'}; {parts / (target + '.log')})")
-        measurements += lost_measurements(api, shape, device, config, measurements, reason, listing)
+        reason = (f"the worker {'ran past the limit or was killed' if timed_out else describe_exit(status)} "
+                  f"({'out of memory?' if timed_out else 'see the log'}; {parts / (target + '.log')})")
+        measurements = lost_measurements(api, shape, device, dtype, mode, reason, listing)
     return measurements
 
 
@@ -143,7 +144,8 @@ def bench_target(target: str, config: Config, parts: Path, collected: Collected)
         for shape in config.shapes:
             for device in devices:
                 print(f"xentcompat: bench {target} {api['id']} {shape.text} {device} ...", file=sys.stderr, flush=True)
-                collected.measurements += measure_api(listing, api, shape, device, config, parts)
+                for dtype, mode in planned(api, config):
+                    collected.measurements += measure_api(listing, api, shape, device, dtype, mode, config, parts)
     collected.targets.append({"name": target, "skipped": None, "failed": None, "devices_skipped": skipped,
                               "wall_seconds": round(time.perf_counter() - start, 2)})
 

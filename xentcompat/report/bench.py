@@ -26,6 +26,7 @@ class Row:
     peak_bytes: int | None
     compile_seconds: float | None
     error: str | None
+    peak_at_least: bool = False  # an earlier measurement in the process left memory resident: a lower bound
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,18 @@ def _row(m: dict, bandwidth: float | None, fastest_median: float | None) -> Row:
     median = m["median_seconds"]
     to_floor = ratio(median, floor_seconds(m["bytes_to_move"], bandwidth)) if bandwidth else None
     return Row(label(m), m["mode"], median, m["min_seconds"], m["max_seconds"], to_floor,
-               ratio(median, fastest_median), m.get("peak_bytes"), m.get("compile_seconds"), None)
+               ratio(median, fastest_median), m.get("peak_bytes"), m.get("compile_seconds"), None,
+               peak_at_least(m))
+
+
+RESIDENT_SLACK = 64 * 2**20
+
+
+def peak_at_least(m: dict) -> bool:
+    """Whether the RSS before the inputs was well above the RSS after import (memory an earlier measurement in the
+    same process left resident, which the peak above it does not count): the peak is then a lower bound."""
+    before, baseline = m.get("rss_before_bytes"), m.get("baseline_rss_bytes")
+    return before is not None and baseline is not None and before - baseline > RESIDENT_SLACK
 
 
 def cells(row: Row) -> list[str]:
@@ -87,8 +99,14 @@ def cells(row: Row) -> list[str]:
     if row.error:
         return [row.label, row.mode] + ["—"] * (len(COLUMNS) - 2)
     return [row.label, row.mode, _ms(row.median), f"{_ms(row.low)}–{_ms(row.high)}", _times(row.to_floor),
-            _times(row.to_fastest), "—" if row.peak_bytes is None else f"{row.peak_bytes / 2**20:,.0f}",
+            _times(row.to_fastest), _mib(row),
             "" if row.compile_seconds is None else f"{row.compile_seconds:.1f}"]
+
+
+def _mib(row: Row) -> str:
+    if row.peak_bytes is None:
+        return "—"
+    return ("≥" if row.peak_at_least else "") + f"{row.peak_bytes / 2**20:,.0f}"
 
 
 def _ms(seconds: float) -> str:
@@ -111,7 +129,8 @@ def intro(bench: dict) -> str:
             "warm-up call; a compiled mode's compile (its first call less the median) is shown apart. Floor: the "
             "bytes a fused kernel must move (read the logits, write their gradient, read the targets) over the "
             f"memory bandwidth measured in the same run: {speeds or 'not measured'}. Peak: the resident memory "
-            "above that before the inputs were made, inputs included (on CUDA the framework's peak allocation). "
+            "above that before the inputs were made, inputs included (on CUDA the framework's peak allocation); ≥ where "
+            "memory an earlier measurement in the same process left resident makes it a lower bound. "
             f"Bench wall time {bench.get('wall_seconds', 0):.0f} s.")
 
 
