@@ -38,6 +38,13 @@ def checks_labels(call):
     return result.loss, result.grad
 
 
+@register("fake", "fake.exact", "fake.exact(x, y)")
+def exact(call):
+    """The float64 reference itself, every option honoured (ignore_index included)."""
+    result = solve(call.problem)
+    return result.loss, result.grad
+
+
 @register("fake", "fake.ignores_labels", "fake.ignores_labels(x, y)")
 def ignores_labels(call):
     """Returns a number whatever the labels hold: what `silent` means."""

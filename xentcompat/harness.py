@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xentcompat.adapters.base import (DEFAULT_OPTIONS, AdapterError, AdapterFailed, Call, LossApi, Raised, Returned,
-                                      capture)
+from xentcompat.adapters.base import DEFAULT_OPTIONS, AdapterError, AdapterFailed, Call, LossApi, Raised, Returned
 from xentcompat.expectations import GOOD, Effect, Expected, expectation, good
 from xentcompat.expectations.conditions import holding
 from xentcompat.machine import current as current_machine
@@ -20,6 +19,7 @@ from xentcompat.record import Record
 from xentcompat.reference.cases import Case
 from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.judging import grad_units, has_relations, loss_unit, solve
+from xentcompat import accumulation
 from xentcompat.isolation import Crashed, Setup, capture_isolated
 from xentcompat.metamorphic import check_relations
 from xentcompat.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss, shape_mismatch
@@ -57,12 +57,14 @@ class Checked:
 
 def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)) -> list[Cell]:
     """Every applicable cell: the case runs in the dtype, feeds the API's targets, uses only options it offers, is of
-    an area the API runs, in a mode the API implements."""
+    an area the API runs, in a mode the API implements. Accumulation cases run where the API has a reduction, eager
+    (the recipe is how the API is used; compiling each micro-batch shape would add only compile time)."""
     return [
         Cell(api, case, dtype, device, mode)
         for api in apis for case in cases for dtype in dtypes for device in devices for mode in modes
         if case.runs_in(dtype) and case.has_targets(api.targets) and api.applies_to(case.options)
         and (api.areas is None or case.area in api.areas) and mode in api.modes
+        and (case.accumulation is None or ("reduction" in api.supports and mode == "eager"))
     ]
 
 
@@ -81,7 +83,8 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
     if standing is not None:
         standing(_record(cell, call, reference, promise, Crashed(DIED, 0.0)).record)
     isolated = cell.case.invalid is not None and isolation is not None
-    captured = capture_isolated(api, call, isolation) if isolated else capture(api, call)
+    captured = (capture_isolated(api, call, isolation) if isolated
+                else accumulation.run(api, call, cell.case.accumulation))
     if isinstance(captured, AdapterFailed):
         raise AdapterError(f"the adapter of {api.id}, not the framework, raised {captured.type} on case "
                            f"{cell.case.id} ({cell.dtype}, {cell.mode}):\n{captured.traceback}")
@@ -109,8 +112,10 @@ def _promise(cell: Cell, call: Call, deviations: list[Effect]) -> _Promise:
     machine = current_machine()
     good_outcome = good(cell.case.invalid is not None)
     expected = deviation.on(machine, cell.mode) if deviation else Expected(*good_outcome, None, None, None)
-    return _Promise(version, deviation, expected, machine["machine"], api.adapter.repro(api, call,
-                                                                                        cell.case.logits_code))
+    steps = cell.case.accumulation
+    repro = (api.adapter.repro(api, call, cell.case.logits_code) if steps is None
+             else accumulation.repro(api, call, steps))
+    return _Promise(version, deviation, expected, machine["machine"], repro)
 
 
 def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> Checked:
@@ -137,7 +142,7 @@ def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> C
 
 def _relations(cell: Cell, call: Call, captured, reference) -> list[dict] | None:
     """The metamorphic relations of an eager cell of valid input that returned a right value (None otherwise)."""
-    if cell.mode != "eager" or reference is None or not isinstance(captured, Returned):
+    if cell.mode != "eager" or reference is None or not isinstance(captured, Returned) or cell.case.accumulation:
         return None
     if not has_relations(call.problem):
         return None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from xentcompat.reference.micro_batches import Accumulation
 from xentcompat.reference.dtypes import DTYPE_NAMES, overflowing_values, round_to
 from xentcompat.reference.options import Options, Problem, options_in_dtype, validate
 from xentcompat.reference.linear_cases import LINEAR_CASES, LinearCase
@@ -38,6 +39,7 @@ class Case:
     logits_code: str | None = field(default=None, compare=False)
     invalid: str | None = None
     tier: str = "realistic"  # or "stress": values at the dtype's limits, which models do not produce
+    accumulation: Accumulation | None = None  # run as micro-batches, reduced by a recipe (area "accumulation")
 
     def runs_in(self, dtype: str) -> bool:
         return dtype in self.dtypes and overflowing_values(self.logits, dtype).size == 0
@@ -133,6 +135,33 @@ def _many_classes(num_classes: int, label: str) -> list[Case]:
     ]
 
 
+LLM_VOCABULARIES = {"128k": 128256, "152k": 151936}  # Llama 3 and Qwen 2 vocabularies; 256k (Gemma) is below
+SWEEP_SCALES = (5, 10, 20, 40, 80, 160, 320, 640)
+SWEEP_SHAPE = (4, 128256)
+
+
+def _vocabulary_cases() -> list[Case]:
+    """Real vocabularies with uniform logits: the loss is ln V exactly, the gradient 1/V - [j = y]."""
+    return [_case(f"vocab-{label}-uniform", "large-vocab", np.zeros((2, size)), [0, size - 1],
+                  f"V = {size}, all logits 0: loss ln V = {np.log(size):.4f}", f"np.zeros((2, {size}))")
+            for label, size in LLM_VOCABULARIES.items()]
+
+
+def _scale_sweep() -> list[Case]:
+    """bfloat16 logits normal(0, s) over V = 128256, s from 5 to 640: where an API's bfloat16 loss stops being
+    usable, and whether it comes back in bfloat16 (quantised) or upcast. Scales up to 40 are what models produce
+    (realistic), larger ones stress."""
+    cases = []
+    for scale in SWEEP_SCALES:
+        logits, code = _random(scale, SWEEP_SHAPE, float(scale))
+        labels = np.random.default_rng(scale + 1).integers(0, SWEEP_SHAPE[1], SWEEP_SHAPE[0])
+        case = _case(f"bf16-scale-{scale}", "scale-sweep", logits, labels,
+                     f"bfloat16 logits normal(0, {scale}), V = {SWEEP_SHAPE[1]}", code,
+                     tier="realistic" if scale <= 40 else "stress")
+        cases.append(replace(case, dtypes=("bfloat16",)))
+    return cases
+
+
 def _catalogue() -> list[Case]:
     moderate, moderate_code = _random(0, (8, 10), 3.0)
     offset, _ = _random(1, (4, 10), 1.0)
@@ -167,7 +196,7 @@ def _catalogue() -> list[Case]:
         _case("nan-logit", "nonfinite", [[0, NAN, 1, 2], [0, 1, 2, 3]], [0, 3],
               "a NaN logit: its row NaN, the other row's gradient unaffected"),
     ]
-    return cases + _unnormalized_cases()
+    return cases + _vocabulary_cases() + _scale_sweep() + _unnormalized_cases()
 
 
 def _unnormalized_cases() -> list[Case]:
@@ -184,9 +213,10 @@ def _unnormalized_cases() -> list[Case]:
 
 
 def _with_option_cases() -> tuple[Case, ...]:
+    from xentcompat.reference.accumulation_cases import ACCUMULATION_CASES
     from xentcompat.reference.option_cases import INVALID_CASES, OPTION_CASES, VALID_LABEL_DTYPES
 
-    return tuple(_catalogue()) + OPTION_CASES + VALID_LABEL_DTYPES + INVALID_CASES
+    return tuple(_catalogue()) + OPTION_CASES + VALID_LABEL_DTYPES + INVALID_CASES + ACCUMULATION_CASES
 
 
 CATALOGUE: tuple[Case | LinearCase, ...] = _with_option_cases() + LINEAR_CASES

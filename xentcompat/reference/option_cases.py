@@ -63,6 +63,8 @@ OPTION_CASES: tuple[Case, ...] = (
     _option("ignore-index-row-nan", "the ignored row holds a NaN logit (padding garbage)",
             logits=_with_row([0.0, NAN, 1.0, 2.0, 3.0], 1), labels=[0, -100, 1, 4], ignore_index=-100),
     _option("label-smoothing", "label smoothing 0.1", label_smoothing=0.1),
+    _option("label-smoothing-other-classes", "label smoothing 0.125 = 0.1 K / (K - 1) for K = 5: the α/K form of "
+            "smoothing 0.1 spread over the K - 1 other classes (Megatron-LM's convention)", label_smoothing=0.125),
     _option("label-smoothing-neg-inf", "label smoothing 0.1 with -inf masked non-target logits: the smoothed "
             "target puts weight on a class of probability 0, so the loss is +inf", logits=MASKED,
             label_smoothing=0.1),

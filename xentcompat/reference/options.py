@@ -62,6 +62,12 @@ class Problem:
         return self.logits.shape[1]
 
 
+def take_rows(problem: Problem, rows: slice) -> Problem:
+    """The problem of `rows` of the batch: the same options, the targets of those rows."""
+    return Problem(problem.logits[rows], None if problem.labels is None else problem.labels[rows],
+                   None if problem.probs is None else problem.probs[rows], problem.options)
+
+
 @dataclass(frozen=True)
 class Terms:
     """What the options reduce to: coefficients `c` (N × C), rows that count, and the mean's denominator."""

@@ -23,6 +23,9 @@ from xentcompat.report.findings import Finding, api_label, collect, dtype_order,
 from xentcompat.report.guidance import guidance
 from xentcompat.report.markdown import (CELL_COLUMNS, CONFLICTS_INTRO, INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor,
                                         citation, conflict_text, not_run_text, relations_intro, results_hash)
+from xentcompat.report.accumulation import accumulation_intro, accumulation_table
+from xentcompat.report.conventions import EMPTY_INTRO, SMOOTHING_INTRO, empty_denominators_table, smoothing_table
+from xentcompat.report.scale_sweep import INTRO as SWEEP_INTRO, scale_sweep_table
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
 from xentcompat.report import bench as bench_section
 from xentcompat.report.training import html_section
@@ -95,6 +98,11 @@ def render_html(document: dict, today: datetime.date | None = None) -> str:
                 _plots(records),
                 _table("invalid", "Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
                 _table("options", "Options side by side", OPTIONS_INTRO, option_values_table(records)),
+                _table("accumulation", "Gradient accumulation", accumulation_intro(records),
+                       accumulation_table(records)),
+                _table("empty", "Empty denominators", EMPTY_INTRO, empty_denominators_table(records)),
+                _table("smoothing", "Label smoothing conventions", SMOOTHING_INTRO, smoothing_table(records)),
+                _table("bf16-scale", "bfloat16 logit scale", SWEEP_INTRO, scale_sweep_table(records)),
                 _table("varies-by-cpu", "Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
                 _relations(records),
                 _findings(findings), _bench(document), _matrix(records), _not_run(document), _conflicts(document)]

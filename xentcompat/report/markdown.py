@@ -17,6 +17,9 @@ from xentcompat.report import decision, hardware, relations
 from xentcompat.report.findings import Finding, collect
 from xentcompat.report.guidance import guidance
 from xentcompat.report.decision_training import TRAINING_COLUMN, with_training
+from xentcompat.report.accumulation import accumulation_intro, accumulation_table
+from xentcompat.report.conventions import EMPTY_INTRO, SMOOTHING_INTRO, empty_denominators_table, smoothing_table
+from xentcompat.report.scale_sweep import INTRO as SWEEP_INTRO, scale_sweep_table
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
 from xentcompat.report.bench import markdown_section as bench_section
 from xentcompat.report.training import markdown_section
@@ -70,6 +73,10 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
         *_training(document.get("training"), findings),
         *_table("Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
         *_table("Options side by side", OPTIONS_INTRO, option_values_table(records)),
+        *_table("Gradient accumulation", accumulation_intro(records), accumulation_table(records)),
+        *_table("Empty denominators", EMPTY_INTRO, empty_denominators_table(records)),
+        *_table("Label smoothing conventions", SMOOTHING_INTRO, smoothing_table(records)),
+        *_table("bfloat16 logit scale", SWEEP_INTRO, scale_sweep_table(records)),
         *_table("Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
         *_relations(records),
         *_findings(findings),

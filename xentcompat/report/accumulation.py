@@ -1,0 +1,107 @@
+"""Gradient accumulation, from the records of the `accumulation` cases: what the documented recipe and the naive
+one give against the batch's own mean, per API, and one sentence per framework saying how to accumulate."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from xentcompat.record import Record
+from xentcompat.report.findings import api_label
+from xentcompat.report.tables import Table
+
+DOCUMENTED, NAIVE = "sum-over-count", "mean-of-means"
+BATCHES = {"uneven-sizes": "micro-batches of 2, 7, 3 rows",
+           "uneven-ignored": "micro-batches of 4 rows with 1, 4, 2 counted targets"}
+HOW_TO_SUM = {  # the call each adapter makes for a micro-batch's sum (xentcompat/adapters)
+    "torch": "`reduction=\"sum\"`", "keras": "`reduction=\"sum\"`", "jax": "`.sum()` of the per-row losses",
+    "tensorflow": "`tf.reduce_sum` of the per-row losses",
+    "huggingface": "`num_items_in_batch=` the batch's count of targets != -100 (the loss is then a sum over it)",
+}
+INTRO = ("One batch of 12 rows run as micro-batches, as a training loop accumulating gradients runs it. The "
+         "documented recipe sums each micro-batch and divides by the batch's count (what the API's mean counts: "
+         "targets not ignored, or their class weights); the naive one averages the micro-batch means. The "
+         "reference is the batch's own mean. Gradient: its norm against the reference's.")
+
+
+def _batch_and_recipe(case: str) -> tuple[str, str] | None:
+    for recipe in (DOCUMENTED, NAIVE):
+        suffix = f"-{recipe}"
+        if case.startswith("accumulate-") and case.endswith(suffix):
+            return case[len("accumulate-"):-len(suffix)], recipe
+    return None
+
+
+def _accumulation(records: list[Record]) -> list[tuple[Record, str, str]]:
+    found = []
+    for record in records:
+        parsed = _batch_and_recipe(record.case) if record.area == "accumulation" else None
+        if parsed is not None:
+            found.append((record, *parsed))
+    return found
+
+
+def _result(record: Record) -> str:
+    loss = record.loss
+    value, reference = loss.get("value"), loss.get("reference")
+    if not isinstance(value, float) or not isinstance(reference, float) or reference == 0:
+        return loss["outcome"]
+    relative = (value - reference) / abs(reference)
+    norm, reference_norm = record.grad.get("norm"), record.grad.get("reference_norm")
+    gradient = f", ‖g‖ ×{norm / reference_norm:.3g}" if norm and reference_norm else ""
+    mark = "✓" if (loss["outcome"], record.grad["outcome"]) == ("ok", "ok") else "✗"
+    return f"{mark} {value:.4g} ({_percent(relative)}{gradient})"
+
+
+def _percent(relative: float) -> str:
+    """A signed percentage; below half the last digit shown, 0.00 % without a sign."""
+    return "0.00%" if abs(relative) < 5e-5 else f"{relative:+.2%}"
+
+
+def accumulation_table(records: list[Record]) -> Table | None:
+    """Batch × the two recipes' results, with the APIs that gave them (softmax-twice APIs are another finding)."""
+    rows: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
+    by_api: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
+    for record, batch, recipe in _accumulation(records):
+        by_api[(api_label(record), batch)][recipe] = record
+    for (label, batch), recipes in by_api.items():
+        if DOCUMENTED not in recipes or NAIVE not in recipes:
+            continue
+        reference = recipes[DOCUMENTED].loss.get("reference")
+        key = (BATCHES.get(batch, batch), f"{reference:.4g}" if isinstance(reference, float) else "—",
+               _result(recipes[DOCUMENTED]), _result(recipes[NAIVE]))
+        rows[key].add(label)
+    if not rows:
+        return None
+    return Table(("batch", "batch mean (reference)", "sum ÷ batch count", "mean of micro-batch means", "apis"),
+                 tuple((*key, ", ".join(sorted(apis))) for key, apis in sorted(rows.items())))
+
+
+def recipe_sentences(records: list[Record]) -> list[str]:
+    """Per framework: how to accumulate, with the measured cells that back it and the naive recipe's worst error."""
+    by_framework: dict[str, list[tuple[Record, str]]] = defaultdict(list)
+    for record, _, recipe in _accumulation(records):
+        by_framework[record.framework].append((record, recipe))
+    sentences = []
+    for framework, found in sorted(by_framework.items()):
+        documented = [r for r, recipe in found if recipe == DOCUMENTED]
+        exact = [r for r in documented if (r.loss["outcome"], r.grad["outcome"]) == ("ok", "ok")]
+        naive = [_relative(r) for r, recipe in found if recipe == NAIVE and r.finding == "XC-mean-of-micro-batch-means"]
+        naive = [value for value in naive if value is not None]
+        how = HOW_TO_SUM.get(framework, "a sum per micro-batch")
+        sentence = (f"{framework}: sum each micro-batch ({how}), add, divide by the batch's count: the batch's "
+                    f"loss and gradient in {len(exact)} of {len(documented)} cells")
+        if naive:
+            sentence += f"; the mean of micro-batch means is off by up to {_percent(max(naive, key=abs))} in the loss"
+        sentences.append(sentence + ".")
+    return sentences
+
+
+def _relative(record: Record) -> float | None:
+    value, reference = record.loss.get("value"), record.loss.get("reference")
+    if isinstance(value, float) and isinstance(reference, float) and reference:
+        return (value - reference) / abs(reference)
+    return None
+
+
+def accumulation_intro(records: list[Record]) -> str:
+    return " ".join([INTRO, *recipe_sentences(records)])

@@ -1,0 +1,73 @@
+"""Conventions side by side, from the option cases' records: what each API returns when the mean has nothing to
+divide by, and which label-smoothing convention its loss follows."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from xentcompat.record import Record
+from xentcompat.report.findings import api_label
+from xentcompat.report.tables import Table
+
+EMPTY_CASES = {"ignore-index-every-row": "every target ignored (mean)",
+               "class-weights-zero-total": "zero total class weight (mean)",
+               "empty-batch": "empty batch (mean)", "empty-batch-sum": "empty batch (sum)"}
+EMPTY_INTRO = ("A mean over no targets is 0 / 0. What each API returns (the reference: NaN for a mean over nothing, "
+               "0 for a sum; — where the API lacks the option).")
+SMOOTHING, OTHER_CLASSES = "label-smoothing", "label-smoothing-other-classes"
+SMOOTHING_INTRO = ("Label smoothing α = 0.1 over K = 5 classes. The α/K convention (PyTorch's documented one) puts "
+                   "α/K on every class; Megatron-LM's puts α/(K − 1) on each other class, i.e. α/K-smoothing of "
+                   "α·K/(K − 1) = 0.125 (megatron/core/tensor_parallel/cross_entropy.py: `smoothing = label_smoothing "
+                   "* vocab_size / (vocab_size - 1)`). Which one each API's loss at α = 0.1 is.")
+
+
+def _returned(record: Record) -> str:
+    loss = record.loss
+    if loss["outcome"] in ("raised", "crashed"):
+        return f"{loss['outcome']} {(record.error or {}).get('type', '')}".strip()
+    value = loss.get("value")
+    if value is None:
+        return "an array, not a scalar"
+    if isinstance(value, str):
+        return value.replace("nan", "NaN")
+    return "NaN" if math.isnan(value) else f"{value:.6g}"
+
+
+def empty_denominators_table(records: list[Record]) -> Table | None:
+    """API × empty-denominator case: the value it returned, with the reference's row first."""
+    rows: dict[str, dict[str, str]] = defaultdict(dict)
+    reference: dict[str, str] = {}
+    for record in records:
+        if record.case in EMPTY_CASES and record.dtype == "float32":
+            rows[api_label(record)][record.case] = _returned(record)
+            value = record.loss.get("reference")
+            if value is not None:
+                reference[record.case] = "NaN" if value == "nan" or (isinstance(value, float) and math.isnan(value)) \
+                    else f"{value:.6g}" if isinstance(value, float) else str(value)
+    if not rows:
+        return None
+    body = [(label, *(row.get(case, "—") for case in EMPTY_CASES)) for label, row in sorted(rows.items())]
+    head = ("reference", *(reference.get(case, "—") for case in EMPTY_CASES))
+    return Table(("api", *EMPTY_CASES.values()), (head, *body))
+
+
+def smoothing_table(records: list[Record]) -> Table | None:
+    """API × (its loss at α = 0.1, the α/K value, the α·K/(K − 1) value, which convention it follows)."""
+    at = {(api_label(r), r.case): r for r in records if r.case in (SMOOTHING, OTHER_CLASSES) and r.dtype == "float32"}
+    megatron = next((r.loss.get("reference") for (_, case), r in at.items() if case == OTHER_CLASSES
+                     and r.api.startswith("torch.nn.CrossEntropyLoss")), None)
+    rows = []
+    for (label, case), record in sorted(at.items()):
+        if case != SMOOTHING:
+            continue
+        value, alpha_k = record.loss.get("value"), record.loss.get("reference")
+        if not isinstance(value, float) or not isinstance(alpha_k, float):
+            continue
+        follows = "α/K" if record.loss["outcome"] == "ok" else (
+            "α·K/(K − 1)" if isinstance(megatron, float) and abs(value - megatron) <= 1e-6 * abs(megatron) else "neither")
+        rows.append((label, f"{value:.6g}", f"{alpha_k:.6g}", f"{megatron:.6g}" if isinstance(megatron, float) else "—",
+                     follows))
+    if not rows:
+        return None
+    return Table(("api", "loss at α = 0.1", "α/K", "α·K/(K − 1)", "follows"), tuple(rows))
