@@ -224,6 +224,35 @@ def test_each_measurement_has_its_own_worker_and_one_that_dies_leaves_its_reason
     check_bench(fake_bench(lost), "lost")
 
 
+def test_ctrl_c_keeps_what_was_measured_and_skips_the_targets_after(tmp_path, monkeypatch):
+    listing = {"kind": "bench-list", "target": "torch", "devices": {"cpu": "cpu"}, "device_bandwidth": {},
+               "environment": {"target": "torch", "frameworks": {"torch": "2.0"}, "machine": "M-test"},
+               "apis": [{"id": "a", "framework": "torch", "backend": None, "expression": "a(x, y)",
+                         "targets": "labels", "modes": ["eager"]}]}
+    calls = []
+
+    def worker(target, arguments, log, timeout):
+        if "--list" in arguments:
+            write_json_atomic(tmp_path / "bench-parts" / f"{target}-list.json", {**listing, "target": target})
+            return 0
+        calls.append(arguments)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        write_json_atomic(arguments[arguments.index("--out") + 1],
+                          {"kind": "bench-part", "done": True, "measurements": [measurement("a", [0.1])]})
+        return 0
+
+    monkeypatch.setattr(runner, "_worker", worker)
+    monkeypatch.setattr(runner, "missing_requirement", lambda target: None)
+    monkeypatch.setattr(floor, "COPY_BYTES", 1 << 20)
+    config = runner.Config((Shape(4, 8),), ("float32", "bfloat16"), repeats=1, bandwidth_repeats=1)
+    assert runner.run_bench(["torch", "jax"], config, tmp_path) == 130
+    document = read_bench(tmp_path / "bench.json")
+    assert len(document["measurements"]) == 1
+    assert [(t["name"], t["failed"] or t["skipped"]) for t in document["targets"]] == [
+        ("torch", "stopped by SIGINT after 1 measurements"), ("jax", "stopped by SIGINT before it ran")]
+
+
 def test_bad_bench_arguments_are_refused_in_one_line(tmp_path, capsys):
     for argv, message in ((["--shapes", "4096"], "a shape is N×V"), (["--repeats", "0"], "--repeats"),
                           (["--modes", "fast"], "unknown mode 'fast'"), (["--targets", "nope"], "unknown target")):

@@ -57,6 +57,7 @@ class Collected:
     targets: list = field(default_factory=list)
     measurements: list = field(default_factory=list)
     bandwidth: list = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C (SIGINT) stopped a target: the ones after it are listed as skipped
 
 
 def _worker(target: str, arguments: list[str], log: Path, timeout: float) -> int:
@@ -140,14 +141,23 @@ def bench_target(target: str, config: Config, parts: Path, collected: Collected)
     machine_id = listing["environment"]["machine"]
     collected.bandwidth += [{"machine": machine_id, "device": device, **found}
                             for device, found in listing.get("device_bandwidth", {}).items()]
-    for api in listing["apis"]:
-        for shape in config.shapes:
-            for device in devices:
-                print(f"xentcompat: bench {target} {api['id']} {shape.text} {device} ...", file=sys.stderr, flush=True)
-                for dtype, mode in planned(api, config):
-                    collected.measurements += measure_api(listing, api, shape, device, dtype, mode, config, parts)
-    collected.targets.append({"name": target, "skipped": None, "failed": None, "devices_skipped": skipped,
-                              "wall_seconds": round(time.perf_counter() - start, 2)})
+    entry = {"name": target, "skipped": None, "failed": None, "devices_skipped": skipped}
+    collected.targets.append(entry)
+    before = len(collected.measurements)
+    try:
+        for api in listing["apis"]:
+            for shape in config.shapes:
+                for device in devices:
+                    print(f"xentcompat: bench {target} {api['id']} {shape.text} {device} ...", file=sys.stderr,
+                          flush=True)
+                    for dtype, mode in planned(api, config):
+                        collected.measurements += measure_api(listing, api, shape, device, dtype, mode, config,
+                                                              parts)
+    except KeyboardInterrupt:  # what was measured is kept; the target is listed as stopped
+        entry["failed"] = f"stopped by SIGINT after {len(collected.measurements) - before} measurements"
+        collected.interrupted = True
+    finally:
+        entry["wall_seconds"] = round(time.perf_counter() - start, 2)
 
 
 def bench(targets: list[str], config: Config, out: Path) -> dict:
@@ -159,7 +169,7 @@ def bench(targets: list[str], config: Config, out: Path) -> dict:
     collected = Collected(bandwidth=[{"machine": host["machine"], "device": "cpu",
                                       **floor.measure_bandwidth(config.bandwidth_repeats)}])
     for target in targets:
-        reason = missing_requirement(target)
+        reason = "stopped by SIGINT before it ran" if collected.interrupted else missing_requirement(target)
         if reason:
             print(f"xentcompat: skipped {target}: {reason}", file=sys.stderr)
             collected.targets.append({"name": target, "skipped": reason, "failed": None})
@@ -212,7 +222,8 @@ def write_outputs(document: dict, out: Path) -> None:
 
 
 def run_bench(targets: list[str], config: Config, out: Path) -> int:
-    """`xentcompat bench`: 0 when every target that could run finished, 3 when one failed (the others kept)."""
+    """`xentcompat bench`: 0 when every target that could run finished, 3 when one failed (the others kept), 130
+    when Ctrl-C stopped it (what was measured is written)."""
     document = bench(targets, config, out)
     write_outputs(document, out)
     measured = document["measurements"]
@@ -220,4 +231,5 @@ def run_bench(targets: list[str], config: Config, out: Path) -> int:
     print(f"xentcompat: {len(measured)} measurements ({sum(1 for m in measured if m.get('error'))} could not run) "
           f"in {document['wall_seconds']:.0f} s; wrote {out / BENCH_FILE}, {out / 'bench.md'} and "
           f"{out / 'bench.html'}")
-    return 3 if failed else 0
+    stopped = any(str(t.get("failed", "")).startswith("stopped by SIGINT") for t in document["targets"])
+    return 128 + signal.SIGINT if stopped else (3 if failed else 0)
