@@ -247,10 +247,34 @@ def test_ctrl_c_keeps_what_was_measured_and_skips_the_targets_after(tmp_path, mo
     monkeypatch.setattr(floor, "COPY_BYTES", 1 << 20)
     config = runner.Config((Shape(4, 8),), ("float32", "bfloat16"), repeats=1, bandwidth_repeats=1)
     assert runner.run_bench(["torch", "jax"], config, tmp_path) == 130
+    assert len(calls) == 2 and all(call[call.index("--api") + 1] == "a" for call in calls)
     document = read_bench(tmp_path / "bench.json")
     assert len(document["measurements"]) == 1
     assert [(t["name"], t["failed"] or t["skipped"]) for t in document["targets"]] == [
         ("torch", "stopped by SIGINT after 1 measurements"), ("jax", "stopped by SIGINT before it ran")]
+
+
+def test_apis_limits_the_run_to_the_apis_named(tmp_path, monkeypatch):
+    listing = {"kind": "bench-list", "target": "torch", "devices": {"cpu": "cpu"}, "device_bandwidth": {},
+               "environment": {"target": "torch", "frameworks": {"torch": "2.0"}, "machine": "M-test"},
+               "apis": [{"id": name, "framework": "torch", "backend": None, "expression": name,
+                         "targets": "labels", "modes": ["eager"]} for name in ("a", "b")]}
+    measured = []
+
+    def worker(target, arguments, log, timeout):
+        if "--list" in arguments:
+            write_json_atomic(tmp_path / "bench-parts" / "torch-list.json", listing)
+        else:
+            measured.append(arguments[arguments.index("--api") + 1])
+        return 0
+
+    monkeypatch.setattr(runner, "_worker", worker)
+    monkeypatch.setattr(runner, "missing_requirement", lambda target: None)
+    monkeypatch.setattr(floor, "COPY_BYTES", 1 << 20)
+    config = runner.Config((Shape(4, 8),), ("float32",), repeats=1, bandwidth_repeats=1, apis=("b",))
+    document = runner.bench(["torch"], config, tmp_path)
+    assert measured == ["b"] and document["config"]["apis"] == ["b"]
+    assert document["measurements"][0]["error"]["type"] == "WorkerDied"  # the fake worker wrote nothing
 
 
 def test_bad_bench_arguments_are_refused_in_one_line(tmp_path, capsys):

@@ -45,10 +45,12 @@ class Config:
     memory_limit: int | None = None  # bytes per worker (RLIMIT_DATA)
     worker_timeout: float = 3600.0
     bandwidth_repeats: int = 5
+    apis: tuple[str, ...] = ()  # only these API ids (default: every API of each target)
 
     def to_json(self) -> dict:
         return {"shapes": [s.text for s in self.shapes], "dtypes": list(self.dtypes), "modes": list(self.modes),
-                "device": self.device, "repeats": self.repeats, "memory_limit_bytes": self.memory_limit}
+                "device": self.device, "repeats": self.repeats, "memory_limit_bytes": self.memory_limit,
+                "apis": list(self.apis) or None}
 
 
 @dataclass
@@ -145,7 +147,7 @@ def bench_target(target: str, config: Config, parts: Path, collected: Collected)
     collected.targets.append(entry)
     before = len(collected.measurements)
     try:
-        for api in listing["apis"]:
+        for api in (a for a in listing["apis"] if not config.apis or a["id"] in config.apis):
             for shape in config.shapes:
                 for device in devices:
                     print(f"xentcompat: bench {target} {api['id']} {shape.text} {device} ...", file=sys.stderr,
@@ -190,7 +192,7 @@ def bench_config(args, repeats: int) -> Config:
     if limit is not None and limit <= 0:
         raise ValueError(f"--memory-limit-gib must be positive, got {args.memory_limit_gib}")
     return Config(tuple(parse_shapes(args.shapes)), tuple(parse_dtypes(args.dtypes)), repeats, args.device, modes,
-                  limit)
+                  limit, apis=tuple(args.apis or ()))
 
 
 def default_memory_limit() -> int | None:

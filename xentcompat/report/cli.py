@@ -123,6 +123,7 @@ def _bench_parser(commands) -> None:
                        help=f"default {','.join(DEFAULT_DTYPES)}")
     bench.add_argument("--modes", default="eager,compiled", metavar="MODE,...",
                        help="eager, compiled (where the API runs compiled) or both (default)")
+    bench.add_argument("--apis", nargs="+", metavar="API", help="only these API ids (default: every API)")
     bench.add_argument("--repeats", default="3", metavar="R", help="timed calls after the warm-up (default 3)")
     bench.add_argument("--device", default="cpu", choices=("cpu", "cuda", "all"))
     bench.add_argument("--memory-limit-gib", type=float, metavar="GIB",
