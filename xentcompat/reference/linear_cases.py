@@ -113,6 +113,8 @@ LINEAR_CASES: tuple[LinearCase, ...] = (
     _confident(),
     _linear("linear-ignore-index", "two of eight rows labelled -100 (ignore_index)", seed=2,
             labels=[0, -100, 14, 21, -100, 35, 42, 49], ignore_index=-100),
+    _linear("linear-ignore-index-every-row", "every row labelled -100: a mean over nothing (NaN), gradients 0",
+            seed=9, labels=[-100] * 8, ignore_index=-100),
     _linear("linear-class-weights", "class weights uniform in [0.25, 4]: a weighted mean", seed=3,
             weight=_class_weights()),
     _linear("linear-label-smoothing", "label smoothing 0.1", seed=4, label_smoothing=0.1),
