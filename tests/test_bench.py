@@ -18,7 +18,6 @@ from xentcompat.report import bench as section
 from xentcompat.report import cli
 from xentcompat.report.html import render_html
 from xentcompat.report.markdown import render_markdown
-from xentcompat.report.merge import merge_files
 from xentcompat.report.records import read_results, results_document, write_json_atomic
 
 BANDWIDTH = 10e9  # bytes per second, a fake machine's
