@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,9 +17,11 @@ from xentcompat.expectations.conditions import holding
 from xentcompat.machine import current as current_machine
 from xentcompat.record import Record
 from xentcompat.reference.cases import Case
+from xentcompat.reference.compact import is_big, largest_finite_magnitude
 from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.judging import grad_units, has_relations, loss_unit, solve
 from xentcompat import accumulation
+from xentcompat.cell_memory import refusal
 from xentcompat.isolation import Crashed, Setup, capture_isolated
 from xentcompat.metamorphic import check_relations
 from xentcompat.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss, shape_mismatch
@@ -78,8 +80,12 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
     """
     api = cell.api
     call = cell.call()
-    reference = None if cell.case.invalid else solve(call.problem)
+    later = is_big(call.problem.logits)  # a big batch's reference comes after the call, the framework's memory freed
+    reference = None if cell.case.invalid or later else solve(call.problem)
     promise = _promise(cell, call, deviations)
+    refused = refusal(api, cell.case, cell.dtype)
+    if refused:
+        return _not_run(cell, call, promise, refused)
     if standing is not None:
         standing(_record(cell, call, reference, promise, Crashed(DIED, 0.0)).record)
     isolated = cell.case.invalid is not None and isolation is not None
@@ -88,7 +94,18 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
     if isinstance(captured, AdapterFailed):
         raise AdapterError(f"the adapter of {api.id}, not the framework, raised {captured.type} on case "
                            f"{cell.case.id} ({cell.dtype}, {cell.mode}):\n{captured.traceback}")
+    if later and not cell.case.invalid:
+        reference = solve(call.problem)
     return _record(cell, call, reference, promise, captured)
+
+
+def _not_run(cell: Cell, call: Call, promise: _Promise, reason: str) -> Checked:
+    """The record of a cell that does not fit the memory budget: `crashed` as promised (no finding: the API was not
+    called), error `MemoryBudget` with the numbers."""
+    checked = _record(cell, call, None, promise, Crashed(reason, 0.0))
+    record = {**checked.record, "error": {"type": "MemoryBudget", "message": reason}, "finding": None, "repro": None,
+              "expected": {**checked.record["expected"], "loss": "crashed", "grad": "crashed", "reason": reason}}
+    return Checked(record, ("crashed", "crashed"), None, checked.repro)
 
 
 DIED = "the process running this cell died before the call returned (killed, crashed, or stopped by a timeout)"
@@ -108,7 +125,7 @@ class _Promise:
 def _promise(cell: Cell, call: Call, deviations: list[Effect]) -> _Promise:
     api = cell.api
     version = api.adapter.versions()[api.framework]
-    deviation = expectation(deviations, claim_fields(cell), version, conditions_of(lambda: call.problem, cell.dtype))
+    deviation = expectation(deviations, claim_fields(cell), version, cell_conditions(cell, call))
     machine = current_machine()
     good_outcome = good(cell.case.invalid is not None)
     expected = deviation.on(machine, cell.mode) if deviation else Expected(*good_outcome, None, None, None)
@@ -128,7 +145,7 @@ def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> C
     record = Record(**{
         "framework": api.framework, "framework_version": promise.version, **claim_fields(cell),
         "machine": promise.machine, "area": cell.case.area, "tier": cell.case.tier, "options": case_options(cell.case),
-        "scale": logit_scale(call.problem.logits), "invalid": invalid,
+        "scale": _scale(cell, call), "invalid": invalid,
         "loss": loss.__dict__, "grad": grad.__dict__, "error": error,
         "expected": {"loss": expected[0], "grad": expected[1], "cause": promised.cause, "reason": promised.reason,
                      "upstream": promised.upstream, "kernel_path": promised.kernel_path,
@@ -166,7 +183,8 @@ def _verdicts(captured, reference, problem, dtype: str) -> tuple[LossVerdict, Gr
     largest = float_type(dtype).largest
     loss = judge_loss(captured.loss, reference.loss, loss_unit(problem, reference, dtype), largest)
     units = grad_units(problem, reference, dtype)
-    grad = judge_grad(captured.grad, reference.grad, units.row, largest, units.element)
+    detail = None if is_big(problem.logits) else units.element  # a big batch: no third N × C float64 array
+    grad = judge_grad(captured.grad, reference.grad, units.row, largest, detail)
     return loss, grad, shape_mismatch(captured.loss, reference.loss)
 
 
@@ -176,9 +194,17 @@ def claim_fields(cell: Cell) -> dict:
             "backend": cell.api.backend}
 
 
-def cell_conditions(cell: Cell):
-    """The input conditions of a cell (its problem built only when an entry asks, and once)."""
-    return conditions_of(lambda: cell.call().problem, cell.dtype)
+def cell_conditions(cell: Cell, call: Call | None = None):
+    """The input conditions of a cell: computed when an entry asks, once per case, dtype and targets, whichever API
+    asks (they depend on the rounded logits and the labels only)."""
+    problem = (lambda: call.problem) if call is not None else (lambda: cell.call().problem)
+    if not isinstance(cell.case, Case):
+        return conditions_of(problem, cell.dtype)
+    if cell.api.targets == "probs" and cell.case.probs is None:  # labels made one-hot: only the logits' conditions
+        # hold for probability targets, so they come from the logits alone (no one-hot N × C built for them)
+        problem = (lambda: replace(cell.case.problem(cell.dtype, "labels"), labels=None))
+    key = ("conditions", cell.dtype, cell.api.targets)
+    return lambda: cell.case.remembered(key, lambda: holding(problem(), cell.dtype))
 
 
 def conditions_of(problem: Callable[[], object], dtype: str) -> Callable[[], frozenset[str]]:
@@ -232,10 +258,16 @@ def case_options(case: Case) -> dict:
     return {name: list(value) if isinstance(value, tuple) else value for name, value in options.items()}
 
 
+def _scale(cell: Cell, call: Call) -> float:
+    """The cell's logit scale, once per case and dtype for a big batch (its standing record and its record)."""
+    if not (isinstance(cell.case, Case) and is_big(call.problem.logits)):
+        return logit_scale(call.problem.logits)
+    return cell.case.remembered(("scale", cell.dtype), lambda: logit_scale(call.problem.logits))
+
+
 def logit_scale(logits: np.ndarray) -> float:
     """The case's logit scale: the largest finite |logit| (0 when none is finite)."""
-    finite = np.abs(logits[np.isfinite(logits)])
-    return float(np.max(finite, initial=0.0))
+    return largest_finite_magnitude(logits)
 
 
 def _scalar(value) -> float | None:

@@ -78,3 +78,36 @@ def unfinished(found: Parts, target: str | None = None) -> list[dict]:
         return []
     return [{"target": target, "reason": f"{missing} of {found.planned} collected cells did not run: the shard "
                                           "stopped before them"}]
+
+
+class RecordCounter:
+    """Cells a running shard has finished (the lines of its record part files, read on from where the last count
+    stopped) and the cells it planned (None until it has collected them): `counter()` -> (done, planned). Once the
+    shard has merged its parts into `shard` (removing them), the count is that document's records."""
+
+    def __init__(self, directory: Path, shard: Path | None = None):
+        self.directory, self.shard, self.offsets, self.done, self.planned = directory, shard, {}, 0, None
+
+    def __call__(self) -> tuple[int, int | None]:
+        if self.shard is not None and self.shard.is_file() and not self.directory.is_dir():
+            return self._merged()
+        for part in sorted(self.directory.glob(f"*{RECORDS}")):
+            with part.open("rb") as stream:
+                stream.seek(self.offsets.get(part, 0))
+                appended = stream.read()
+            complete = appended.rfind(b"\n") + 1  # a line still being written is counted once it ends
+            self.done += appended[:complete].count(b"\n")
+            self.offsets[part] = self.offsets.get(part, 0) + complete
+        try:
+            self.planned = json.loads((self.directory / PLANNED).read_text())["cells"]
+        except (OSError, ValueError, KeyError):
+            pass
+        return self.done, self.planned
+
+    def _merged(self) -> tuple[int, int | None]:
+        try:
+            records = len(json.loads(self.shard.read_text(encoding="utf-8"))["records"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return self.done, self.planned
+        self.done = max(self.done, records)
+        return self.done, self.planned if self.planned is not None else self.done

@@ -20,10 +20,12 @@ import pytest
 
 from xentcompat import expectations, parts
 from xentcompat.adapters import base
+from xentcompat.cell_memory import one_big_cell_at_a_time
 from xentcompat.harness import cell_conditions, cells, check, claim_fields, failure_message
 from xentcompat.isolation import Setup, close_children
 from xentcompat.reference.case_file import load_cases
 from xentcompat.reference.cases import CATALOGUE, Case, unrunnable_dtypes
+from xentcompat.reference.compact import is_big
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.records import environment, results_document, write_json_atomic
 
@@ -124,10 +126,12 @@ def parametrize_cells(metafunc, areas: set[str]) -> None:
 
 
 def _marks(cell, available: dict[str, str]) -> list:
-    """The matrix mark; a compiled cell's group (one worker compiles an API for a dtype once, under
+    """The matrix mark; a big batch's group; a compiled cell's group (one worker compiles an API for a dtype once, under
     `--dist loadgroup`, instead of every worker compiling it); a skip for a device this process lacks."""
     marks = [pytest.mark.matrix]
-    if cell.mode == "compiled":
+    if is_big(cell.case.logits):  # one worker runs a big batch's cells, one at a time (`cell_memory`)
+        marks.append(pytest.mark.xdist_group(f"big|{cell.case.id}"))
+    elif cell.mode == "compiled":
         marks.append(pytest.mark.xdist_group(f"compiled|{cell.api.id}|{cell.api.backend}|{cell.dtype}"))
     if cell.device not in available:
         marks.append(pytest.mark.skip(reason=f"no {cell.device} device in this process"))
@@ -143,7 +147,8 @@ def check_and_record(config, cell) -> None:
         standing["record"] = record
         _append(config, parts.STANDING, record)
 
-    with _timeout(config, settings.cell_timeout, standing):
+    lock_dir = None if settings.results is None else settings.results.parent  # the run's shards directory
+    with one_big_cell_at_a_time(cell.case, lock_dir), _timeout(config, settings.cell_timeout, standing):
         checked = check(cell, settings.deviations, settings.isolation, stand)
     _append(config, parts.RECORDS, checked.record)
     if checked.observed != checked.expected:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xentcompat.record import Outcome
+from xentcompat.reference.compact import is_big, row_slices
 from xentcompat.reference.errors import TOLERANCE_UNITS
 
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
@@ -44,21 +45,34 @@ class GradVerdict:
 
 def classify(values, reference, unit, largest: float) -> tuple[np.ndarray, np.ndarray]:
     """Per-element outcomes and errors in units (NaN where either side is not finite)."""
+    masks, errors = outcome_masks(values, reference, unit, largest)
+    outcomes = np.full(errors.shape, "ok", dtype=object)
+    for outcome, mask in masks:
+        outcomes[mask] = outcome
+    return outcomes, errors
+
+
+def outcome_masks(values, reference, unit, largest: float) -> tuple[list[tuple[str, np.ndarray]], np.ndarray]:
+    """Where each outcome but `ok` holds (disjoint masks: an element is inaccurate only when both sides are finite,
+    inf / finite / nan by what the value is) and the errors in units."""
     values, reference = np.broadcast_arrays(np.asarray(values, np.float64), np.asarray(reference, np.float64))
     unit = np.broadcast_to(np.asarray(unit, np.float64), values.shape)
-    outcomes = np.full(values.shape, "ok", dtype=object)
     both_finite = np.isfinite(values) & np.isfinite(reference)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         errors = np.where(both_finite, np.abs(values - reference) / unit, np.nan)
-    outcomes[both_finite & (errors > TOLERANCE_UNITS)] = "inaccurate"
     ref_finite = np.isfinite(reference)
     overflowed = ref_finite & (np.abs(reference) > largest) & (values == np.copysign(np.inf, reference))
-    outcomes[np.isinf(values) & ref_finite & ~overflowed] = "inf"
-    outcomes[np.isinf(values) & np.isinf(reference) & (values != reference)] = "inf"
-    outcomes[np.isinf(values) & np.isnan(reference)] = "inf"
-    outcomes[np.isfinite(values) & ~ref_finite] = "finite"
-    outcomes[np.isnan(values) & ~np.isnan(reference)] = "nan"
-    return outcomes, errors
+    infinite = np.isinf(values)
+    wrong_inf = (infinite & ref_finite & ~overflowed) | (infinite & np.isinf(reference) & (values != reference)) \
+        | (infinite & np.isnan(reference))
+    return [("inaccurate", both_finite & (errors > TOLERANCE_UNITS)), ("inf", wrong_inf),
+            ("finite", np.isfinite(values) & ~ref_finite), ("nan", np.isnan(values) & ~np.isnan(reference))], errors
+
+
+def _worst_present(masks: list[tuple[str, np.ndarray]]) -> str:
+    """`worst` of the outcomes `outcome_masks` found (no per-element array of outcomes formed)."""
+    present = {outcome for outcome, mask in masks if mask.any()}
+    return next((outcome for outcome in SEVERITY if outcome in present), "ok")
 
 
 def worst(outcomes: np.ndarray) -> str:
@@ -97,13 +111,15 @@ def judge_loss(value, reference, unit, largest: float) -> LossVerdict:
 def judge_grad(grad, reference, unit, largest: float, element_unit=None) -> GradVerdict:
     """Verdict on a gradient: worst element outcome against `unit` (per row: N × 1, or per element), largest error
     in units, NaN and inf counts; with `element_unit`, the largest element-wise error as a detail."""
+    if np.shape(grad) != np.shape(reference):
+        raise ValueError(f"gradient shape {np.shape(grad)} differs from the logits' {np.shape(reference)}")
+    if is_big(reference):
+        return _judge_grad_in_chunks(grad, reference, unit, largest)
     grad = np.asarray(grad, np.float64)
-    if grad.shape != np.shape(reference):
-        raise ValueError(f"gradient shape {grad.shape} differs from the logits' {np.shape(reference)}")
-    outcomes, errors = classify(grad, reference, unit, largest)
-    detail = None if element_unit is None else _largest(classify(grad, reference, element_unit, largest)[1])
+    masks, errors = outcome_masks(grad, reference, unit, largest)
+    detail = None if element_unit is None else _largest(outcome_masks(grad, reference, element_unit, largest)[1])
     return GradVerdict(
-        outcome=worst(outcomes),
+        outcome=_worst_present(masks),
         max_error_units=_largest(errors),
         nan_count=int(np.count_nonzero(np.isnan(grad))),
         inf_count=int(np.count_nonzero(np.isinf(grad))),
@@ -111,6 +127,28 @@ def judge_grad(grad, reference, unit, largest: float, element_unit=None) -> Grad
         norm=_norm(grad),
         reference_norm=_norm(reference),
     )
+
+
+def _judge_grad_in_chunks(grad, reference, unit, largest: float) -> GradVerdict:
+    """`judge_grad` of a big batch (see `reference.compact`), row chunk by row chunk: the same outcome, largest
+    error, counts and norms, with float64 temporaries of one chunk. The element-wise detail is left out (None): its
+    units would be a third N × C float64 array beside the two gradients."""
+    unit = np.broadcast_to(np.asarray(unit, np.float64), np.shape(reference))
+    present, largest_error, nans, infs, squares, reference_squares = set(), None, 0, 0, 0.0, 0.0
+    for rows in row_slices(np.shape(reference)):
+        values = np.asarray(grad[rows], np.float64)
+        masks, errors = outcome_masks(values, reference[rows], unit[rows], largest)
+        present.add(_worst_present(masks))
+        chunk_largest = _largest(errors)
+        if chunk_largest is not None:
+            largest_error = chunk_largest if largest_error is None else max(largest_error, chunk_largest)
+        nans += int(np.count_nonzero(np.isnan(values)))
+        infs += int(np.count_nonzero(np.isinf(values)))
+        squares += _norm(values) ** 2
+        reference_squares += _norm(reference[rows]) ** 2
+    return GradVerdict(outcome=worst(np.array(sorted(present), dtype=object)), max_error_units=largest_error,
+                       nan_count=nans, inf_count=infs, norm=float(np.sqrt(squares)),
+                       reference_norm=float(np.sqrt(reference_squares)))
 
 
 def _norm(values) -> float:

@@ -24,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from xentcompat.reference.compact import float64_unless_big
 from xentcompat.reference.options import Problem
 
 ALL_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "label_smoothing", "extra_dims"})
@@ -227,7 +228,7 @@ def capture(api: LossApi, call: Call) -> Returned | Raised | AdapterFailed:
     start = time.perf_counter()
     try:
         loss, grad = api.run(call)
-        loss, grad = np.asarray(loss, dtype=np.float64), np.asarray(grad, dtype=np.float64)
+        loss, grad = np.asarray(loss, dtype=np.float64), float64_unless_big(np.asarray(grad))
     except Exception as error:  # the API's own failure is the measurement; the adapter's is a bug
         seconds = time.perf_counter() - start
         if raised_by_adapter(error, api):

@@ -25,6 +25,7 @@ import optax
 from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, register
 from xentcompat.adapters.layout import native, native_code
 from xentcompat.adapters.repro import array_code
+from xentcompat.reference.compact import float64_unless_big, is_big
 
 if not jax.config.jax_enable_x64:
     raise RuntimeError("xentcompat.adapters.jax needs JAX_ENABLE_X64=1 set before jax is imported "
@@ -61,7 +62,8 @@ def array(values: np.ndarray, call: Call) -> jax.Array:
     """`values` (float64, already representable in the cell dtype) as a dtype array on the cell's device, in the
     user's layout: exact."""
     values = native(values, call.problem.options.extra_dims)
-    return jax.device_put(jnp.asarray(values, dtype=jnp.float64).astype(getattr(jnp, call.dtype)), device(call))
+    values = values if is_big(values) else np.asarray(values, np.float64)  # a big batch: no float64 copy on the way
+    return jax.device_put(jnp.asarray(values).astype(getattr(jnp, call.dtype)), device(call))
 
 
 def _labels(call: Call) -> jax.Array:
@@ -97,7 +99,8 @@ def _loss_and_grad(call: Call, rows, jitted, t: jax.Array) -> tuple:
 
 
 def _numpy(values: jax.Array) -> np.ndarray:
-    return np.asarray(values).astype(np.float64)
+    """float64, or a big batch's own exact container (no N × C float64 copy; see `reference.compact`)."""
+    return float64_unless_big(np.asarray(values))
 
 
 def _integer_labels_rows(x, y):

@@ -22,6 +22,7 @@ import torch
 
 from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, register
 from xentcompat.adapters.repro import array_code, literal
+from xentcompat.reference.compact import float64_unless_big
 
 TORCH_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32,
                 "float64": torch.float64}
@@ -132,7 +133,9 @@ def _compiled(loss_fn):
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    return tensor.detach().to(torch.float64).cpu().numpy()
+    """float64, or a big batch's own exact container (no N × C float64 copy; see `reference.compact`)."""
+    tensor = tensor.detach().cpu()
+    return float64_unless_big((tensor.float() if tensor.dtype == torch.bfloat16 else tensor).numpy())
 
 
 def _cross_entropy(x, y, **options):

@@ -17,8 +17,11 @@ An entry names those that must hold (`when`, any of them) and those that must no
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from xentcompat.reference.compact import is_big, row_slices
 from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.options import Problem
 
@@ -29,7 +32,26 @@ KERAS_EPSILON = 1e-7
 
 def holding(problem: Problem, dtype: str) -> frozenset[str]:
     """The conditions that hold for `problem` in `dtype`."""
+    if is_big(problem.logits):
+        return _holding_in_chunks(problem, dtype)
     return _probability_conditions(problem, dtype) | _clip_conditions(problem)
+
+
+def _holding_in_chunks(problem: Problem, dtype: str) -> frozenset[str]:
+    """`holding` of a big batch, row chunk by row chunk: every condition is "some row has ...", so the batch's are
+    the union of its chunks', once the whole batch is known to hold no NaN or +inf (else there is no softmax)."""
+    logits, labels = problem.logits, problem.labels
+    per_row_labels = labels is not None and np.shape(labels) == (logits.shape[0],)
+    softmax_exists = not any(np.any(np.isnan(logits[rows])) or np.any(logits[rows] == np.inf)
+                             for rows in row_slices(logits.shape))
+    found: set[str] = set()
+    for rows in row_slices(logits.shape):
+        part = replace(problem, logits=np.asarray(logits[rows], np.float64),
+                       labels=labels[rows] if per_row_labels else labels, probs=None)
+        found |= _clip_conditions(part)
+        if softmax_exists:
+            found |= _probability_conditions(part, dtype)
+    return frozenset(found)
 
 
 def _clip_conditions(problem: Problem) -> frozenset[str]:

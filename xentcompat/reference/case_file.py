@@ -17,6 +17,7 @@ import numpy as np
 
 from xentcompat.reference.cases import Case
 from xentcompat.reference.dtypes import DTYPE_NAMES
+from xentcompat.reference.npz_map import npz_arrays
 from xentcompat.reference.options import Options, Problem, validate
 
 CASE_FIELDS = {"id", "logits", "labels", "probs", "dtypes", "options", "description"}
@@ -49,18 +50,18 @@ def load_cases(path: str | Path) -> list[Case]:
 
 
 def _npz_case(path: Path) -> Case:
-    """The one case of an .npz file, checked as arrays (never turned into Python lists: memory stays about the
-    size of the batch)."""
+    """The one case of an .npz file, checked as arrays (never turned into Python lists). Stored (uncompressed)
+    arrays stay memory-mapped, and float logits keep their dtype (every float16/32 value is exact in float64): a
+    2 GiB float32 batch costs each process that loads it no memory of its own."""
     case_id = path.stem
     where = f"{path}: case {case_id!r}"
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            unknown = set(archive.files) - {"logits", "labels", "probs"}
-            if unknown:
-                raise CaseFileError(f"{where}: unknown array {sorted(unknown)[0]!r} (expected logits, labels, probs)")
-            arrays = {name: archive[name] for name in archive.files}
+        arrays = npz_arrays(path)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise CaseFileError(f"{path}: not a readable .npz file ({error})") from None
+    unknown = set(arrays) - {"logits", "labels", "probs"}
+    if unknown:
+        raise CaseFileError(f"{where}: unknown array {sorted(unknown)[0]!r} (expected logits, labels, probs)")
     logits = _array_matrix(where, "logits", arrays.get("logits"), allow_nonfinite=True)
     probs = None if "probs" not in arrays else _array_matrix(where, "probs", arrays["probs"], allow_nonfinite=False)
     labels = None if "labels" not in arrays else _array_labels(where, arrays["labels"])
@@ -72,7 +73,8 @@ def _array_matrix(where: str, name: str, value, allow_nonfinite: bool) -> np.nda
         raise CaseFileError(f"{where}: array {name!r}: expected a non-empty 2-D array of numbers")
     if value.dtype.kind not in "fiu":
         raise CaseFileError(f"{where}: array {name!r}: expected numbers, got dtype {value.dtype}")
-    matrix = value.astype(np.float64, copy=False)
+    keep = allow_nonfinite and value.dtype in (np.float16, np.float32, np.float64)
+    matrix = value if keep else value.astype(np.float64)
     if not allow_nonfinite and not np.all(np.isfinite(matrix)):
         raise CaseFileError(f"{where}: array {name!r}: holds a non-finite number")
     return matrix

@@ -15,10 +15,12 @@ NaN from a diverged step; a user's own batch) or `stress` (values at the dtype's
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 
 from xentcompat.reference.micro_batches import Accumulation
+from xentcompat.reference.compact import is_big, one_hot_compact, overflowing_in_chunks, rounded_compact
 from xentcompat.reference.dtypes import DTYPE_NAMES, overflowing_values, round_to
 from xentcompat.reference.options import Options, Problem, options_in_dtype, validate
 from xentcompat.reference.linear_cases import LINEAR_CASES, LinearCase
@@ -41,8 +43,21 @@ class Case:
     tier: str = "realistic"  # or "stress": values at the dtype's limits, which models do not produce
     accumulation: Accumulation | None = None  # run as micro-batches, reduced by a recipe (area "accumulation")
 
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # per-dtype facts, kept
+
     def runs_in(self, dtype: str) -> bool:
-        return dtype in self.dtypes and overflowing_values(self.logits, dtype).size == 0
+        return dtype in self.dtypes and self.overflowing(dtype).size == 0
+
+    def overflowing(self, dtype: str) -> np.ndarray:
+        """The finite logits that overflow `dtype` (computed once per dtype: a big batch is walked once)."""
+        find = overflowing_in_chunks if is_big(self.logits) else overflowing_values
+        return self.remembered(("overflowing", dtype), lambda: find(self.logits, dtype))
+
+    def remembered(self, key, compute):
+        """`compute()`, computed on the first ask for `key` and kept with the case."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def problem(self, dtype: str, targets: str, mean_over: str = "weight") -> Problem:
         """The case as `dtype` sees it, with `targets` "labels" or "probs" (labels become one-hot probabilities).
@@ -50,17 +65,19 @@ class Case:
         Logits, probabilities and class weights are rounded to `dtype`, as the framework holds them.
         """
         options = options_in_dtype(replace(self.options, mean_over=mean_over), dtype)
+        big = is_big(self.logits)  # held compact (see `compact`): never an N × C float64 copy per dtype
+        rounded = partial(rounded_compact if big else round_to, dtype=dtype)
         if self.invalid is not None:  # as given: the reference refuses it, the API shows what it does with it
-            probs = None if self.probs is None or targets == "labels" else round_to(self.probs, dtype)
-            return Problem(round_to(self.logits, dtype), self.labels if targets == "labels" else None, probs, options)
+            probs = None if self.probs is None or targets == "labels" else rounded(self.probs)
+            return Problem(rounded(self.logits), self.labels if targets == "labels" else None, probs, options)
         labels, probs = self.labels, self.probs
         if targets == "probs" and probs is None:
-            probs = one_hot(labels, self.logits.shape[1])
+            probs = (one_hot_compact if big else one_hot)(labels, self.logits.shape[1])
             labels = None
         problem = Problem(
-            logits=round_to(self.logits, dtype),
+            logits=rounded(self.logits),
             labels=labels if targets == "labels" else None,
-            probs=None if probs is None or targets == "labels" else round_to(probs, dtype),
+            probs=None if probs is None or targets == "labels" else rounded(probs),
             options=options,
         )
         validate(problem)
@@ -87,7 +104,7 @@ def unrunnable_dtypes(case: Case) -> dict[str, str]:
     """dtype -> why the case does not run in it."""
     reasons = {}
     for dtype in case.dtypes:
-        overflow = overflowing_values(case.logits, dtype)
+        overflow = case.overflowing(dtype) if isinstance(case, Case) else overflowing_values(case.logits, dtype)
         if overflow.size:
             reasons[dtype] = f"logit {overflow[0]:g} overflows {dtype}"
     return reasons

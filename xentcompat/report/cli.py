@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 from xentcompat import expectations, parts
 from xentcompat.adapters.base import TARGETS, missing_requirement
 from xentcompat.isolation import describe_exit
+from xentcompat.progress import Progress, progress_display, watching
 from xentcompat.record import Record
 from xentcompat.reference.case_file import CaseFileError, load_cases
 from xentcompat.reference.dtypes import DTYPE_NAMES
@@ -88,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
                           "what it measured is kept (default 900)")
     run.add_argument("--cell-timeout", type=float, default=600.0, metavar="SECONDS",
                      help="stop a cell that runs longer than this, recording it as crashed (default 600; 0: none)")
+    run.add_argument("--memory-budget", type=float, metavar="GIB",
+                     help="memory a cell of a big batch (a --cases file over 256 MiB as float64) may need; a cell "
+                          "that needs more is recorded as not run, with its numbers (default: half the machine's)")
     run.add_argument("--out", type=Path, required=True, help="directory for results.json and report.md")
     run.set_defaults(command=run_command)
     merge = commands.add_parser("merge", help="merge shard results files into one")
@@ -141,8 +146,9 @@ def run_command(args) -> int:
     for target, reason in skipped:
         print(f"xentcompat: skipped {target}: {reason}", file=sys.stderr)
     runnable = [target for target, reason in reasons.items() if not reason]
-    for stale in runnable:
-        (shard_dir / f"{stale}.json").unlink(missing_ok=True)  # a shard of an earlier run is not this run's
+    for stale in runnable:  # a shard of an earlier run is not this run's
+        (shard_dir / f"{stale}.json").unlink(missing_ok=True)
+        shutil.rmtree(parts.parts_dir(shard_dir / f"{stale}.json"), ignore_errors=True)
     statuses = _run_shards(runnable, shard_dir, args)
     shards, failed, salvaged = [], [], []
     for target, status in statuses.items():
@@ -206,8 +212,8 @@ def _run_shards(targets: list[str], shard_dir: Path, args) -> dict[str, int]:
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, _stop_children)
-    with ThreadPoolExecutor(at_once) as pool:
-        statuses = pool.map(lambda target: _run_shard(target, shard_dir, per_shard, args), targets)
+    with progress_display("cells") as progress, ThreadPoolExecutor(at_once) as pool:
+        statuses = pool.map(lambda target: _run_shard(target, shard_dir, per_shard, args, progress), targets)
         return dict(zip(targets, statuses))
 
 
@@ -223,6 +229,8 @@ def _check_run_args(args) -> list[str]:
         raise UsageError(f"-n must be a positive number of processes or 'auto', got {args.workers!r}")
     if not args.cell_timeout >= 0:
         raise UsageError(f"--cell-timeout must be 0 (no limit) or a positive number of seconds, got {args.cell_timeout}")
+    if args.memory_budget is not None and not args.memory_budget > 0:
+        raise UsageError(f"--memory-budget must be a positive number of GiB, got {args.memory_budget}")
     if not args.idle_timeout > 0:
         raise UsageError(f"--idle-timeout must be a positive number of seconds, got {args.idle_timeout}")
     if args.cases is not None:
@@ -256,7 +264,7 @@ def _stop_children(signum, _frame) -> None:
     os._exit(128 + signum)
 
 
-def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
+def _run_shard(target: str, shard_dir: Path, workers: int, args, progress: Progress) -> int:
     shard = shard_dir / f"{target}.json"
     command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", "-p", "no:cacheprovider", "-p", "xentcompat.plugin",
                "--framework", target, "--device", args.device, "--mode", args.mode, "--results", str(shard.resolve()),
@@ -267,6 +275,8 @@ def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
     if args.cases is not None:
         command += ["--cases", str(args.cases.resolve())] + (["--only-cases"] if args.only_cases else [])
     environment = {**os.environ, **dict(TARGETS[target].environment)}
+    if args.memory_budget is not None:
+        environment["XENTCOMPAT_MEMORY_BUDGET"] = str(int(args.memory_budget * 2**30))
     print(f"xentcompat: running {target} ...", file=sys.stderr)
     with (shard_dir / f"{target}.log").open("w") as log:
         child = subprocess.Popen(command, cwd=CHECKOUT or shard_dir, env=environment, stdout=log,
@@ -275,7 +285,8 @@ def _run_shard(target: str, shard_dir: Path, workers: int, args) -> int:
         with _CHILDREN_LOCK:
             _CHILDREN.add(child)
         try:
-            return _wait_while_busy(child, shard_dir / f"{target}.log", args.idle_timeout, target)
+            with watching(progress, target, parts.RecordCounter(parts.parts_dir(shard), shard)):
+                return _wait_while_busy(child, shard_dir / f"{target}.log", args.idle_timeout, target)
         finally:
             with _CHILDREN_LOCK:
                 _CHILDREN.discard(child)

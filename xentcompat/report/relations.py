@@ -15,7 +15,8 @@ INTRO = ("Relations that need no reference: the loss must not change when a cons
 
 def checked_count(records: list[Record]) -> tuple[int, int]:
     """(relations checked, relations broken) over the run."""
-    relations = [relation for record in records for relation in record.relations or []]
+    relations = [relation for record in records for relation in record.relations or []
+                 if not relation.get("skipped")]
     return len(relations), sum(1 for relation in relations if not relation["holds"])
 
 
@@ -24,7 +25,7 @@ def broken_relations_table(records: list[Record]) -> Table | None:
     rows = []
     for record in records:
         for relation in record.relations or []:
-            if relation["holds"]:
+            if relation["holds"] or relation.get("skipped"):
                 continue
             rows.append((api_label(record), record.case, record.dtype, relation["relation"],
                          _number(relation["loss"]), _number(relation["transformed"]),

@@ -21,10 +21,11 @@ from pathlib import Path
 
 from xentcompat.adapters.base import TARGETS, missing_requirement
 from xentcompat.isolation import describe_exit
+from xentcompat.progress import Progress, progress_display, watching
 from xentcompat.report.records import write_text_atomic
 from xentcompat.training.document import training_document, write_training
 from xentcompat.training.experiment import Config, config_json
-from xentcompat.training.variants import variants_for
+from xentcompat.training.variants import FAMILIES, variants_for
 from xentcompat.training.worker import PART_KIND
 
 TRAINING_FILE = "training.json"
@@ -44,6 +45,8 @@ def training_environment(target: str) -> dict[str, str]:
 def skip_reason(target: str) -> str | None:
     """Why `target` cannot train here, or None."""
     reason = missing_requirement(target)
+    if reason is None and target not in FAMILIES:
+        reason = f"target {target} has no training loop (the digits MLP trains with the torch, JAX and Keras losses)"
     if reason is None and importlib.util.find_spec("sklearn") is None:
         reason = f"scikit-learn is not installed (target {target}: the digits come from it)"
     return reason
@@ -98,17 +101,30 @@ def train(targets: list[str], config: Config, out: Path) -> tuple[dict, bool]:
     parts = out / PARTS_DIR
     parts.mkdir(parents=True, exist_ok=True)
     entries, environments, runs, interrupted = [], [], [], False
-    for target in targets:
-        reason = "stopped by SIGINT before it ran" if interrupted else skip_reason(target)
-        if reason:
-            print(f"xentcompat: skipped {target}: {reason}", file=sys.stderr)
-            entries.append({"name": target, "skipped": reason, "failed": None})
-            continue
-        entry, environment, target_runs, interrupted = run_target(target, config, parts)
-        entries.append(entry)
-        environments += [environment] if environment else []
-        runs += target_runs
+    with progress_display("runs") as progress:
+        for target in targets:
+            interrupted = _train_target(target, config, parts, progress, interrupted, (entries, environments, runs))
     return training_document(config_json(config), environments, entries, runs), interrupted
+
+
+def _train_target(target: str, config: Config, parts: Path, progress: Progress, interrupted: bool,
+                  found: tuple[list, list, list]) -> bool:
+    """Train one target (or list it as skipped) into `found` (entries, environments, runs); whether Ctrl-C stopped
+    it or an earlier one."""
+    entries, environments, runs = found
+    reason = "stopped by SIGINT before it ran" if interrupted else skip_reason(target)
+    if reason:
+        print(f"xentcompat: skipped {target}: {reason}", file=sys.stderr)
+        entries.append({"name": target, "skipped": reason, "failed": None})
+        return interrupted
+    runs_done = lambda: (len(_read_part(parts / f"{target}.json").get("runs", [])),  # noqa: E731
+                         planned_runs(target, config))  # the worker rewrites its part after each run
+    with watching(progress, target, runs_done):
+        entry, environment, target_runs, interrupted = run_target(target, config, parts)
+    entries.append(entry)
+    environments += [environment] if environment else []
+    runs += target_runs
+    return interrupted
 
 
 def write_outputs(document: dict, out: Path) -> None:
