@@ -83,3 +83,11 @@ def test_run_shows_counts_from_the_running_shard_that_reach_the_total(tmp_path, 
     assert [done for done, _ in counts] == sorted(done for done, _ in counts)
     assert counts[-1] == (records, records) and lines[-1].startswith("xentcompat: fault: 12/12 cells (100%)")
     assert all(LINE.match(line)["name"] == "fault" for line in lines)
+
+
+def test_the_longest_shards_start_first():
+    from xentcompat.report.schedule import longest_first
+
+    assert longest_first(["torch", "tensorflow", "jax", "keras-jax", "keras-torch"]) == \
+        ["jax", "keras-torch", "keras-jax", "tensorflow", "torch"]
+    assert longest_first(["torch", "huggingface"]) == ["huggingface", "torch"]  # not yet measured: early

@@ -28,6 +28,7 @@ from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.html import render_html
 from xentcompat.report.markdown import render_markdown
 from xentcompat.report.merge import merge_files
+from xentcompat.report.schedule import longest_first
 from xentcompat.report.records import ResultsError, results_document, write_json_atomic, write_text_atomic
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -212,9 +213,11 @@ def _run_shards(targets: list[str], shard_dir: Path, args) -> dict[str, int]:
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, _stop_children)
+    order = longest_first(targets)
     with progress_display("cells") as progress, ThreadPoolExecutor(at_once) as pool:
-        statuses = pool.map(lambda target: _run_shard(target, shard_dir, per_shard, args, progress), targets)
-        return dict(zip(targets, statuses))
+        statuses = pool.map(lambda target: _run_shard(target, shard_dir, per_shard, args, progress), order)
+        found = dict(zip(order, statuses))
+        return {target: found[target] for target in targets}
 
 
 def _check_run_args(args) -> list[str]:
