@@ -170,7 +170,10 @@ def test_the_section_shows_each_api_against_the_floor_and_the_fastest():
     assert "| slow.api | compiled | 5 | 4–6 | " in "\n".join(lines)
     assert "| 2.50 | 3 | 0.0 |" in "\n".join(lines)
     assert any(line.startswith("Could not run: `broken.api (eager): MemoryError") for line in lines)
-    assert "10.0 GB/s" in lines[2] and "3 timed calls" in lines[2]
+    assert "10.0 GB/s" in lines[2] and "3 timed calls" in lines[2] and "capped" not in lines[2]
+    capped = fake_bench()
+    capped["config"]["memory_limit_bytes"] = 4 * 2**30
+    assert "Each worker's memory was capped at 4.0 GiB" in section.markdown_section(capped)[2]
 
 
 def test_a_peak_over_memory_an_earlier_measurement_left_resident_is_shown_as_a_lower_bound():
@@ -179,6 +182,13 @@ def test_a_peak_over_memory_an_earlier_measurement_left_resident_is_shown_as_a_l
     assert section.peak_at_least(resident) and not section.peak_at_least(clean)
     text = "\n".join(section.markdown_section(fake_bench([resident, clean])))
     assert "| a | eager | 1 | 1–1 | " in text and "| ≥3 |" in text and "| b | eager |" in text
+
+
+def test_a_prefix_repeated_once_per_nesting_level_is_said_once():
+    error = {"type": "JaxRuntimeError", "message": "INTERNAL: Error dispatching computation: Error dispatching "
+                                                   "computation: Out of memory allocating 524288000 bytes."}
+    assert section.error_text(error) == ("JaxRuntimeError: INTERNAL: Error dispatching computation: Out of memory "
+                                         "allocating 524288000 bytes.")
 
 
 def test_an_api_without_a_timing_path_is_named_apart_not_as_a_failure():

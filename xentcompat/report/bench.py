@@ -3,6 +3,7 @@ first), each time against the memory-bandwidth floor and the fastest API of that
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from html import escape
@@ -73,9 +74,18 @@ def _untimed_error(m: dict) -> bool:
     return bool(m.get("error")) and m["error"]["type"] == UNTIMED.removesuffix(": ")
 
 
+_REPEATED_PREFIX = re.compile(r"((?:[^:]{1,80}: ))\1+")
+
+
+def error_text(error: dict) -> str:
+    """The error's type and first line, a prefix a framework repeats once per nesting level said once."""
+    message = _REPEATED_PREFIX.sub(r"\1", error["message"])
+    return f"{error['type']}: {message}"
+
+
 def _row(m: dict, bandwidth: float | None, fastest_median: float | None) -> Row:
     if m.get("error"):
-        error = f"{m['error']['type']}: {m['error']['message']}"
+        error = error_text(m["error"])
         return Row(label(m), m["mode"], None, None, None, None, None, None, None, error)
     median = m["median_seconds"]
     to_floor = ratio(median, floor_seconds(m["bytes_to_move"], bandwidth)) if bandwidth else None
@@ -123,6 +133,8 @@ def intro(bench: dict) -> str:
     speeds = "; ".join(f"{b['device']} {b['bytes_per_second'] / 1e9:.1f} GB/s ({b.get('method', 'measured')})"
                        for b in bench.get("bandwidth", []))
     repeats = config.get("repeats", "?")
+    limit = config.get("memory_limit_bytes")
+    capped = f" Each worker's memory was capped at {limit / 2**30:.1f} GiB (RLIMIT_DATA)." if limit else ""
     return (f"Forward + backward of each API as users write it (reduction mean, default options) on normal logits "
             f"and int64 labels (or softmax probabilities), the inputs already on the device in the dtype: the "
             f"framework's call timed, no float64 conversion. Median and min–max of {repeats} timed calls after one "
@@ -131,7 +143,7 @@ def intro(bench: dict) -> str:
             f"memory bandwidth measured in the same run: {speeds or 'not measured'}. Peak: the resident memory "
             "above that before the inputs were made, inputs included (on CUDA the framework's peak allocation); ≥ where "
             "memory an earlier measurement in the same process left resident makes it a lower bound. "
-            f"Bench wall time {bench.get('wall_seconds', 0):.0f} s.")
+            f"Bench wall time {bench.get('wall_seconds', 0):.0f} s.{capped}")
 
 
 def _floors_text(table: Table) -> str:
