@@ -151,6 +151,9 @@ def test_merging_bench_files_keeps_each_measurement_once_in_any_order():
     faster = {**other, "bandwidth": [{**other["bandwidth"][0], "bytes_per_second": 2 * BANDWIDTH}]}
     assert merge_bench([one, faster])["bandwidth"][0]["bytes_per_second"] == 2 * BANDWIDTH  # the machine's best
     assert merge_bench([other, one]) == merge_bench([one, other])
+    failed = fake_bench([measurement("fast.api", [], error={"type": "MemoryError", "message": "under a cap"})])
+    kept = merge_bench([failed, fake_bench([measurement("fast.api", [0.9])])])["measurements"]
+    assert len(kept) == 1 and kept[0]["error"] is None  # a re-run that measured it shows the shape fits
     check_bench(merged, "merged")
 
 
@@ -173,7 +176,7 @@ def test_the_section_shows_each_api_against_the_floor_and_the_fastest():
     assert "10.0 GB/s" in lines[2] and "3 timed calls" in lines[2] and "capped" not in lines[2]
     capped = fake_bench()
     capped["config"]["memory_limit_bytes"] = 4 * 2**30
-    assert "Each worker's memory was capped at 4.0 GiB" in section.markdown_section(capped)[2]
+    assert "Each worker's data segment was capped at 4.0 GiB" in section.markdown_section(capped)[2]
 
 
 def test_a_peak_over_memory_an_earlier_measurement_left_resident_is_shown_as_a_lower_bound():

@@ -145,12 +145,13 @@ def measurement_key(entry: dict) -> tuple:
 
 
 def merge_bench(documents: list[dict]) -> dict:
-    """Several bench documents (one per machine, device or target set) as one: each measurement once (the first in
-    a canonical order, so the result does not depend on the order of the files), each machine's and device's
+    """Several bench documents (one per machine, device or target set) as one: each measurement once (a measured one
+    before one that failed, else the first in a canonical order, so the result does not depend on the order of the
+    files), each machine's and device's
     bandwidth once (the highest measured)."""
     if len(documents) == 1:
         return documents[0]
-    measurements = _first_per_key(documents, "measurements", measurement_key)
+    measurements = _first_per_key(documents, "measurements", measurement_key, failed_last=True)
     bandwidth = _fastest_bandwidth(documents)
     configs = _distinct(d["config"] for d in documents)
     config = configs[0] if len(configs) == 1 else {"merged": configs}
@@ -169,8 +170,13 @@ def _fastest_bandwidth(documents: list[dict]) -> list[dict]:
     return [e for index, e in enumerate(entries) if index == 0 or place(entries[index - 1]) != place(e)]
 
 
-def _first_per_key(documents: list[dict], field: str, key) -> list[dict]:
-    entries = sorted((e for d in documents for e in d[field]), key=lambda e: (key(e), _text(e)))
+def _first_per_key(documents: list[dict], field: str, key, failed_last: bool = False) -> list[dict]:
+    """One entry per key: the first in a canonical order; with `failed_last`, one that was measured before one
+    that failed (a re-run with more memory shows the API can hold the shape)."""
+    def order(entry):
+        return (key(entry), failed_last and entry.get("error") is not None, _text(entry))
+
+    entries = sorted((e for d in documents for e in d[field]), key=order)
     return [e for index, e in enumerate(entries) if index == 0 or key(entries[index - 1]) != key(e)]
 
 

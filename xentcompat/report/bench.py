@@ -134,7 +134,8 @@ def intro(bench: dict) -> str:
                        for b in bench.get("bandwidth", []))
     repeats = config.get("repeats", "?")
     limit = config.get("memory_limit_bytes")
-    capped = f" Each worker's memory was capped at {limit / 2**30:.1f} GiB (RLIMIT_DATA)." if limit else ""
+    capped = (f" Each worker's data segment was capped at {limit / 2**30:.1f} GiB (RLIMIT_DATA counts reserved "
+              "virtual memory, so an allocation can fail with less than that resident)." if limit else "")
     return (f"Forward + backward of each API as users write it (reduction mean, default options) on normal logits "
             f"and int64 labels (or softmax probabilities), the inputs already on the device in the dtype: the "
             f"framework's call timed, no float64 conversion. Median and min–max of {repeats} timed calls after one "
