@@ -172,7 +172,7 @@ def test_the_section_shows_each_api_against_the_floor_and_the_fastest():
     lines = section.markdown_section(fake_bench())
     assert "| slow.api | compiled | 5 | 4–6 | " in "\n".join(lines)
     assert "| 2.50 | 3 | 0.0 |" in "\n".join(lines)
-    assert any(line.startswith("Could not run: `broken.api (eager): MemoryError") for line in lines)
+    assert "Could not run: `MemoryError: cannot allocate <128 GiB>`: broken.api (eager)." in lines
     assert "10.0 GB/s" in lines[2] and "3 timed calls" in lines[2] and "capped" not in lines[2]
     capped = fake_bench()
     capped["config"]["memory_limit_bytes"] = 4 * 2**30
@@ -192,6 +192,17 @@ def test_a_prefix_repeated_once_per_nesting_level_is_said_once():
                                                    "computation: Out of memory allocating 524288000 bytes."}
     assert section.error_text(error) == ("JaxRuntimeError: INTERNAL: Error dispatching computation: Out of memory "
                                          "allocating 524288000 bytes.")
+
+
+def test_failures_with_one_error_are_listed_once_and_a_merged_runs_caps_and_repeats_are_named():
+    oom = {"type": "MemoryError", "message": "no room"}
+    one = fake_bench([measurement("a", [0.1, 0.2]), measurement("b", [], error=oom), measurement("c", [], error=oom)])
+    one["config"]["memory_limit_bytes"] = 4 * 2**30
+    other = fake_bench([measurement("d", [0.1, 0.2, 0.3])])
+    other["config"] = {**other["config"], "memory_limit_bytes": 8 * 2**30, "repeats": 3}
+    lines = section.markdown_section(merge_bench([one, other]))
+    assert "Could not run: `MemoryError: no room`: b (eager), c (eager)." in lines
+    assert "of 2/3 timed calls" in lines[2] and "capped at 4.0 or 8.0 GiB" in lines[2]
 
 
 def test_an_api_without_a_timing_path_is_named_apart_not_as_a_failure():

@@ -12,6 +12,7 @@ from xentcompat.bench.floor import fastest, floor_seconds, ratio
 
 TITLE = "Speed and memory"
 UNTIMED = "NoTimingPath: "  # an API whose adapter the bench has no timing path for
+UNTIMED_TEXT = "Not timed (no timing path for its adapter)"
 COLUMNS = ("API", "mode", "median ms", "min–max ms", "× floor", "× fastest", "peak MiB", "compile s")
 
 
@@ -132,10 +133,12 @@ def intro(bench: dict) -> str:
     config = bench.get("config", {})
     speeds = "; ".join(f"{b['device']} {b['bytes_per_second'] / 1e9:.1f} GB/s ({b.get('method', 'measured')})"
                        for b in bench.get("bandwidth", []))
-    repeats = config.get("repeats", "?")
-    limit = config.get("memory_limit_bytes")
-    capped = (f" Each worker's data segment was capped at {limit / 2**30:.1f} GiB (RLIMIT_DATA counts reserved "
-              "virtual memory, so an allocation can fail with less than that resident)." if limit else "")
+    counts = sorted({len(m["seconds"]) for m in bench.get("measurements", []) if m.get("seconds")})
+    repeats = "/".join(map(str, counts)) or "?"
+    caps = sorted({c["memory_limit_bytes"] for c in config.get("merged", [config]) if c.get("memory_limit_bytes")})
+    capped = (f" Each worker's data segment was capped at {' or '.join(f'{c / 2**30:.1f}' for c in caps)} GiB "
+              "(RLIMIT_DATA counts reserved virtual memory, so an allocation can fail with less than that "
+              "resident)." if caps else "")
     return (f"Forward + backward of each API as users write it (reduction mean, default options) on normal logits "
             f"and int64 labels (or softmax probabilities), the inputs already on the device in the dtype: the "
             f"framework's call timed, no float64 conversion. Median and min–max of {repeats} timed calls after one "
@@ -152,10 +155,13 @@ def _floors_text(table: Table) -> str:
     return ", ".join(f"{_ms(s)} ms ({kinds.get(k, k)})" for k, s in sorted(table.floors.items())) or "unknown"
 
 
-def _failures(table: Table) -> list[str]:
-    """The rows that ran and failed (a shape the API could not hold, a framework error)."""
-    return [f"{row.label} ({row.mode}): {row.error}" for row in table.rows
-            if row.error and not row.error.startswith(UNTIMED)]
+def _failures(table: Table) -> list[tuple[str, list[str]]]:
+    """The rows that ran and failed (a shape the API could not hold, a framework error), grouped by the error."""
+    grouped = defaultdict(list)
+    for row in table.rows:
+        if row.error and not row.error.startswith(UNTIMED):
+            grouped[row.error].append(f"{row.label} ({row.mode})")
+    return sorted(grouped.items())
 
 
 def shown(table: Table) -> list[Row]:
@@ -163,9 +169,9 @@ def shown(table: Table) -> list[Row]:
     return [row for row in table.rows if not (row.error and row.error.startswith(UNTIMED))]
 
 
-def _untimed(table: Table) -> list[str]:
+def untimed(bench: dict) -> list[str]:
     """The APIs the bench has no timing path for (an adapter it does not know): named once, not as failures."""
-    return sorted({row.label for row in table.rows if row.error and row.error.startswith(UNTIMED)})
+    return sorted({label(m) for m in bench.get("measurements", []) if _untimed_error(m)})
 
 
 def not_measured(bench: dict) -> list[str]:
@@ -182,15 +188,14 @@ def markdown_section(bench: dict) -> list[str]:
     lines = [f"## {TITLE}", "", intro(bench), ""]
     skipped = not_measured(bench)
     lines += ["Not measured: " + "; ".join(_md(s) for s in skipped) + ".", ""] if skipped else []
+    never = untimed(bench)
+    lines += [f"{UNTIMED_TEXT}: " + ", ".join(f"`{_md(u)}`" for u in never) + ".", ""] if never else []
     for table in tables(bench):
         lines += [f"### {table.title}", "", f"Floor {_floors_text(table)}.", "",
                   "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
         lines += ["| " + " | ".join(_md(c) for c in cells(row)) + " |" for row in shown(table)]
-        failures = _failures(table)
-        lines += ["", "Could not run: " + "; ".join(f"`{_md(f)}`" for f in failures) + "."] if failures else []
-        untimed = _untimed(table)
-        lines += ["", "Not timed (no timing path for its adapter): " + ", ".join(f"`{_md(u)}`" for u in untimed)
-                  + "."] if untimed else []
+        failures = "; ".join(f"`{_md(error)}`: {', '.join(_md(r) for r in rows)}" for error, rows in _failures(table))
+        lines += ["", f"Could not run: {failures}."] if failures else []
         lines.append("")
     return lines
 
@@ -203,18 +208,16 @@ def html_section(bench: dict) -> str:
     parts = ['<section id="bench">', f"<h2>{TITLE}</h2>", f"<p>{escape(intro(bench))}</p>"]
     skipped = not_measured(bench)
     parts += [f"<p>Not measured: {escape('; '.join(skipped))}.</p>"] if skipped else []
+    never = untimed(bench)
+    parts += [f"<p>{UNTIMED_TEXT}: " + ", ".join(f"<code>{escape(u)}</code>" for u in never) + ".</p>"] if never else []
     for table in tables(bench):
         head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
         body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells(row)) + "</tr>" for row in shown(table))
         parts += [f"<h3>{escape(table.title)}</h3>", f"<p>Floor {escape(_floors_text(table))}.</p>",
                   f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>']
-        failures = _failures(table)
-        if failures:
-            parts.append("<p>Could not run: " + "; ".join(f"<code>{escape(f)}</code>" for f in failures) + ".</p>")
-        untimed = _untimed(table)
-        if untimed:
-            parts.append("<p>Not timed (no timing path for its adapter): "
-                         + ", ".join(f"<code>{escape(u)}</code>" for u in untimed) + ".</p>")
+        failures = "; ".join(f"<code>{escape(error)}</code>: {escape(', '.join(rows))}"
+                             for error, rows in _failures(table))
+        parts += [f"<p>Could not run: {failures}.</p>"] if failures else []
     return "\n".join(parts + ["</section>"])
 
 
