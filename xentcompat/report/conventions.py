@@ -47,9 +47,17 @@ def empty_denominators_table(records: list[Record]) -> Table | None:
                     else f"{value:.6g}" if isinstance(value, float) else str(value)
     if not rows:
         return None
-    body = [(label, *(row.get(case, "—") for case in EMPTY_CASES)) for label, row in sorted(rows.items())]
-    head = ("reference", *(reference.get(case, "—") for case in EMPTY_CASES))
-    return Table(("api", *EMPTY_CASES.values()), (head, *body))
+    return Table(("apis", *EMPTY_CASES.values()),
+                 (("reference", *(reference.get(case, "—") for case in EMPTY_CASES)),
+                  *_grouped({label: tuple(row.get(case, "—") for case in EMPTY_CASES) for label, row in rows.items()})))
+
+
+def _grouped(results: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """One row per distinct result, the APIs that gave it first."""
+    apis: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for label, result in sorted(results.items()):
+        apis[result].append(label)
+    return [(", ".join(labels), *result) for result, labels in sorted(apis.items(), key=lambda item: item[1][0])]
 
 
 def smoothing_table(records: list[Record]) -> Table | None:
@@ -57,7 +65,7 @@ def smoothing_table(records: list[Record]) -> Table | None:
     at = {(api_label(r), r.case): r for r in records if r.case in (SMOOTHING, OTHER_CLASSES) and r.dtype == "float32"}
     megatron = next((r.loss.get("reference") for (_, case), r in at.items() if case == OTHER_CLASSES
                      and r.api.startswith("torch.nn.CrossEntropyLoss")), None)
-    rows = []
+    rows = {}
     for (label, case), record in sorted(at.items()):
         if case != SMOOTHING:
             continue
@@ -66,8 +74,8 @@ def smoothing_table(records: list[Record]) -> Table | None:
             continue
         follows = "α/K" if record.loss["outcome"] == "ok" else (
             "α·K/(K − 1)" if isinstance(megatron, float) and abs(value - megatron) <= 1e-6 * abs(megatron) else "neither")
-        rows.append((label, f"{value:.6g}", f"{alpha_k:.6g}", f"{megatron:.6g}" if isinstance(megatron, float) else "—",
-                     follows))
+        rows[label] = (f"{value:.6g}", f"{alpha_k:.6g}", f"{megatron:.6g}" if isinstance(megatron, float) else "—",
+                       follows)
     if not rows:
         return None
-    return Table(("api", "loss at α = 0.1", "α/K", "α·K/(K − 1)", "follows"), tuple(rows))
+    return Table(("apis", "loss at α = 0.1", "α/K", "α·K/(K − 1)", "follows"), tuple(_grouped(rows)))

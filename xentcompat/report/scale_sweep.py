@@ -17,8 +17,9 @@ from xentcompat.report.tables import Table
 CASE = re.compile(r"bf16-scale-(\d+)$")
 INTRO = ("bfloat16 logits normal(0, s) over V = 128256 (4 rows), s = 5 … 640. Each cell: the loss's relative error "
          "against the float64 reference on the same bfloat16 logits; `q` when the loss returned is itself a "
-         "bfloat16 number (quantised: spacing 2⁻⁷ of its value) rather than upcast; ✗ where loss or gradient leaves "
-         "the error model's bound. \"ok up to\": the largest s up to which every cell is ✓.")
+         "bfloat16 number (quantised: spacing 2⁻⁷ of its value, as google-deepmind/optax#1020 reports for optax) "
+         "rather than upcast; ✗ where loss or gradient leaves the error model's bound. \"ok up to\": the largest s "
+         "up to which every cell is ✓.")
 
 
 def _scale(record: Record) -> int | None:
