@@ -21,10 +21,11 @@ LINE = re.compile(r"^xentcompat: (?P<name>[\w-]+): (?P<done>\d+)/(?P<total>\d+) 
 
 
 def test_plain_lines_name_the_count_the_share_the_time_and_what_is_left():
-    assert plain_line("torch", 120, 1187, 35.2, "cells") == \
+    assert plain_line("torch", 120, 1187, 35.2, "cells", left=313.4) == \
         "xentcompat: torch: 120/1187 cells (10%), 35 s elapsed, about 5 min 13 s left"
     assert plain_line("jax", 1187, 1187, 3725, "cells") == "xentcompat: jax: 1187/1187 cells (100%), 1 h 2 min elapsed"
     assert plain_line("keras-jax", 3, None, 2, "runs") == "xentcompat: keras-jax: 3 runs, 2 s elapsed"
+    assert plain_line("jax", 1, 919, 23, "cells") == "xentcompat: jax: 1/919 cells (0%), 23 s elapsed"  # no rate yet
     assert duration(59.6) == "1 min 0 s"
 
 

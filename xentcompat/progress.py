@@ -39,6 +39,14 @@ class _Task:
     start: float = field(default_factory=time.monotonic)
     step: int = -1  # the last tenth a plain line was written for
     finished: bool = False
+    first: tuple[float, int] | None = None  # when a count was first seen, and that count (the rate runs from it)
+
+    def left(self) -> float | None:
+        """Seconds left at the rate since the first count (the start-up before it is no measure of the rate)."""
+        if self.first is None or not self.total or not self.first[1] < self.done < self.total:
+            return None
+        since, counted = self.first
+        return (time.monotonic() - since) * (self.total - self.done) / (self.done - counted)
 
 
 class Progress:
@@ -62,6 +70,7 @@ class Progress:
         with self.lock:
             task = self.tasks.get(name) or self.tasks.setdefault(name, _Task(total))
             task.done, task.total = done, task.total if total is None else total
+            task.first = task.first or ((time.monotonic(), done) if done else None)
             self._show(name, task)
 
     def advance(self, name: str, count: int = 1) -> None:
@@ -94,19 +103,19 @@ class Progress:
         if step > task.step and not task.finished:
             task.step = step
             task.finished = step == STEPS
-            self.stream.write(plain_line(name, task.done, task.total, time.monotonic() - task.start, self.unit)
-                              + "\n")
+            self.stream.write(plain_line(name, task.done, task.total, time.monotonic() - task.start, self.unit,
+                                         task.left()) + "\n")
             self.stream.flush()
 
 
-def plain_line(name: str, done: int, total: int | None, elapsed: float, unit: str) -> str:
-    """`xentcompat: torch: 120/1187 cells (10%), 35 s elapsed, about 5 min 10 s left` (the ETA from the rate so
-    far; none before the first one is done or after the last)."""
+def plain_line(name: str, done: int, total: int | None, elapsed: float, unit: str, left: float | None = None) -> str:
+    """`xentcompat: torch: 120/1187 cells (10%), 35 s elapsed, about 5 min 13 s left` (`left`: seconds, None when
+    not known yet)."""
     if not total:
         return f"xentcompat: {name}: {done} {unit}, {duration(elapsed)} elapsed"
     line = f"xentcompat: {name}: {done}/{total} {unit} ({100 * done // total}%), {duration(elapsed)} elapsed"
-    if 0 < done < total:
-        line += f", about {duration(elapsed * (total - done) / done)} left"
+    if left is not None and 0 < done < total:
+        line += f", about {duration(left)} left"
     return line
 
 
