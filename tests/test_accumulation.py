@@ -71,12 +71,31 @@ def test_an_accumulation_cell_is_judged_against_the_batch_and_reproduced_per_mic
                                               .accumulation)
 
 
-def test_accumulation_cases_run_eager_only_and_only_where_the_api_has_a_reduction(exact_api):
+def test_accumulation_cases_run_eager_only_and_summing_only_where_the_api_can_sum(exact_api):
     accumulation = [case for case in CATALOGUE if case.area == "accumulation"]
-    without = replace(exact_api, supports=frozenset({"ignore_index"}))
+    without = replace(exact_api, id="fake.mean_only", supports=frozenset({"ignore_index"}))
     found = cells([exact_api, without], accumulation, ["float32"], modes=("eager", "compiled"))
-    assert {cell.api.supports for cell in found} == {exact_api.supports}
     assert {cell.mode for cell in found} == {"eager"}
+    assert {cell.case.accumulation.recipe for cell in found if cell.api.id == "fake.mean_only"} == {"mean-of-means"}
+    assert len([cell for cell in found if cell.api.id == "fake.exact"]) == 4
+
+
+def test_an_api_taking_the_count_gets_the_batchs_count_and_its_losses_are_added(exact_api):
+    """transformers' num_items_in_batch: each micro-batch divided by the batch's count, the losses summed."""
+    seen = []
+
+    def counted_mean(call):
+        seen.append(call.num_items)
+        result = solve(call.problem)
+        denominator = call.num_items or float(np.sum(call.problem.labels != -100))
+        return result.loss * np.sum(call.problem.labels != -100) / denominator, result.grad * (
+            np.sum(call.problem.labels != -100) / denominator)
+
+    api = replace(exact_api, id="fake.counted", run=counted_mean, supports=frozenset({"ignore_index", "num_items"}))
+    call = _call("accumulate-uneven-ignored-sum-over-count")
+    result = accumulate(api, call, by_id("accumulate-uneven-ignored-sum-over-count").accumulation)
+    assert seen == [7, 7, 7]
+    assert result.loss == pytest.approx(solve(call.problem).loss, rel=1e-14)
 
 
 def test_the_report_states_each_recipe_with_its_numbers(exact_api):

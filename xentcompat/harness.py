@@ -59,14 +59,15 @@ class Checked:
 
 def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)) -> list[Cell]:
     """Every applicable cell: the case runs in the dtype, feeds the API's targets, uses only options it offers, is of
-    an area the API runs, in a mode the API implements. Accumulation cases run where the API has a reduction, eager
+    an area the API runs, in a mode the API implements. Accumulation cases run where the API can apply the recipe
+    (summing needs a reduction, or the mean's count taken from the caller), eager
     (the recipe is how the API is used; compiling each micro-batch shape would add only compile time)."""
     return [
         Cell(api, case, dtype, device, mode)
         for api in apis for case in cases for dtype in dtypes for device in devices for mode in modes
         if case.runs_in(dtype) and case.has_targets(api.targets) and api.applies_to(case.options)
         and (api.areas is None or case.area in api.areas) and mode in api.modes
-        and (case.accumulation is None or ("reduction" in api.supports and mode == "eager"))
+        and (case.accumulation is None or (accumulation.can_run(api, case.accumulation) and mode == "eager"))
     ]
 
 

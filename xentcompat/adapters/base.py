@@ -38,6 +38,8 @@ class Call:
     dtype: str
     device: str = "cpu"
     mode: str = "eager"
+    num_items: int | None = None  # a count the caller passes as the mean's denominator (transformers'
+    # num_items_in_batch, when a micro-batch is divided by its batch's count); None: the call's own count
 
 
 @dataclass(frozen=True)

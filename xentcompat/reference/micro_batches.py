@@ -27,12 +27,12 @@ class Accumulation:
         return "sum" if self.recipe == "sum-over-count" else "mean"
 
 
-def micro_batches(problem: Problem, accumulation: Accumulation) -> list[Problem]:
-    """The micro-batches of `problem`, each with the recipe's reduction."""
+def micro_batches(problem: Problem, accumulation: Accumulation, reduction: str | None = None) -> list[Problem]:
+    """The micro-batches of `problem`, each with `reduction` (by default the recipe's)."""
     sizes = accumulation.sizes
     if sum(sizes) != problem.logits.shape[0]:
         raise ValueError(f"micro-batch sizes {sizes} do not add up to the batch's {problem.logits.shape[0]} rows")
     ends = np.cumsum(sizes)
-    options = replace(problem.options, reduction=accumulation.reduction)
+    options = replace(problem.options, reduction=reduction or accumulation.reduction)
     return [replace(take_rows(problem, slice(int(end - size), int(end))), options=options)
             for size, end in zip(sizes, ends)]

@@ -12,10 +12,13 @@ from xentcompat.report.tables import Table
 DOCUMENTED, NAIVE = "sum-over-count", "mean-of-means"
 BATCHES = {"uneven-sizes": "micro-batches of 2, 7, 3 rows",
            "uneven-ignored": "micro-batches of 4 rows with 1, 4, 2 counted targets"}
-HOW_TO_SUM = {  # the call each adapter makes for a micro-batch's sum (xentcompat/adapters)
-    "torch": "`reduction=\"sum\"`", "keras": "`reduction=\"sum\"`", "jax": "`.sum()` of the per-row losses",
-    "tensorflow": "`tf.reduce_sum` of the per-row losses",
-    "huggingface": "`num_items_in_batch=` the batch's count of targets != -100 (the loss is then a sum over it)",
+RECIPE_WORDS = {  # the calls each adapter makes for the documented recipe (xentcompat/adapters, accumulation.py)
+    "torch": "sum each micro-batch (`reduction=\"sum\"`), add, divide by the batch's count",
+    "keras": "sum each micro-batch (`reduction=\"sum\"`), add, divide by the batch's count",
+    "jax": "take `.sum()` of each micro-batch's per-row losses, add, divide by the batch's count",
+    "tensorflow": "take `tf.reduce_sum` of each micro-batch's per-row losses, add, divide by the batch's count",
+    "transformers": "pass the batch's count of targets != -100 as `num_items_in_batch` to every micro-batch and add "
+                    "the losses",
 }
 INTRO = ("One batch of 12 rows run as micro-batches, as a training loop accumulating gradients runs it. The "
          "documented recipe sums each micro-batch and divides by the batch's count (what the API's mean counts: "
@@ -87,9 +90,11 @@ def recipe_sentences(records: list[Record]) -> list[str]:
         exact = [r for r in documented if (r.loss["outcome"], r.grad["outcome"]) == ("ok", "ok")]
         naive = [_relative(r) for r, recipe in found if recipe == NAIVE and r.finding == "XC-mean-of-micro-batch-means"]
         naive = [value for value in naive if value is not None]
-        how = HOW_TO_SUM.get(framework, "a sum per micro-batch")
-        sentence = (f"{framework}: sum each micro-batch ({how}), add, divide by the batch's count: the batch's "
-                    f"loss and gradient in {len(exact)} of {len(documented)} cells")
+        how = RECIPE_WORDS.get(framework, "sum each micro-batch, add, divide by the batch's count")
+        sentence = f"{framework}: {how}: the batch's loss and gradient in {len(exact)} of {len(documented)} cells"
+        others = sorted({r.finding for r in documented if r not in exact and r.finding})
+        if others:
+            sentence += f" (the others: {', '.join(others)}, deviating on the whole batch too)"
         if naive:
             sentence += f"; the mean of micro-batch means is off by up to {_percent(max(naive, key=abs))} in the loss"
         sentences.append(sentence + ".")
