@@ -80,7 +80,7 @@ def test_a_backend_clash_after_keras_import_is_refused(two_module_target, monkey
 def test_every_keras_target_names_its_backend():
     backends = {name: dict(target.environment).get("KERAS_BACKEND") for name, target in base.TARGETS.items()}
     assert backends == {"torch": None, "tensorflow": "tensorflow", "jax": None, "keras-jax": "jax",
-                        "keras-torch": "torch"}
+                        "keras-torch": "torch", "huggingface": None}
     assert all(dict(base.TARGETS[name].environment)["JAX_ENABLE_X64"] == "1" for name in ("jax", "keras-jax"))
 
 

@@ -43,7 +43,8 @@ def test_run_with_user_cases_writes_complete_records(tmp_path, target):
         assert rec["loss"]["outcome"] in {"ok", "inaccurate", "nan", "inf", "finite", "raised"}
     masked = [r for r in user if r["case"] == "user-masked-batch"]
     assert all(r["loss"]["reference"] == "nan" for r in masked)  # the NaN row makes the mean NaN
-    assert "user-masked-batch" in (tmp_path / "out" / "report.md").read_text()
+    if any(r["finding"] for r in masked):  # a finding names its cells' case (every API right: nothing to name)
+        assert "user-masked-batch" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_malformed_case_file_exit_2(tmp_path, target):

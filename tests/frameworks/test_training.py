@@ -22,7 +22,7 @@ from xentcompat.training.document import read_training
 from xentcompat.training.experiment import KERAS_EPSILON, REGIMES, Config
 from xentcompat.training.loop import run_seed
 from xentcompat.training.measure import EpochTally, accuracy, reference_loss
-from xentcompat.training.variants import LOOP_MODULES, family, variants_for
+from xentcompat.training.variants import FAMILIES, LOOP_MODULES, family, variants_for
 
 CONFIG = Config(seeds=1, epochs=2, regimes=("standard",))
 STANDARD = REGIMES["standard"]
@@ -33,8 +33,14 @@ def _needs_scikit_learn() -> None:
         missing_tool("xentcompat train needs scikit-learn (the digits): install the `train` extra")
 
 
+def _needs_a_training_loop(target: str) -> None:
+    if target not in FAMILIES:
+        pytest.skip(f"target {target} has no training loop (test_a_target_without_a_loop_is_skipped_by_train)")
+
+
 @pytest.fixture
 def loop(target):
+    _needs_a_training_loop(target)
     _needs_scikit_learn()
     base.load(target)  # the target's environment (KERAS_BACKEND) before Keras is imported
     return importlib.import_module(LOOP_MODULES[family(target)])
@@ -133,6 +139,7 @@ def test_recorded_numbers_are_the_ones_computed(loop, target):
 
 
 def test_train_command_end_to_end(tmp_path, target):
+    _needs_a_training_loop(target)
     _needs_scikit_learn()
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-m", "xentcompat.report.cli", "train", "--targets", target, "--seeds", "1",
@@ -155,3 +162,15 @@ def test_train_command_end_to_end(tmp_path, target):
     section = (out / "training.md").read_text()
     assert all(run["api"] in section for run in runs.values())
     assert (out / "training-plots" / "accuracy-standard.svg").is_file() and (out / "training.html").is_file()
+
+
+def test_a_target_without_a_loop_is_skipped_by_train(tmp_path, target):
+    if target in FAMILIES:
+        pytest.skip(f"target {target} trains (test_train_command_end_to_end)")
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "xentcompat.report.cli", "train", "--targets", target, "--seeds", "1",
+                           "--epochs", "1", "--regimes", "standard", "--out", str(out)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [entry] = read_training(out / "training.json")["targets"]
+    assert entry["name"] == target and "has no training loop" in entry["skipped"], entry

@@ -129,6 +129,7 @@ TARGETS: dict[str, Target] = {
                         (("KERAS_BACKEND", "jax"), ("JAX_ENABLE_X64", "1"))),
     "keras-torch": Target("keras-torch", ("xentcompat.adapters.keras",), ("keras", "torch"),
                           (("KERAS_BACKEND", "torch"),)),
+    "huggingface": Target("huggingface", ("xentcompat.adapters.huggingface",), ("torch", "transformers")),
 }
 DEFAULT_OPTIONS = {"reduction": "mean", "weight": None, "ignore_index": None, "label_smoothing": 0.0,
                    "extra_dims": ()}
