@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, register
+from xentcompat.adapters.base import EAGER_AND_COMPILED, EAGER_ONLY, Call, register
 from xentcompat.adapters.repro import literal
 from xentcompat.adapters.torch import COMPILE_CONFIG, TORCH_DTYPES, _compiled, _options, available_devices, versions
 
@@ -73,10 +73,10 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().to(torch.float64).cpu().numpy()
 
 
-def _register_pair(api_id: str, expression: str, loss_fn, supports: frozenset[str]):
+def _register_pair(api_id: str, expression: str, loss_fn, supports: frozenset[str], modes=EAGER_ONLY):
     """Register `api_id` (judged on dL/dh) and `api_id[dW]` (judged on dL/dW), both running `loss_fn`."""
     for suffix, targets in (("", "linear"), ("[dW]", "linear-weight")):
-        register("torch", api_id + suffix, expression, targets=targets, supports=supports, modes=EAGER_AND_COMPILED,
+        register("torch", api_id + suffix, expression, targets=targets, supports=supports, modes=modes,
                  areas=LINEAR_AREAS)(_runner(loss_fn, targets))
 
 
@@ -89,7 +89,8 @@ def _runner(loss_fn, targets: str):
 
 
 _register_pair("torch.nn.functional.linear_cross_entropy",
-               "torch.nn.functional.linear_cross_entropy(h, W, y{options})", _fused, LINEAR_OPTIONS)
+               "torch.nn.functional.linear_cross_entropy(h, W, y{options})", _fused, LINEAR_OPTIONS,
+               EAGER_AND_COMPILED)  # compiled for the default path only: each compile costs seconds on CPU
 _register_pair(f"torch.nn.functional.linear_cross_entropy({CHUNKED})",
                f"torch.nn.functional.linear_cross_entropy(h, W, y{{options}}, {CHUNKED})", _chunked, CHUNKED_OPTIONS)
 _register_pair("torch.nn.functional.cross_entropy(h @ W.T)", "torch.nn.functional.cross_entropy(h @ W.T{bias}, y{options})",
