@@ -122,18 +122,23 @@ def defect_errors(dtype: str) -> list[tuple[str, float]]:
     return found
 
 
-def table() -> list[tuple[str, float, float, float, str]]:
-    """(dtype, largest correct error, tolerance, smallest defect error, that defect) per dtype."""
+def table(correct=correct_max, defects=defect_errors) -> list[tuple[str, float, float, float, str]]:
+    """(dtype, largest correct error, tolerance, smallest defect error, that defect) per dtype, from `correct(dtype)`
+    and `defects(dtype)` (this module's, or another error model's calibration)."""
     rows = []
     for dtype in DTYPE_NAMES:
-        correct, _ = correct_max(dtype)
-        name, smallest = min(defect_errors(dtype), key=lambda item: item[1])
-        rows.append((dtype, correct, TOLERANCE_UNITS, smallest, name))
+        found, _ = correct(dtype)
+        name, smallest = min(defects(dtype), key=lambda item: item[1])
+        rows.append((dtype, found, TOLERANCE_UNITS, smallest, name))
     return rows
 
 
-if __name__ == "__main__":
+def print_table(rows) -> None:
     print("| dtype | largest correct error | tolerance | smallest defect error | defect |")
     print("|---|---|---|---|---|")
-    for dtype, correct, tolerance, smallest, name in table():
+    for dtype, correct, tolerance, smallest, name in rows:
         print(f"| {dtype} | {correct:.3g} | {tolerance:g} | {smallest:.3g} | {name} |")
+
+
+if __name__ == "__main__":
+    print_table(table())

@@ -12,10 +12,10 @@ from typing import Callable
 
 import numpy as np
 
+from tests import calibration
 from tests.linear_model import (hidden_grad_accumulated_in_dtype, kept_logits, logits_accumulated_in_dtype,
                                 logits_from_bfloat16, materialised, weight_grad_of_the_sum)
 from xentcompat.reference.dtypes import DTYPE_NAMES, float_type, round_to
-from xentcompat.reference.errors import TOLERANCE_UNITS
 from xentcompat.reference.linear_errors import linear_units
 from xentcompat.reference.linear_xent import LinearProblem, make_linear_problem, solve_linear
 from xentcompat.reference.mp_linear import mp_linear_cross_entropy
@@ -146,18 +146,10 @@ def defect_errors(dtype: str, defects: tuple[Defect, ...] = DEFECTS) -> tuple[tu
 
 def table() -> list[tuple[str, float, float, float, str]]:
     """(dtype, largest correct error, tolerance, smallest defect error, that defect) per dtype."""
-    rows = []
-    for dtype in DTYPE_NAMES:
-        correct, _ = correct_max(dtype)
-        name, smallest = min(defect_errors(dtype), key=lambda item: item[1])
-        rows.append((dtype, correct, TOLERANCE_UNITS, smallest, name))
-    return rows
+    return calibration.table(correct_max, defect_errors)
 
 
 if __name__ == "__main__":
-    print("| dtype | largest correct error | tolerance | smallest defect error | defect |")
-    print("|---|---|---|---|---|")
-    for dtype, correct, tolerance, smallest, name in table():
-        print(f"| {dtype} | {correct:.3g} | {tolerance:g} | {smallest:.3g} | {name} |")
+    calibration.print_table(table())
     for name, error in defect_errors("bfloat16", NARROW_DEFECTS):
         print(f"\nnarrow margin: {name}: {error:.3g} units in bfloat16")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xentcompat.report.records import ResultsError, write_json_atomic
+from xentcompat.report.records import ResultsError, document_kind, read_json_file, write_json_atomic
 
 KIND = "bench"
 SCHEMA_VERSION = 1
@@ -50,22 +50,11 @@ def write_bench(path: Path, document: dict) -> None:
 
 def looks_like_bench(path: Path) -> bool:
     """Whether `path` holds a JSON object marked `"kind": "bench"`."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return False
-    return isinstance(document, dict) and document.get("kind") == KIND
+    return document_kind(path) == KIND
 
 
 def read_bench(path: Path) -> dict:
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BenchError(f"{path}: no such bench file") from None
-    except (OSError, ValueError, RecursionError) as error:
-        raise BenchError(f"{path}: corrupt bench file ({str(error).splitlines()[0]})") from None
-    return check_bench(document, str(path))
+    return check_bench(read_json_file(path, "bench", BenchError), str(path))
 
 
 def check_bench(document, where: str) -> dict:

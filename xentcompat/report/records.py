@@ -75,6 +75,26 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+def document_kind(path: Path) -> str | None:
+    """The `"kind"` a JSON object file is marked with (None when it is not one, or cannot be read)."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return document.get("kind") if isinstance(document, dict) else None
+
+
+def read_json_file(path: Path, noun: str, error: type[Exception]):
+    """The JSON in `path`; `error` with one line ("no such <noun> file", "corrupt <noun> file (...)") otherwise."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: no such {noun} file") from None
+    except (OSError, ValueError, RecursionError) as problem:
+        raise error(f"{path}: corrupt {noun} file ({str(problem).splitlines()[0]})") from None
+
+
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)

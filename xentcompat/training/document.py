@@ -20,7 +20,8 @@ import json
 import math
 from pathlib import Path
 
-from xentcompat.report.records import NONFINITE, ResultsError, decode_number, encode, write_json_atomic
+from xentcompat.report.records import (NONFINITE, ResultsError, decode_number, document_kind, encode, read_json_file,
+                                       write_json_atomic)
 from xentcompat.training.measure import EPOCH_METRICS
 from xentcompat.training.variants import KINDS
 
@@ -60,23 +61,12 @@ def write_training(path: Path, document: dict) -> None:
 
 def looks_like_training(path: Path) -> bool:
     """Whether `path` holds a JSON object marked `"kind": "training"` (anything else is read as a shard)."""
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return False
-    return isinstance(document, dict) and document.get("kind") == KIND
+    return document_kind(path) == KIND
 
 
 def read_training(path: Path) -> dict:
     """A checked training document with its numbers decoded; TrainingError (one line) otherwise."""
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TrainingError(f"{path}: no such training file") from None
-    except (OSError, ValueError, RecursionError) as error:
-        raise TrainingError(f"{path}: corrupt training file ({str(error).splitlines()[0]})") from None
-    return check_training(document, str(path))
+    return check_training(read_json_file(path, "training", TrainingError), str(path))
 
 
 def check_training(document, where: str) -> dict:
