@@ -52,9 +52,10 @@ def test_every_api_is_timed_through_the_function_its_adapter_calls(target):
 
 
 def test_a_compiled_step_runs_and_its_compile_is_apart(target):
-    api = next((api for api in base.apis(target) if "compiled" in api.modes), None)
-    if api is None:
-        pytest.skip(f"{target} has no compiled mode")
+    api = next((api for api in base.apis(target)
+                if "compiled" in api.modes and api.adapter.__name__ in steps.HELPERS), None)
+    if api is None:  # e.g. transformers: no timing path yet (the report lists its APIs as not timed)
+        pytest.skip(f"{target} has no compiled API the bench has a timing path for")
     captured = steps.capture(api)
     step = captured.steps.prepare(captured, 8, 16, "float32", "cpu", "compiled")
     summary = timing.time_step(step, 2).summary(compiled=True)
