@@ -126,11 +126,15 @@ def _into_given_gradient(problem, budget):
 
 
 def _units_of(problem, reference, budget):
-    """A call computing the error model's units of `reference`: the loss unit and each row's gradient unit."""
+    """A call computing the error model's units of `reference`: the loss unit and each row's gradient unit (the
+    units the reference keeps from an earlier call are dropped first, so each call computes them)."""
     from xentcompat.reference.errors import grad_units, loss_unit
 
-    return lambda: (loss_unit(problem, reference, "float32", budget),
-                    grad_units(problem, reference, "float32", budget).row)
+    def units():
+        reference.memo.clear()
+        return loss_unit(problem, reference, "float32", budget), grad_units(problem, reference, "float32", budget).row
+
+    return units
 
 
 def _median_ms(call, repeats: int) -> float:

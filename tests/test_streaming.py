@@ -239,3 +239,26 @@ def test_streaming_units_are_the_units_of_the_one_piece_error_model(problem, ele
     old_row, old_element = frozen_grad_units(problem, old, dtype)
     np.testing.assert_allclose(units.row, old_row, rtol=rtol, atol=0)
     np.testing.assert_allclose(units.element, old_element, rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("logit, reduction, takes_one_walk", [
+    (0.5, "mean", True), (0.5, "sum", True), (-INF, "mean", False), (INF, "mean", False), (NAN, "sum", False)])
+def test_one_hot_units_take_one_walk_where_every_number_is_finite(logit, reduction, takes_one_walk, monkeypatch):
+    """The one-walk path of the units (whole one-hot rows, reassociated sums) is taken on finite rows and left for the
+    careful one where a row holds a non-finite logit; either way the units are the one-piece model's."""
+    from xentcompat.reference import errors
+
+    walks = []
+    one_walk = errors._one_hot_rows
+    monkeypatch.setattr(errors, "_one_hot_rows", lambda *args: walks.append(one_walk(*args)) or walks[-1])
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((6, 40))
+    logits[2, 7] = logit
+    problem = make_problem(logits, rng.integers(0, 40, 6), options=Options(reduction=reduction))
+    new, old = solve(problem), frozen_solve(problem)
+    for dtype in ("float16", "float32"):
+        np.testing.assert_allclose(loss_unit(problem, new, dtype), frozen_loss_unit(problem, old, dtype),
+                                   rtol=16 * 2.0**-52, atol=0)
+        np.testing.assert_allclose(grad_units(problem, new, dtype).row, frozen_grad_units(problem, old, dtype)[0],
+                                   rtol=16 * 2.0**-52, atol=0)
+    assert walks == [takes_one_walk] * 2  # one walk per dtype: the loss and gradient units share it

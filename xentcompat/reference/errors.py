@@ -45,6 +45,9 @@ Streaming. The units are computed as the reference is (`blocks`): per row chunk,
 first E_L (it needs the whole row's sum_j p_j (1 + |d_j|)), then the per-class terms. The softmax p is formed block
 by block from the reference's per-row normalizer, never whole, and the coefficients c are never formed whole either
 (`coefficients`). Work memory stays within the budget; `GradUnits.element` (N × C) is computed only when read.
+Whole one-hot rows whose numbers are all finite (every real batch) take one walk for both units, the same sums
+reassociated (`_one_hot_rows`); the per-row numbers of a dtype are kept with the reference (`Result.remembered`), so
+a verdict and its relations, which ask for both units again, compute them once.
 """
 
 from __future__ import annotations
@@ -108,10 +111,8 @@ def loss_unit(problem: Problem, reference: Result, dtype: str,
     """One unit of loss error (u * scale) for `problem` in `dtype`: a float, or one per row for reduction none."""
     setting = _setting(problem, reference, dtype)
     kind, r, coefficients = float_type(dtype), setting.r, setting.coefficients
-    n = problem.logits.shape[0]
-    per_class, nonzero = np.empty(n), np.empty(n, dtype=np.intp)
-    work = partial(_loss_chunk, setting, per_class, nonzero)
-    run_chunks(work, chunks(problem.logits.shape, block_elements(budget, TEMPORARIES)), budget)
+    per_row = _row_units(setting, budget)
+    per_class, nonzero = per_row.per_class, per_row.nonzero
     row_losses = np.where(np.isfinite(reference.row_losses), np.abs(reference.row_losses), 0.0)
     with np.errstate(invalid="ignore", over="ignore"):
         summed = np.where(nonzero > 1, 1 + r * _log2_ceil(nonzero), 0.0)
@@ -137,7 +138,7 @@ def grad_units(problem: Problem, reference: Result, dtype: str, budget: Budget =
     setting = _setting(problem, reference, dtype)
     if not floor:
         setting = replace(setting, smallest=0.0)
-    row = _grad_pass(setting, budget, None)
+    row = np.maximum(_row_units(setting, budget).grad, setting.smallest)[:, None]
 
     def elements() -> np.ndarray:
         element = np.empty(problem.logits.shape)
@@ -157,12 +158,83 @@ def _accumulator_ratio(dtype: str) -> float:
     return float_type(ACCUMULATOR[dtype]).unit_roundoff / float_type(dtype).unit_roundoff
 
 
-def _grad_pass(setting: _Setting, budget: Budget, element: np.ndarray | None) -> np.ndarray:
-    """Each row's largest gradient unit (N × 1), and every element's into `element` when given."""
+def _grad_pass(setting: _Setting, budget: Budget, element: np.ndarray) -> None:
+    """Every element's gradient unit into `element`."""
     row = np.empty((setting.problem.logits.shape[0], 1))
     work = partial(_grad_chunk, setting, row, element)
     run_chunks(work, chunks(setting.problem.logits.shape, block_elements(budget, TEMPORARIES)), budget)
-    return row
+
+
+@dataclass(frozen=True)
+class _RowUnits:
+    """Per row: the loss's per-class sum (`_loss_chunk`), its count of c_j > 0, and the largest gradient unit
+    without the smallest-normal floor."""
+
+    per_class: np.ndarray
+    nonzero: np.ndarray
+    grad: np.ndarray
+
+
+def _row_units(setting: _Setting, budget: Budget) -> _RowUnits:
+    """The per-row numbers of both units in `setting`'s dtype, computed in one pass and kept with the reference
+    (a verdict asks for the loss and gradient units, its relations ask again)."""
+    key = ("error-model rows", setting.unit, setting.r, budget)
+    problem, found = setting.reference.remembered(key, lambda: (setting.problem, _row_pass(setting, budget)))
+    return found if problem is setting.problem else _row_pass(setting, budget)
+
+
+def _row_pass(setting: _Setting, budget: Budget) -> _RowUnits:
+    n = setting.problem.logits.shape[0]
+    per_row = _RowUnits(np.empty(n), np.empty(n, dtype=np.intp), np.empty(n))
+    unfloored = replace(setting, smallest=0.0)
+
+    def work(chunk: Chunk, scratch: Scratch) -> None:
+        if not _one_hot_rows(unfloored, per_row, chunk, scratch):
+            _loss_chunk(unfloored, per_row.per_class, per_row.nonzero, chunk, scratch)
+            _grad_chunk(unfloored, per_row.grad[:, None], None, chunk, scratch)
+
+    run_chunks(work, chunks(setting.problem.logits.shape, block_elements(budget, TEMPORARIES)), budget)
+    return per_row
+
+
+def _one_hot_rows(setting: _Setting, per_row: _RowUnits, chunk: Chunk, scratch: Scratch) -> bool:
+    """Both units' per-row numbers for a chunk of whole one-hot rows in one walk over its elements, or False (and
+    nothing written) where a counted row is undefined or any of its numbers is not finite (a -inf logit, an
+    overflowed gradient): such a chunk takes `_loss_chunk` and `_grad_chunk`, which treat each case.
+
+    With d = x - m <= 0, e = e^d (the reference's own shift and total s, so p = e / s), the same sums reassociated:
+    sum_j p_j (1 + |d_j|) = sum_j (1 - d_j) e_j / s, and each element's gradient unit
+    u ((sum c) p_j (2 |d_j| + A) + k |g_j|) / D = u k (f (A - 2 d_j) e_j + |g_j|),  A = L + E_L + 1,  f = c' / (k s),
+    with k = 2 and c' = (sum c) / D for a mean (k = 1, c' = sum c, D = 1 otherwise)."""
+    coefficients, normalizer, rows = setting.coefficients, setting.reference.normalizer, chunk.rows
+    if not (coefficients.one_hot and chunk.whole):
+        return False
+    counted = coefficients.counted[rows]
+    if np.any(counted & normalizer.undefined[rows]):
+        return False
+    x = setting.problem.logits[rows]
+    m, s = normalizer.shift[rows], normalizer.total[rows]
+    d = subtract_max(x, m, scratch.take("abs_d", x.shape))
+    e = np.exp(d, out=scratch.take("p", x.shape))
+    work = np.subtract(1.0, d, out=scratch.take("work", x.shape))
+    work *= e
+    lse = setting.reference.lse[rows]
+    big_l = np.where(np.isfinite(lse), np.maximum(lse - m, 0.0), 0.0)
+    e_l = np.sum(work, axis=1) / s + setting.r * _log2_ceil(x.shape[1]) + big_l
+    k, c = (2.0, coefficients.label_coefficient[rows] / coefficients.denominator) if setting.mean else (
+        1.0, coefficients.label_coefficient[rows])
+    f = c / (k * s)
+    np.multiply(d, (-2.0 * f)[:, None], out=work)
+    work += ((big_l + e_l + 1.0) * f)[:, None]
+    work *= e
+    work += np.abs(setting.reference.grad[rows], out=scratch.take("units", x.shape))
+    largest = np.max(work, axis=1) * (k * setting.unit)
+    per_class, nonzero = _one_hot_loss_terms(setting, rows, _Rows(m, big_l, e_l))
+    if not (np.all(np.isfinite(largest[counted])) and np.all(np.isfinite(e_l[counted]))):
+        return False
+    per_row.per_class[rows], per_row.nonzero[rows] = per_class, nonzero
+    per_row.grad[rows] = np.where(counted, largest, setting.smallest)
+    return True
 
 
 @dataclass(frozen=True)
@@ -240,12 +312,7 @@ def _loss_chunk(setting: _Setting, per_class: np.ndarray, nonzero: np.ndarray, c
     rows, coefficients = chunk.rows, setting.coefficients
     terms, kept = _row_terms(setting, chunk, scratch)
     if coefficients.one_hot:
-        c = coefficients.label_coefficient[rows]
-        x_y = setting.problem.logits[rows][np.arange(len(c)), coefficients.labels[rows]].astype(np.float64)
-        finite_y = np.isfinite(x_y)
-        at_label = c * (2 * np.abs(np.where(finite_y, x_y - terms.m, 0.0)) + terms.big_l + terms.e_l)
-        per_class[rows] = np.where(finite_y & (c > 0), at_label, 0.0)
-        nonzero[rows] = c > 0
+        per_class[rows], nonzero[rows] = _one_hot_loss_terms(setting, rows, terms)
         return
     total, count = np.zeros(len(terms.m)), np.zeros(len(terms.m), dtype=np.intp)
     for cols in chunk.blocks:
@@ -261,6 +328,16 @@ def _loss_chunk(setting: _Setting, per_class: np.ndarray, nonzero: np.ndarray, c
         weighted[~counted] = 0.0
         total += np.sum(weighted, axis=1)
     per_class[rows], nonzero[rows] = total, count
+
+
+def _one_hot_loss_terms(setting: _Setting, rows: slice, terms: _Rows) -> tuple[np.ndarray, np.ndarray]:
+    """One-hot rows: c_y (2 |d_y| + L + E_L) where x_y is finite and c_y > 0 (else 0), and whether c_y > 0."""
+    coefficients = setting.coefficients
+    c = coefficients.label_coefficient[rows]
+    x_y = setting.problem.logits[rows][np.arange(len(c)), coefficients.labels[rows]].astype(np.float64)
+    finite_y = np.isfinite(x_y)
+    at_label = c * (2 * np.abs(np.where(finite_y, x_y - terms.m, 0.0)) + terms.big_l + terms.e_l)
+    return np.where(finite_y & (c > 0), at_label, 0.0), c > 0
 
 
 def _grad_chunk(setting: _Setting, row: np.ndarray, element: np.ndarray | None, chunk: Chunk,

@@ -65,17 +65,25 @@ class Normalizer:
 @dataclass(frozen=True)
 class Result:
     """Loss (float for sum/mean, (N,) array for none), gradient (N × C), and per row: losses and lse; the softmax
-    (N × C) on demand."""
+    (N × C) on demand, and a memo of what callers derive from the result."""
 
     loss: float | np.ndarray
     grad: np.ndarray
     row_losses: np.ndarray
     lse: np.ndarray
     normalizer: Normalizer = field(repr=False, compare=False)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def softmax(self) -> np.ndarray:
         return softmax_matrix(self.normalizer)
+
+    def remembered(self, key, compute):
+        """`compute()`, computed on the first ask for `key` and kept with the result (what is derived from it, such
+        as the error model's units in a dtype, asked for by a verdict and again by its relations)."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        return self.memo[key]
 
 
 def softmax_cross_entropy(
