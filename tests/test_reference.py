@@ -241,3 +241,16 @@ def test_a_mean_over_a_subnormal_total_weight_overflows_to_inf_not_nan():
     assert result.loss == INF
     np.testing.assert_array_equal(result.grad, [[INF, INF, INF, -INF]])
     assert_matches_mpmath(problem)
+
+
+def test_the_confident_vocabulary_case_has_its_closed_form_loss():
+    """vocab-128k-confident-17: every row's loss is ln(1 + 128255 e^-17), carried by the 128,255 small terms alone,
+    and the gradient at the target is -(1 - p_y) / N with p_y = 1 / (1 + 128255 e^-17)."""
+    from xentcompat.reference.cases import by_id
+
+    case = by_id("vocab-128k-confident-17")
+    result = softmax_cross_entropy(case.logits.astype(np.float32), case.labels)
+    small = 128255 * np.exp(-17.0)
+    assert result.loss == pytest.approx(np.log1p(small), rel=4e-16)
+    at_target = result.grad[np.arange(4), case.labels]
+    np.testing.assert_allclose(at_target, -(small / (1 + small)) / 4, rtol=4e-15)

@@ -164,6 +164,24 @@ def _vocabulary_cases() -> list[Case]:
             for label, size in LLM_VOCABULARIES.items()]
 
 
+CONFIDENT_GAP = 17.0
+
+
+def _confident_vocabulary_case() -> Case:
+    """A confident row over a real vocabulary: the target logit 17 above the other 128,255 (p_y = 0.9947). Each
+    small term of the softmax sum, e^-17 = 4e-8, is under half an ulp of the largest term in float32, so whether they
+    survive depends on the order of the additions; the loss, ln(1 + 128255 e^-17) = 0.00530, is carried by them
+    alone. The target sits at the first, a middle and the last class."""
+    size = LLM_VOCABULARIES["128k"]
+    labels = np.array([0, 5, size // 2, size - 1])
+    logits = np.full((len(labels), size), -CONFIDENT_GAP)
+    logits[np.arange(len(labels)), labels] = 0.0
+    case = _case("vocab-128k-confident-17", "large-vocab", logits, labels,
+                 f"V = {size}, float32: the target logit 17 above all the others (loss 0.0053)",
+                 f"np.full((4, {size}), -17.0), 0 at the labels")
+    return replace(case, dtypes=("float32",))
+
+
 def _scale_sweep() -> list[Case]:
     """bfloat16 logits normal(0, s) over V = 128256, s from 5 to 640: where an API's bfloat16 loss stops being
     usable, and whether it comes back in bfloat16 (quantised) or upcast. Scales up to 40 are what models produce
@@ -213,7 +231,7 @@ def _catalogue() -> list[Case]:
         _case("nan-logit", "nonfinite", [[0, NAN, 1, 2], [0, 1, 2, 3]], [0, 3],
               "a NaN logit: its row NaN, the other row's gradient unaffected"),
     ]
-    return cases + _vocabulary_cases() + _scale_sweep() + _unnormalized_cases()
+    return cases + _vocabulary_cases() + [_confident_vocabulary_case()] + _scale_sweep() + _unnormalized_cases()
 
 
 def _unnormalized_cases() -> list[Case]:
