@@ -11,7 +11,8 @@ from packaging.version import Version
 
 from xentcompat.machine import Condition
 
-KINDS = ("precision", "underflow", "overflow", "clipping", "masking", "validation", "semantics", "compiler")
+KINDS = ("precision", "rounding", "underflow", "overflow", "clipping", "masking", "validation", "semantics",
+         "compiler")
 SELECTOR_FIELDS = ("cases", "dtypes", "devices", "modes", "backends")
 
 

@@ -178,7 +178,7 @@ def _confident_vocabulary_case() -> Case:
     logits[np.arange(len(labels)), labels] = 0.0
     case = _case("vocab-128k-confident-17", "large-vocab", logits, labels,
                  f"V = {size}, float32: the target logit 17 above all the others (loss 0.0053)",
-                 f"np.full((4, {size}), -17.0), 0 at the labels")
+                 f"np.where(np.arange({size}) == np.array({labels.tolist()})[:, None], 0.0, -17.0)")
     return replace(case, dtypes=("float32",))
 
 

@@ -76,6 +76,7 @@ MASK_CASES = ("neg-inf-nontarget", "neg-inf-target", "neg-inf-row", "ignore-inde
               "label-smoothing-neg-inf")
 LABEL_CASES = ("label-equals-C", "label-minus-1", "label-far-negative", "label-huge")
 VOCAB_CASES = ("many-classes-256k-random", "many-classes-256k-zeros")
+CONFIDENT_VOCAB_CASE = "vocab-128k-confident-17"  # fp32: the target 17 above 128,255 others
 FIDELITY_AREAS = ("accuracy", "extreme", "large-vocab")
 # the example a cell shows, among its worst outcomes: the case practitioners meet first
 EXAMPLE_ORDER = ("confident-wrong-gap100", "confident-wrong-gap30", "confident-wrong-gap10000", "neg-inf-nontarget",
@@ -103,8 +104,10 @@ COLUMNS: tuple[Column, ...] = (
            lambda r: _eager(r) and r.case.startswith("confident-") and r.dtype == "float32", "confident logits"),
     Column("masks", "−inf masks (fp32)", lambda r: _eager(r) and r.case in MASK_CASES and r.dtype == "float32",
            "−inf masks"),
-    Column("vocab16", "fp16 / bf16, 256k classes",
-           lambda r: _eager(r) and r.case in VOCAB_CASES and r.dtype in ("float16", "bfloat16"), "fp16/bf16 at 256k"),
+    Column("vocab16", "large vocab: fp16 / bf16 256k, fp32 128k",
+           lambda r: _eager(r) and ((r.case in VOCAB_CASES and r.dtype in ("float16", "bfloat16"))
+                                    or (r.case == CONFIDENT_VOCAB_CASE and r.dtype == "float32")),
+           "large vocabularies"),
     Column("labels", "invalid labels", lambda r: _eager(r) and r.case in LABEL_CASES),
     Column("float64", "float64", lambda r: _eager(r) and r.dtype == "float64" and r.area in FIDELITY_AREAS,
            "float64"),
