@@ -6,9 +6,10 @@
 Each shape gets random normal float32 logits and random labels, with the default options (a mean over the batch).
 * Time, in one fresh process per shape: one `np.max(x, axis=1)` pass over the float32 logits, the reference's loss and
   gradient (`solve`: with a new gradient array, and into one given to it, `out=`, which leaves out the kernel's
-  zeroing of the new array's pages), and the error model's units (`loss_unit` and `grad_units(...).row`, given the
-  reference): the median of --repeats runs, after one warm-up run that is not counted. Ratios are to the `np.max`
-  pass.
+  zeroing of the new array's pages), one float64 e^x pass into a given array on the same threads (the least any
+  float64 reference returning the gradient computes), and the error model's units (`loss_unit` and
+  `grad_units(...).row`, given the reference): the median of --repeats runs, after one warm-up run that is not
+  counted. Ratios are to the `np.max` pass.
 * Memory, in a fresh process per measurement: the peak resident memory the one call adds, read from
   /proc/self/status (VmHWM after the call, reset through /proc/self/clear_refs just before it, less VmRSS then),
   shown beyond the gradient output (N × C float64) that the reference returns.
@@ -109,6 +110,7 @@ def _times(problem, budget, repeats: int, frozen: bool) -> dict:
     times = {"max_ms": _median_ms(lambda: np.max(x, axis=1), repeats),
              "reference_ms": _median_ms(lambda: solve(problem, budget), repeats)}
     times["reference_out_ms"] = _median_ms(_into_given_gradient(problem, budget), repeats)
+    times["exp_ms"] = _median_ms(_exp_pass(x, budget), repeats)
     times["units_ms"] = _median_ms(_units_of(problem, solve(problem, budget), budget), repeats)
     if frozen:
         from tests.frozen_reference import frozen_solve
@@ -123,6 +125,20 @@ def _into_given_gradient(problem, budget):
 
     out = np.zeros(problem.logits.shape)
     return lambda: solve(problem, budget, out=out)
+
+
+def _exp_pass(x: np.ndarray, budget):
+    """One float64 e^x per element into a float64 array allocated beforehand, on the reference's threads and row
+    chunks: the least a float64 reference returning an N x C gradient computes (x itself, not x - max)."""
+    from xentcompat.reference.blocks import block_elements, chunks, run_chunks
+
+    out = np.zeros(x.shape)
+    planned = chunks(x.shape, block_elements(budget, 1))
+
+    def exp_chunk(chunk, _):
+        np.exp(x[chunk.rows], out=out[chunk.rows], dtype=np.float64)
+
+    return lambda: run_chunks(exp_chunk, planned, budget)
 
 
 def _units_of(problem, reference, budget):
@@ -198,14 +214,15 @@ def _table(rows: list[dict], args) -> str:
     lines = [f"float32 logits, random labels, reduction mean; work budget {work:g} MiB on "
              f"{args.workers or DEFAULT_BUDGET.workers} thread(s); median of {args.repeats} after a warm-up",
              "",
-             "| N × C | input | np.max | reference (loss + grad) | into a given gradient | units (loss + grad rows) | "
+             "| N × C | input | np.max | reference (loss + grad) | into a given gradient | float64 e^x pass | "
+             "units (loss + grad rows) | "
              "reference peak beyond input + grad | units peak | "
              + ("one-piece reference | its peak |" if args.frozen else ""),
-             "|---|---|---|---|---|---|---|---|" + ("---|---|" if args.frozen else "")]
+             "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if args.frozen else "")]
     for row in rows:
         ratio = lambda key: f"{row[key]:.0f} ms ({row[key] / row['max_ms']:.1f}×)"  # noqa: E731
         cells = [row["shape"].replace("x", " × "), f"{row['input_mib']:.0f} MiB", f"{row['max_ms']:.1f} ms",
-                 ratio("reference_ms"), ratio("reference_out_ms"), ratio("units_ms"),
+                 ratio("reference_ms"), ratio("reference_out_ms"), ratio("exp_ms"), ratio("units_ms"),
                  f"{row['reference_peak_mib']:.0f} MiB",
                  f"{row['units_peak_mib']:.0f} MiB"]
         if args.frozen:
