@@ -6,8 +6,10 @@ Backend-neutral: everything framework-specific sits behind the adapter module of
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -41,8 +43,10 @@ class Cell:
         return f"{self.api.id}|{self.case.id}|{self.dtype}|{self.device}|{self.mode}"
 
     def call(self) -> Call:
-        problem = self.case.problem(self.dtype, self.api.targets, self.api.mean_over)
-        return Call(problem, self.dtype, self.device, self.mode)
+        return Call(_kept(self, "problem", self._problem), self.dtype, self.device, self.mode)
+
+    def _problem(self):
+        return self.case.problem(self.dtype, self.api.targets, self.api.mean_over)
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
     api = cell.api
     call = cell.call()
     later = is_big(call.problem.logits)  # a big batch's reference comes after the call, the framework's memory freed
-    reference = None if cell.case.invalid or later else solve(call.problem)
+    reference = None if cell.case.invalid or later else _truth(cell, call)
     promise = _promise(cell, call, deviations)
     refused = refusal(api, cell.case, cell.dtype)
     if refused:
@@ -96,8 +100,55 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
         raise AdapterError(f"the adapter of {api.id}, not the framework, raised {captured.type} on case "
                            f"{cell.case.id} ({cell.dtype}, {cell.mode}):\n{captured.traceback}")
     if later and not cell.case.invalid:
-        reference = solve(call.problem)
+        reference = Truth(call.problem, solve(call.problem), cell.dtype)
     return _record(cell, call, reference, promise, captured)
+
+
+KEPT_BYTES = 2**30  # bytes (estimated: `KEPT_COPIES` float64 arrays of the logits' size each) of the problems and references kept
+KEPT_COPIES = 4  # the rounded logits, the targets, the reference gradient and its element units
+
+
+@dataclass
+class Truth:
+    """The reference side of a cell: the float64 result and the dtype's units of error, each computed once."""
+
+    problem: object
+    result: object
+    dtype: str
+
+    @cached_property
+    def loss_unit(self):
+        return loss_unit(self.problem, self.result, self.dtype)
+
+    @cached_property
+    def grad_units(self):
+        return grad_units(self.problem, self.result, self.dtype)
+
+
+def _truth(cell: Cell, call: Call) -> Truth:
+    """The cell's reference: the same for every API that reads the case in the same dtype, targets and mean, so it is
+    computed once and kept (with the problem it was computed on: see `Cell.call`)."""
+    return _kept(cell, "truth", lambda: Truth(call.problem, solve(call.problem), cell.dtype))
+
+
+_KEPT: OrderedDict = OrderedDict()
+
+
+def _kept(cell: Cell, what: str, compute):
+    """`compute()` for what depends only on the cell's case, dtype, targets and mean (not on the API), kept for the
+    next API that reads the same; the least recently used go once `KEPT_BYTES` is reached. A big batch is never kept."""
+    case = cell.case
+    if not isinstance(case, Case) or is_big(case.logits):
+        return compute()
+    key = (id(case), case.id, what, cell.dtype, cell.api.targets, cell.api.mean_over)
+    if key in _KEPT:
+        _KEPT.move_to_end(key)
+        return _KEPT[key][0]
+    value = compute()
+    _KEPT[key] = (value, case.logits.size * 8 * KEPT_COPIES, case)  # the case kept alive: its id stays its own
+    while len(_KEPT) > 1 and sum(size for _, size, _ in _KEPT.values()) > KEPT_BYTES:
+        _KEPT.popitem(last=False)
+    return value
 
 
 def _not_run(cell: Cell, call: Call, promise: _Promise, reason: str) -> Checked:
@@ -158,20 +209,20 @@ def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> C
     return Checked(record, expected, promise.deviation, promise.repro)
 
 
-def _relations(cell: Cell, call: Call, captured, reference) -> list[dict] | None:
+def _relations(cell: Cell, call: Call, captured, truth: Truth | None) -> list[dict] | None:
     """The metamorphic relations of an eager cell of valid input that returned a right value (None otherwise)."""
-    if cell.mode != "eager" or reference is None or not isinstance(captured, Returned) or cell.case.accumulation:
+    if cell.mode != "eager" or truth is None or not isinstance(captured, Returned) or cell.case.accumulation:
         return None
     if not has_relations(call.problem):
         return None
-    if np.shape(captured.loss) != np.shape(reference.loss):
+    if np.shape(captured.loss) != np.shape(truth.result.loss):
         return None
-    units = grad_units(call.problem, reference, cell.dtype)
-    return check_relations(cell.api, call, captured, loss_unit(call.problem, reference, cell.dtype), units.row)
+    return check_relations(cell.api, call, captured, truth.loss_unit, truth.grad_units.row)
 
 
-def _verdicts(captured, reference, problem, dtype: str) -> tuple[LossVerdict, GradVerdict, dict | None]:
-    """Loss and gradient verdicts of what the API did; `reference` None means the input is invalid."""
+def _verdicts(captured, truth: Truth | None, problem, dtype: str) -> tuple[LossVerdict, GradVerdict, dict | None]:
+    """Loss and gradient verdicts of what the API did; `truth` None means the input is invalid."""
+    reference = None if truth is None else truth.result
     reference_loss = None if reference is None else _scalar(reference.loss)
     if isinstance(captured, (Raised, Crashed)):
         outcome = "raised" if isinstance(captured, Raised) else "crashed"
@@ -182,8 +233,8 @@ def _verdicts(captured, reference, problem, dtype: str) -> tuple[LossVerdict, Gr
         loss = LossVerdict("silent", _scalar(captured.loss), None, None)
         return loss, GradVerdict("silent", None, int(np.isnan(grad).sum()), int(np.isinf(grad).sum())), None
     largest = float_type(dtype).largest
-    loss = judge_loss(captured.loss, reference.loss, loss_unit(problem, reference, dtype), largest)
-    units = grad_units(problem, reference, dtype)
+    loss = judge_loss(captured.loss, reference.loss, truth.loss_unit, largest)
+    units = truth.grad_units
     detail = None if is_big(problem.logits) else units.element  # a big batch: no third N × C float64 array
     grad = judge_grad(captured.grad, reference.grad, units.row, largest, detail)
     return loss, grad, shape_mismatch(captured.loss, reference.loss)
