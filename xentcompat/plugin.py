@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from xentcompat import shard
+from xentcompat import compile_cache, shard
 
 
 def pytest_addoption(parser):
@@ -34,11 +34,20 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "matrix: one api x case x dtype x device x mode cell")
     try:
         settings = config.stash[shard.SETTINGS] = shard.settings_from(config)
+        if settings.target is not None and compile_cache.runs_jax(settings.target) and not hasattr(config, "workerinput"):
+            config.stash[JAX_CACHE] = compile_cache.start()  # the session's (its xdist workers inherit it)
         if settings.target is not None:
             settings.deviations  # loaded and checked against the target's APIs before anything runs
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
     shard.start_collector(config)
+
+
+def pytest_unconfigure(config):
+    compile_cache.stop(config.stash.get(JAX_CACHE, None))
+
+
+JAX_CACHE = pytest.StashKey[object]()
 
 
 def pytest_generate_tests(metafunc):

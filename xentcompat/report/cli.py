@@ -18,7 +18,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from xentcompat import expectations, parts
+from xentcompat import compile_cache, expectations, parts
 from xentcompat.adapters.base import TARGETS, missing_requirement
 from xentcompat.isolation import describe_exit
 from xentcompat.progress import Progress, progress_display, watching
@@ -150,7 +150,11 @@ def run_command(args) -> int:
     for stale in runnable:  # a shard of an earlier run is not this run's
         (shard_dir / f"{stale}.json").unlink(missing_ok=True)
         shutil.rmtree(parts.parts_dir(shard_dir / f"{stale}.json"), ignore_errors=True)
-    statuses = _run_shards(runnable, shard_dir, args)
+    cache = compile_cache.start() if any(map(compile_cache.runs_jax, runnable)) else None
+    try:  # one jax compilation cache for the run's shards (see `compile_cache`), removed when they are done
+        statuses = _run_shards(runnable, shard_dir, args)
+    finally:
+        compile_cache.stop(cache)
     shards, failed, salvaged = [], [], []
     for target, status in statuses.items():
         shard = shard_dir / f"{target}.json"
