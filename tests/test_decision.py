@@ -100,6 +100,16 @@ def test_keras_backends_that_agree_share_a_cell_and_the_odd_one_says_how():
     assert row.cells["confident"] == expected
 
 
+def test_backends_that_share_a_cause_show_the_worst_ones_numbers():
+    """JAX and TF deviate by one cause, JAX by far less: their shared cell gives TF's numbers, not the first one's."""
+    api = "keras.losses.SparseCategoricalCrossentropy(from_logits=False)"
+    values = {"jax": (99.9, 100.0), "tensorflow": (16.1, 100.0)}
+    records = [cell(api, "confident-wrong-gap100", "inaccurate", "inaccurate", "XC-clip", backend=b, framework="keras",
+                    values=values[b], norms=(0.0, 1.4)) for b in ("tensorflow", "jax")]
+    [row] = decision.decision_rows(records, KINDS)
+    assert row.cells["confident"] == decision.Cell("✗", "loss 16.1 for 100, gradient 0", ("XC-clip",))
+
+
 def test_the_training_column_and_sentence_come_from_the_training_document():
     from tests.test_training_report import synthetic_training
     from xentcompat.report.decision_training import with_training

@@ -197,12 +197,18 @@ def _by_behaviour(records: list[Record], key: str, kinds: dict[str, str]) -> dic
     for record in records:
         per_backend[record.backend].append(record)
     described = {backend: _describe(group, key, kinds) for backend, group in per_backend.items()}
-    cells: dict[Cell, list[str | None]] = defaultdict(list)
-    shared: dict[tuple, Cell] = {}  # backends with the same mark and causes share one cell (the first one's numbers)
+    alike: dict[tuple, list[str | None]] = defaultdict(list)  # backends with the same mark and causes share one cell
     for backend in sorted(described, key=str):
-        cell = described[backend]
-        cells[shared.setdefault((cell.mark, cell.findings), cell)].append(backend)
+        alike[(described[backend].mark, described[backend].findings)].append(backend)
+    cells: dict[Cell, list[str | None]] = {}
+    for backends in alike.values():  # the shared cell gives the numbers of its worst backend
+        worst = max(backends, key=lambda b: _worst_severity(per_backend[b], kinds))
+        cells[described[worst]] = backends
     return cells
+
+
+def _worst_severity(records: list[Record], kinds: dict[str, str]) -> tuple:
+    return max((_severity(r) for r in records if _deviates(r, kinds)), default=(float("-inf"),))
 
 
 def _combined(groups: dict[Cell, list[str | None]]) -> Cell:
