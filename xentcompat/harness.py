@@ -13,7 +13,8 @@ from functools import cached_property
 
 import numpy as np
 
-from xentcompat.adapters.base import DEFAULT_OPTIONS, AdapterError, AdapterFailed, Call, LossApi, Raised, Returned
+from xentcompat.adapters.base import (DEFAULT_OPTIONS, AdapterError, AdapterFailed, Call, Faulted, LossApi, Raised,
+                                      Returned)
 from xentcompat.expectations import GOOD, Effect, Expected, expectation, good
 from xentcompat.expectations.conditions import holding
 from xentcompat.machine import current as current_machine
@@ -181,10 +182,15 @@ def _promise(cell: Cell, call: Call, deviations: list[Effect]) -> _Promise:
     machine = current_machine()
     good_outcome = good(cell.case.invalid is not None)
     expected = deviation.on(machine, cell.mode) if deviation else Expected(*good_outcome, None, None, None)
-    steps = cell.case.accumulation
-    repro = (api.adapter.repro(api, call, cell.case.logits_code) if steps is None
-             else accumulation.repro(api, call, steps))
-    return _Promise(version, deviation, expected, machine["machine"], repro)
+    return _Promise(version, deviation, expected, machine["machine"], cell_repro(cell, call))
+
+
+def cell_repro(cell: Cell, call: Call) -> str:
+    """A copy-paste script making the cell's call in the framework's own words."""
+    api, steps = cell.api, cell.case.accumulation
+    if steps is None:
+        return api.adapter.repro(api, call, cell.case.logits_code)
+    return accumulation.repro(api, call, steps)
 
 
 def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> Checked:
@@ -224,10 +230,9 @@ def _verdicts(captured, truth: Truth | None, problem, dtype: str) -> tuple[LossV
     """Loss and gradient verdicts of what the API did; `truth` None means the input is invalid."""
     reference = None if truth is None else truth.result
     reference_loss = None if reference is None else _scalar(reference.loss)
-    if isinstance(captured, (Raised, Crashed)):
+    if isinstance(captured, (Raised, Crashed, Faulted)):
         outcome = "raised" if isinstance(captured, Raised) else "crashed"
-        error = {"type": captured.type if isinstance(captured, Raised) else "crashed", "message": captured.message}
-        return LossVerdict(outcome, None, reference_loss, None), GradVerdict(outcome, None, 0, 0), error
+        return LossVerdict(outcome, None, reference_loss, None), GradVerdict(outcome, None, 0, 0), _error(captured)
     if reference is None:
         grad = np.asarray(captured.grad, dtype=np.float64)
         loss = LossVerdict("silent", _scalar(captured.loss), None, None)
@@ -238,6 +243,17 @@ def _verdicts(captured, truth: Truth | None, problem, dtype: str) -> tuple[LossV
     detail = None if is_big(problem.logits) else units.element  # a big batch: no third N × C float64 array
     grad = judge_grad(captured.grad, reference.grad, units.row, largest, detail)
     return loss, grad, shape_mismatch(captured.loss, reference.loss)
+
+
+def _error(captured: Raised | Crashed | Faulted) -> dict:
+    """The record's `error`: the exception's type and first line; for a device fault also that it was reported
+    asynchronously and whether the process's device context still worked afterwards."""
+    if isinstance(captured, Crashed):
+        return {"type": "crashed", "message": captured.message}
+    if isinstance(captured, Faulted):
+        return {"type": captured.type, "message": captured.message, "device_fault": True,
+                "context_usable": captured.context_usable}
+    return {"type": captured.type, "message": captured.message}
 
 
 def claim_fields(cell: Cell) -> dict:

@@ -2,7 +2,7 @@
 assert) becomes a `Crashed` result and every other record of the run survives.
 
 One child per test process, started with "spawn" (no forked framework threads), loads the target's adapter modules
-once and serves calls; after a crash the next call starts a fresh child.
+once and serves calls; after a crash the next call starts a fresh child, and so does every call on an accelerator.
 """
 
 from __future__ import annotations
@@ -65,11 +65,18 @@ _CHILDREN: dict[Setup, Child] = {}
 
 
 def capture_isolated(api: base.LossApi, call: base.Call, setup: Setup):
-    """`base.capture(api, call)` in the child for `setup`: Returned, Raised, or Crashed if the child died."""
+    """`base.capture(api, call)` in the child for `setup`: Returned, Raised, Faulted, or Crashed if the child died.
+
+    A call on an accelerator gets a child of its own, thrown away afterwards: a device fault (a CUDA device-side
+    assert) leaves the process's device context unusable, and no later cell may inherit it."""
     child = _CHILDREN.get(setup)
     if child is None or not child.alive():
         child = _CHILDREN[setup] = Child(setup)
-    return child.run(api, call)
+    result = child.run(api, call)
+    if call.device != "cpu":
+        child.close()
+        del _CHILDREN[setup]
+    return result
 
 
 def close_children() -> None:

@@ -52,8 +52,21 @@ class Settings:
         return base.missing_requirement(self.target)
 
     @cached_property
-    def apis(self) -> list[base.LossApi]:
+    def registered(self) -> list[base.LossApi]:
         return base.apis(self.target)
+
+    @cached_property
+    def missing(self) -> list[tuple[base.LossApi, str]]:
+        """The registered APIs the installed release lacks, each with the reason."""
+        versions = base.versions(self.target)
+        found = ((api, api.missing_here(versions[api.framework])) for api in self.registered)
+        return [(api, reason) for api, reason in found if reason]
+
+    @cached_property
+    def apis(self) -> list[base.LossApi]:
+        """The APIs that run: those the installed release has."""
+        lacking = {api.id for api, _ in self.missing}
+        return [api for api in self.registered if api.id not in lacking]
 
     @cached_property
     def isolation(self) -> Setup:
@@ -65,9 +78,9 @@ class Settings:
     def deviations(self) -> list[expectations.Effect]:
         """The causes' entries on this target's frameworks, checked before anything runs: ValueError if one names an
         API no adapter registers, CauseConflict if two claim one of the target's cells with different promises."""
-        frameworks = dict.fromkeys(api.framework for api in self.apis)
+        frameworks = dict.fromkeys(api.framework for api in self.registered)
         found = [effect for framework in frameworks for effect in expectations.load(framework)]
-        expectations.check_apis(found, {api.id for api in self.apis}, f"the causes of {', '.join(frameworks)}")
+        expectations.check_apis(found, {api.id for api in self.registered}, f"the causes of {', '.join(frameworks)}")
         versions = base.versions(self.target)
         matrix = cells(self.apis, self.cases, self.dtypes, self.devices, self.modes)
         expectations.check_claims(found, ((claim_fields(cell), versions[cell.api.framework],
@@ -254,6 +267,9 @@ def shard_document(settings: Settings, records: list[dict], not_run: list[dict] 
     devices = base.devices(settings.target)
     not_run += [{"target": settings.target, "device": device, "reason": f"no {device} device in this process"}
                 for device in settings.devices if device not in devices]
-    env = environment(base.versions(settings.target), devices)
+    versions = base.versions(settings.target)
+    not_run += [{"target": settings.target, "api": api.id, "release": f"{api.framework} {versions[api.framework]}",
+                 "reason": reason} for api, reason in settings.missing]
+    env = environment(versions, devices)
     env["target"] = settings.target
     return results_document(records, [env], targets=[target], not_run=not_run, causes=causes)

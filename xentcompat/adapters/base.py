@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from packaging.version import Version
 
 from xentcompat.reference.compact import float64_unless_big
 from xentcompat.reference.options import Problem
@@ -59,11 +60,27 @@ class LossApi:
     backend: str | None = None
     modes: frozenset[str] = EAGER_ONLY
     areas: frozenset[str] | None = None  # an API probing one behaviour runs only the cases of these areas
+    since: str | None = None  # the first release of `framework` that has it (None: every release the suite runs)
+    needs: str | None = None  # the dotted name the framework must have for it, e.g. "torch.nn.functional.f"
 
     @property
     def adapter(self):
         """The adapter module that registered this API."""
         return sys.modules[self.run.__module__]
+
+    def missing_in(self, version: str) -> str | None:
+        """Why release `version` of the framework has no such API (None when it has): it came later (`since`)."""
+        if self.since is not None and Version(version.split("+")[0]) < Version(self.since):
+            return f"{self.id} is not in {self.framework} {version} (it came in {self.since})"
+        return None
+
+    def missing_here(self, version: str) -> str | None:
+        """`missing_in(version)` for the installed framework, or why its build lacks `needs`."""
+        if self.missing_in(version):
+            return self.missing_in(version)
+        if self.needs is not None and not _has_name(self.needs):
+            return f"{self.id} is not in this {self.framework} {version}: it has no {self.needs}"
+        return None
 
     def applies_to(self, problem_options) -> bool:
         """Whether every option the case sets (away from its default) is one this API offers."""
@@ -96,6 +113,18 @@ class Raised:
     type: str
     message: str
     seconds: float
+
+
+@dataclass(frozen=True)
+class Faulted:
+    """The device faulted: the framework raised an asynchronous device error (a CUDA device-side assert, reported at
+    the next synchronising call, wherever that is), after which the process's device context may be unusable
+    (`context_usable`: whether a trivial device operation still ran afterwards; None where the adapter cannot say)."""
+
+    type: str
+    message: str
+    seconds: float
+    context_usable: bool | None
 
 
 @dataclass(frozen=True)
@@ -138,15 +167,18 @@ _REGISTRY: dict[str, list[LossApi]] = {}
 
 def register(framework: str, api_id: str, expression: str, targets: str = "labels",
              supports: frozenset[str] = ALL_OPTIONS, mean_over: str = "weight", backend: str | None = None,
-             modes: frozenset[str] = EAGER_ONLY, areas: frozenset[str] | None = None):
+             modes: frozenset[str] = EAGER_ONLY, areas: frozenset[str] | None = None, since: str | None = None,
+             needs: str | None = None):
     """Decorator: register an adapter function as the loss API `api_id` of its module.
 
     `modes` are the execution modes the function implements ("compiled": the framework's compiler on the call);
-    `areas`, when given, the only case areas it runs (an API that probes one behaviour on a case family of its own).
+    `areas`, when given, the only case areas it runs (an API that probes one behaviour on a case family of its own);
+    `since` and `needs`, the releases that have it (see `LossApi.missing_in`): on another, its cells are not run.
     """
 
     def decorate(run: Callable[[Call], tuple]) -> Callable[[Call], tuple]:
-        api = LossApi(api_id, framework, targets, expression, run, supports, mean_over, backend, modes, areas)
+        api = LossApi(api_id, framework, targets, expression, run, supports, mean_over, backend, modes, areas,
+                      since, needs)
         _REGISTRY.setdefault(run.__module__, []).append(api)
         return run
 
@@ -225,20 +257,66 @@ def first_line(error: BaseException) -> str:
     return _INDUCTOR_KERNEL.sub("kernel: ", line)[:300]
 
 
-def capture(api: LossApi, call: Call) -> Returned | Raised | AdapterFailed:
-    """Run the API; its result as float64 numpy, the exception the framework raised (type and first line), or the
-    exception xentcompat's own code raised (with its traceback)."""
+def capture(api: LossApi, call: Call) -> Returned | Raised | Faulted | AdapterFailed:
+    """Run the API; its result as float64 numpy, the exception the framework raised (type and first line), the
+    device fault it reported, or the exception xentcompat's own code raised (with its traceback)."""
     start = time.perf_counter()
     try:
         loss, grad = api.run(call)
         loss, grad = np.asarray(loss, dtype=np.float64), float64_unless_big(np.asarray(grad))
     except Exception as error:  # the API's own failure is the measurement; the adapter's is a bug
         seconds = time.perf_counter() - start
+        if is_device_fault(error):  # the framework's, from whichever frame happened to synchronise
+            return Faulted(type(error).__name__, first_line(error), seconds, context_usable(api, call.device))
         if raised_by_adapter(error, api):
             text = "".join(traceback.format_exception(error))
             return AdapterFailed(type(error).__name__, first_line(error), text, seconds)
         return Raised(type(error).__name__, first_line(error), seconds)
     return Returned(loss, grad, time.perf_counter() - start)
+
+
+# How frameworks report an asynchronous device error: torch >= 2.8 raises `torch.AcceleratorError` (a RuntimeError),
+# older releases a RuntimeError whose text starts "CUDA error"; XLA a runtime error naming the CUDA error.
+DEVICE_FAULT_TYPES = frozenset({"AcceleratorError"})
+_DEVICE_FAULT_TEXT = re.compile(r"CUDA error|device-side assert|CUDA_ERROR_|cudaError|an illegal memory access")
+
+
+def is_device_fault(error: BaseException) -> bool:
+    """Whether `error` is a device's asynchronous fault rather than an error raised where the call is made."""
+    if any(kind.__name__ in DEVICE_FAULT_TYPES for kind in type(error).__mro__):
+        return True
+    return isinstance(error, RuntimeError) and bool(_DEVICE_FAULT_TEXT.search(str(error)))
+
+
+def reads_as_device_fault(type_name: str, message: str) -> bool:
+    """`is_device_fault` from a record's error (its type name and first line), for records written before the
+    fault was told apart (a compiler's wrapper, e.g. InductorError, naming the device error in its message)."""
+    return type_name in DEVICE_FAULT_TYPES or bool(_DEVICE_FAULT_TEXT.search(message))
+
+
+def context_usable(api: LossApi, device: str) -> bool | None:
+    """Whether the adapter module's `device_alive(device)` still runs a trivial operation on `device` after a
+    fault (None when the module offers no such check)."""
+    alive = getattr(api.adapter, "device_alive", None)
+    if alive is None:
+        return None
+    try:
+        alive(device)
+    except Exception:  # any failure at all: the context is gone
+        return False
+    return True
+
+
+def _has_name(dotted: str) -> bool:
+    """Whether the imported module path of `dotted` has its last attribute, e.g. torch.nn.functional.f."""
+    module, _, name = dotted.rpartition(".")
+    found = sys.modules.get(module)
+    if found is None:
+        try:
+            found = importlib.import_module(module)
+        except ImportError:
+            return False
+    return hasattr(found, name)
 
 
 def raised_by_adapter(error: BaseException, api: LossApi) -> bool:

@@ -38,7 +38,8 @@ from transformers.loss.loss_utils import ForCausalLMLoss, fixed_cross_entropy
 
 from xentcompat.adapters.base import EAGER_AND_COMPILED, EAGER_ONLY, Call, register
 from xentcompat.adapters.repro import array_code
-from xentcompat.adapters.torch import COMPILE_CONFIG, TORCH_DTYPES, available_devices  # noqa: F401 (the protocol)
+from xentcompat.adapters.torch import (COMPILE_CONFIG, TORCH_DTYPES, available_devices,  # noqa: F401 (the protocol)
+                                      device_alive)
 
 CAUSAL_OPTIONS = frozenset({"ignore_index", "extra_dims"})  # no reduction, weight or label_smoothing argument
 FLAT_OPTIONS = frozenset({"ignore_index"})

@@ -54,6 +54,12 @@ def _gpus() -> list:
         return []
 
 
+def device_alive(kind: str) -> None:
+    """A trivial operation on the `kind` device, waited for: raises when a fault left it unusable."""
+    where = _gpus()[0] if kind == "cuda" else jax.devices("cpu")[0]
+    jax.device_put(np.ones(1), where).block_until_ready()
+
+
 def device(call: Call):
     return _gpus()[0] if call.device == "cuda" else jax.devices("cpu")[0]
 

@@ -59,6 +59,12 @@ def available_devices() -> dict[str, str]:
     return devices
 
 
+def device_alive(device: str) -> None:
+    """A trivial operation on `device` through the backend, read back: raises when a fault left it unusable."""
+    with keras.device(KERAS_DEVICES[device]):
+        keras.ops.convert_to_numpy(keras.ops.add(keras.ops.ones((1,)), 1.0))
+
+
 # --- TensorFlow ---------------------------------------------------------------------------------------------------
 
 def _tf_gpu() -> str | None:

@@ -37,6 +37,12 @@ def available_devices() -> dict[str, str]:
     return devices
 
 
+def device_alive(device: str) -> None:
+    """A trivial operation on `device`, read back: raises when a fault left it unusable."""
+    with tf.device("/GPU:0" if device == "cuda" else "/CPU:0"):
+        (tf.ones((1,)) + 1.0).numpy()
+
+
 def tensor(values: np.ndarray, call: Call) -> tf.Tensor:
     """`values` (float64, already representable in the cell dtype) as a tensor of that dtype in the user's layout:
     the cast is exact."""

@@ -47,6 +47,13 @@ def available_devices() -> dict[str, str]:
     return devices
 
 
+def device_alive(device: str) -> None:
+    """A trivial operation on `device`, waited for: raises when a fault left the device context unusable."""
+    torch.ones(1, device=device).add(1).cpu()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def to_native(tensor: torch.Tensor, extra_dims: tuple[int, ...]) -> torch.Tensor:
     """Rows in PyTorch's layout for `extra_dims` (d1, ...): the N rows are (n, d1, ...) positions, row-major.
 

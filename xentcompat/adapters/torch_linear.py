@@ -34,6 +34,7 @@ LINEAR_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "label_smooth
 CHUNKED_OPTIONS = frozenset({"reduction", "weight", "ignore_index"})
 LINEAR_AREAS = frozenset({"linear"})
 CHUNKED = "options=torch.nn.LinearCrossEntropyOptions()"
+LINEAR_SINCE = "2.13"  # torch.nn.functional.linear_cross_entropy and LinearCrossEntropyOptions (not in 2.12.0)
 
 
 def _fused(h, w, y, b, **options):
@@ -73,11 +74,12 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().to(torch.float64).cpu().numpy()
 
 
-def _register_pair(api_id: str, expression: str, loss_fn, supports: frozenset[str], modes=EAGER_ONLY):
+def _register_pair(api_id: str, expression: str, loss_fn, supports: frozenset[str], modes=EAGER_ONLY,
+                   since: str | None = None, needs: str | None = None):
     """Register `api_id` (judged on dL/dh) and `api_id[dW]` (judged on dL/dW), both running `loss_fn`."""
     for suffix, targets in (("", "linear"), ("[dW]", "linear-weight")):
         register("torch", api_id + suffix, expression, targets=targets, supports=supports, modes=modes,
-                 areas=LINEAR_AREAS)(_runner(loss_fn, targets))
+                 areas=LINEAR_AREAS, since=since, needs=needs)(_runner(loss_fn, targets))
 
 
 def _runner(loss_fn, targets: str):
@@ -90,9 +92,11 @@ def _runner(loss_fn, targets: str):
 
 _register_pair("torch.nn.functional.linear_cross_entropy",
                "torch.nn.functional.linear_cross_entropy(h, W, y{options})", _fused, LINEAR_OPTIONS,
-               EAGER_AND_COMPILED)  # compiled for the default path only: each compile costs seconds on CPU
+               EAGER_AND_COMPILED,  # compiled for the default path only: each compile costs seconds on CPU
+               since=LINEAR_SINCE, needs="torch.nn.functional.linear_cross_entropy")
 _register_pair(f"torch.nn.functional.linear_cross_entropy({CHUNKED})",
-               f"torch.nn.functional.linear_cross_entropy(h, W, y{{options}}, {CHUNKED})", _chunked, CHUNKED_OPTIONS)
+               f"torch.nn.functional.linear_cross_entropy(h, W, y{{options}}, {CHUNKED})", _chunked, CHUNKED_OPTIONS,
+               since=LINEAR_SINCE, needs="torch.nn.LinearCrossEntropyOptions")
 _register_pair("torch.nn.functional.cross_entropy(h @ W.T)", "torch.nn.functional.cross_entropy(h @ W.T{bias}, y{options})",
                _materialised, LINEAR_OPTIONS)
 

@@ -1,4 +1,4 @@
-"""The `xentcompat` command line: run (shards → merge → render), merge, render, train, bench.
+"""The `xentcompat` command line: run (shards → merge → render), merge, render, rejudge, train, bench.
 
 Exit status: 0 when the report was written; 1 with --strict when a cell deviates from its expectation; 2 for bad
 input (one line on stderr naming what is wrong); 3 when a shard could not be produced (the records it did write are
@@ -29,7 +29,8 @@ from xentcompat.report.html import render_html
 from xentcompat.report.markdown import render_markdown
 from xentcompat.report.merge import merge_files
 from xentcompat.report.schedule import longest_first
-from xentcompat.report.records import ResultsError, results_document, write_json_atomic, write_text_atomic
+from xentcompat.report.records import (ResultsError, read_results, results_document, write_json_atomic,
+                                       write_text_atomic)
 
 PACKAGE = Path(__file__).resolve().parents[1]
 MATRIX_TESTS = PACKAGE / "matrix"  # ships in the package: an installed xentcompat runs without a checkout
@@ -104,6 +105,14 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("results", type=Path)
     render.add_argument("--out", type=Path, required=True)
     render.set_defaults(command=render_command)
+    rejudge = commands.add_parser("rejudge", help="apply today's causes to stored records (results or shard "
+                                                  "documents, .json or .json.gz, any machine) and render the report, "
+                                                  "running nothing")
+    rejudge.add_argument("results", nargs="+", type=Path)
+    rejudge.add_argument("--out", type=Path, required=True)
+    rejudge.add_argument("--strict", action="store_true", help="exit 1 when a re-judged cell deviates from its "
+                                                               "expectation")
+    rejudge.set_defaults(command=rejudge_command)
     train = commands.add_parser("train", help="train a small MLP with each loss variant in every framework, write "
                                               "training.json and its report section")
     train.add_argument("--targets", nargs="+", metavar="TARGET", help=f"default: all ({', '.join(TARGETS)})")
@@ -357,6 +366,35 @@ def merge_command(args) -> int:
 def render_command(args) -> int:
     _write_outputs(merge_files([args.results]), args.out)
     return 0
+
+
+def rejudge_command(args) -> int:
+    from xentcompat.rejudge import rejudge_document
+    from xentcompat.report.merge import merge_documents
+
+    documents = [read_results(path) for path in args.results]
+    workers = os.cpu_count() or 1
+    rejudged = [rejudge_document(document, workers) for document in documents]
+    for path, document in zip(args.results, rejudged):
+        _say_rejudged(path, document)
+    merged = merge_documents(rejudged)
+    for name in ("training", "bench"):
+        found = [d[name] for d in documents if d.get(name)]
+        if found:
+            merged[name] = found[0]
+    _write_outputs(merged, args.out)
+    return _exit_status(merged, [], args.strict)
+
+
+def _say_rejudged(path: Path, document: dict) -> None:
+    aside = len(document["set_aside"])
+    lacking = sum(1 for entry in document["not_run"] if "api" in entry)
+    kept = [f"{target}: {note}" for target, found in document["rejudged"].items()
+            for note in found["kept_as_recorded"]]
+    print(f"xentcompat: {path}: {len(document['records'])} records re-judged"
+          + (f", {aside} set aside (not measurements)" if aside else "")
+          + (f", {lacking} APIs not in the release that ran" if lacking else "")
+          + (f"; kept as recorded: {'; '.join(kept)}" if kept else ""), file=sys.stderr)
 
 
 def train_command(args) -> int:

@@ -271,7 +271,12 @@ def _conflicts(document: dict) -> list[str]:
 
 
 def not_run_text(entry: dict) -> str:
-    """One not-run entry in words: a case in a dtype, a whole device of a target, or a shard's cells left."""
+    """One not-run entry in words: a case in a dtype, a whole device of a target, an API the installed release
+    lacks, or a shard's cells left."""
+    if "cell" in entry:
+        return f"{entry['cell']}: {entry['reason']}"
+    if "api" in entry:
+        return f"every cell of {entry['api']} ({entry['target']}, {entry['release']}): {entry['reason']}"
     if "device" in entry:
         return f"every cell of {entry['target']} on {entry['device']}: {entry['reason']}"
     if "case" not in entry:

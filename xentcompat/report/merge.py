@@ -44,6 +44,7 @@ def merge_documents(documents: list[dict]) -> dict:
         _distinct(e for d in documents for e in d.get("environments", [])),
         targets=_distinct(t for d in documents for t in d.get("targets", [])),
         not_run=_distinct(n for d in documents for n in d.get("not_run", [])),
+        set_aside=_distinct(n for d in documents for n in d.get("set_aside", [])),
         duplicates_dropped=duplicates + sum(d.get("duplicates_dropped", 0) for d in documents),
         conflicts=[c for d in documents for c in d.get("conflicts", [])] + conflicts,
         causes=_causes(kept, documents),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
@@ -101,16 +102,24 @@ def _umask() -> int:
     return current
 
 
+def _read_text(path: Path) -> str:
+    """The file's text; a `.gz` file decompressed (stored documents are kept compressed)."""
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as stream:
+            return stream.read()
+    return path.read_text(encoding="utf-8")
+
+
 def read_results(path: Path) -> dict:
     """A results document, checked for schema version and record fields; ResultsError otherwise."""
     path = Path(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(_read_text(path))
     except FileNotFoundError:
         raise ResultsError(f"{path}: no such results file") from None
     except (IsADirectoryError, PermissionError) as error:
         raise ResultsError(f"{path}: not a results file that can be read ({error.strerror})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (json.JSONDecodeError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
         raise ResultsError(f"{path}: corrupt results file ({error})") from None
     except RecursionError:
         raise ResultsError(f"{path}: corrupt results file (nested too deeply)") from None
