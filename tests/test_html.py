@@ -280,13 +280,13 @@ def test_the_kept_reports_first_screen_holds_the_decision_table_and_raised_is_no
 
 
 def test_the_kept_report_answers_in_its_first_60_lines_and_stays_within_its_size_limits():
-    """report.md ≤ 2,000 lines whose first 60 hold every decision-table choice with a number in each cell;
-    report.html ≤ 2 MB (about 10,000 cells, each in the collapsed per-cell table)."""
+    """report.md ≤ 2,400 lines whose first 60 hold every decision-table choice with a number in each cell;
+    report.html ≤ 3 MB (about 16,000 cells over the CPU and a GPU, each in the collapsed per-cell table)."""
     from xentcompat.report.decision import CHOICES
 
     kept = KEPT_RESULTS.parent
     lines = (kept / "report.md").read_text(encoding="utf-8").splitlines()
-    assert len(lines) <= 2000 and (kept / "report.html").stat().st_size <= 2_000_000
+    assert len(lines) <= 2400 and (kept / "report.html").stat().st_size <= 3_000_000
     first = lines[:60]
     for choice in CHOICES:
         row = next(line for line in first if line.startswith(f"| {choice.framework} | `{choice.label}` "))

@@ -25,8 +25,9 @@ from xentcompat.report.numbers import loss_words, number, shown
 
 DECISION_INTRO = ("✓ agrees with the reference (or raises on invalid input); ✗ deviates (the text links its "
                   "finding); ℹ computes in a lower dtype than it was given (a precision cause, not a failure); "
-                  "— not run. Realistic cells only (what models produce); the dtype's limits are in the stress "
-                  "table below.")
+                  "— not run. Realistic cells on the CPU only (what models produce); the dtype's limits are in the "
+                  "stress table below. The CUDA column compares every cell measured on both devices: ✗ where CUDA "
+                  "deviates where the CPU does not (each such cell is listed under Varies by device).")
 STRESS_INTRO = ("Values at the dtype's limits, which models do not produce: they never decide a row above.")
 
 SPARSE = "keras.losses.SparseCategoricalCrossentropy"
@@ -96,7 +97,7 @@ class Column:
 
 
 def _eager(record: Record) -> bool:
-    return record.mode == "eager" and record.tier == "realistic"
+    return record.mode == "eager" and record.tier == "realistic" and record.device == "cpu"
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -111,12 +112,13 @@ COLUMNS: tuple[Column, ...] = (
     Column("labels", "invalid labels", lambda r: _eager(r) and r.case in LABEL_CASES),
     Column("float64", "float64", lambda r: _eager(r) and r.dtype == "float64" and r.area in FIDELITY_AREAS,
            "float64"),
-    Column("compiled", "compiled ≠ eager", lambda r: r.tier == "realistic", "compiled"),
+    Column("compiled", "compiled ≠ eager", lambda r: r.tier == "realistic" and r.device == "cpu", "compiled"),
+    Column("cuda", "on CUDA (vs CPU)", lambda r: True, "CUDA"),
 )
 
 
 def _stressed(record: Record) -> bool:
-    return record.mode == "eager" and record.tier == "stress"
+    return record.mode == "eager" and record.tier == "stress" and record.device == "cpu"
 
 
 STRESS_COLUMNS: tuple[Column, ...] = (
@@ -169,7 +171,7 @@ def decision_rows(records: list[Record], kinds: dict[str, str],
 
 def _row(choice: Choice, records: list[Record], kinds: dict[str, str], columns: tuple[Column, ...]) -> Row:
     cells = {column.key: _column_cell(column, records, kinds) for column in columns}
-    realistic = [r for r in records if r.tier == "realistic"]
+    realistic = [r for r in records if r.tier == "realistic" and r.device == "cpu"]  # CUDA: its own column
     notes = tuple(sorted({r.finding for r in realistic if r.finding and kinds.get(r.finding) == PRECISION}))
     deviating = sum(1 for r in realistic if _deviates(r, kinds))
     return Row(choice, cells, notes, len(realistic), deviating)
@@ -183,6 +185,8 @@ def _column_cell(column: Column, records: list[Record], kinds: dict[str, str]) -
     selected = [r for r in records if column.selects(r)]
     if column.key == "compiled":
         return _compiled_cell(selected, kinds)
+    if column.key == "cuda":
+        return _cuda_cell(selected, kinds)
     if not selected:
         return Cell("—", "not run", ())
     groups = _by_behaviour(selected, column.key, kinds)
@@ -340,6 +344,24 @@ def _compiled_cell(records: list[Record], kinds: dict[str, str]) -> Cell:
     return Cell("ℹ" if precision_only else "✗", text, findings)
 
 
+def _cuda_cell(records: list[Record], kinds: dict[str, str]) -> Cell:
+    """Each cell measured on the CPU and on CUDA: ✓ where every one gives the same verdict, or CUDA differs only
+    where the CPU deviates; ✗ where CUDA deviates (by a non-precision cause) where the CPU does not."""
+    from xentcompat.report.devices import device_pairs  # devices reads findings, which reads this module
+
+    pairs = device_pairs(records)
+    if not pairs:
+        return Cell("—", "not run on CUDA", ())
+    changed = [(a, b) for a, b in pairs if _verdict(a) != _verdict(b)]
+    if not changed:
+        return Cell("✓", f"same verdict on {len(pairs)} cells", ())
+    worse = [(a, b) for a, b in changed if _deviates(b, kinds) and not _deviates(a, kinds)]
+    a, b = max(worse or changed, key=lambda pair: _severity(pair[1]))
+    text = (f"{len(changed)} of {len(pairs)} differ: {case_words(b.case)} {DTYPE_WORDS.get(b.dtype, b.dtype)} "
+            f"{_verdict_words(a)} → {_verdict_words(b)}" + (f" ({len(worse)} worse on CUDA)" if worse else ""))
+    return Cell("✗" if worse else "✓", text, _first_of(b if b.finding else a, [r for pair in changed for r in pair]))
+
+
 def _first_of(example: Record, records: list[Record]) -> tuple[str, ...]:
     """The findings of `records`, the example's first (the cell's text links to it)."""
     others = sorted({r.finding for r in records if r.finding} - {example.finding})
@@ -347,6 +369,8 @@ def _first_of(example: Record, records: list[Record]) -> tuple[str, ...]:
 
 
 def _verdict_words(record: Record) -> str:
+    if record.invalid and not record.finding:
+        return "raises"  # the good outcome of invalid input
     loss, grad = _verdict(record)
     return loss if loss == grad else f"{loss}/{grad}"
 

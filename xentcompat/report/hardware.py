@@ -41,7 +41,7 @@ def machines(environments: list[Record]) -> list[str]:
 def varies_by_cpu_table(records: list[Record]) -> Table | None:
     """api × case × dtype × mode rows of the cells that vary by CPU; None when no cell does."""
     groups: dict[tuple, list[Record]] = defaultdict(list)
-    for record in records:
+    for record in (r for r in records if r.device == "cpu"):  # CPU against GPU: `devices.varies_by_device_table`
         key = (api_label(record), record.case, record.dtype, record.mode, record.framework_version)
         groups[key].append(record)
     rows = tuple((*key[:4], _measured(group), _paths(group)) for key, group in sorted(groups.items())

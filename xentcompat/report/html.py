@@ -18,11 +18,12 @@ from urllib.parse import urlsplit
 
 from xentcompat.record import Record
 from xentcompat import __version__
-from xentcompat.report import decision, hardware, html_decision, plots, relations
+from xentcompat.report import decision, devices, hardware, html_decision, plots, relations
 from xentcompat.report.findings import Finding, api_label, collect, dtype_order, unexpected
 from xentcompat.report.guidance import guidance
 from xentcompat.report.markdown import (CELL_COLUMNS, CONFLICTS_INTRO, INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor,
-                                        citation, conflict_text, not_run_text, relations_intro, results_hash)
+                                        citation, conflict_text, not_run_text, relations_intro, results_hash,
+                                        set_aside_entries)
 from xentcompat.report.accumulation import accumulation_intro, accumulation_table
 from xentcompat.report.conventions import EMPTY_INTRO, SMOOTHING_INTRO, empty_denominators_table, smoothing_table
 from xentcompat.report.scale_sweep import INTRO as SWEEP_INTRO, scale_sweep_table
@@ -104,6 +105,8 @@ def render_html(document: dict, today: datetime.date | None = None) -> str:
                 _table("smoothing", "Label smoothing conventions", SMOOTHING_INTRO, smoothing_table(records)),
                 _table("bf16-scale", "bfloat16 logit scale", SWEEP_INTRO, scale_sweep_table(records)),
                 _table("varies-by-cpu", "Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
+                _table("varies-by-device", "Varies by device", devices.INTRO,
+                       devices.varies_by_device_table(records)),
                 _relations(records),
                 _findings(findings), _bench(document), _matrix(records), _not_run(document), _conflicts(document)]
     sections = [section for section in sections if section]
@@ -314,7 +317,7 @@ def _cell(record: Record | None) -> str:
 
 
 def _not_run(document: dict):
-    entries = document.get("not_run", [])
+    entries = document.get("not_run", []) + set_aside_entries(document)
     if not entries:
         return None
     items = [f"<li>{escape(not_run_text(entry))}</li>" for entry in entries]

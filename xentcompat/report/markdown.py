@@ -13,7 +13,7 @@ import json
 
 from xentcompat.record import Record
 from xentcompat import __version__
-from xentcompat.report import decision, hardware, relations
+from xentcompat.report import decision, devices, hardware, relations
 from xentcompat.report.findings import Finding, collect
 from xentcompat.report.guidance import guidance
 from xentcompat.report.decision_training import TRAINING_COLUMN, with_training
@@ -78,6 +78,7 @@ def render_markdown(document: dict, today: datetime.date | None = None) -> str:
         *_table("Label smoothing conventions", SMOOTHING_INTRO, smoothing_table(records)),
         *_table("bfloat16 logit scale", SWEEP_INTRO, scale_sweep_table(records)),
         *_table("Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
+        *_table("Varies by device", devices.INTRO, devices.varies_by_device_table(records)),
         *_relations(records),
         *_findings(findings),
         *_bench(document.get("bench")),
@@ -245,8 +246,17 @@ def finding_facts(finding: Finding, escape) -> list[str]:
     return lines
 
 
+def set_aside_entries(document: dict) -> list[dict]:
+    """The stored records left out as no measurement, one entry per reason with every cell it covers."""
+    by_reason: dict[str, list[str]] = {}
+    for entry in document.get("set_aside", []):
+        by_reason.setdefault(entry["reason"], []).append(entry["cell"])
+    return [{"cell": f"{len(cells)} stored records left out ({'; '.join(cells)})", "reason": reason}
+            for reason, cells in by_reason.items()]
+
+
 def _not_run(document: dict) -> list[str]:
-    entries = document.get("not_run", [])
+    entries = document.get("not_run", []) + set_aside_entries(document)
     if not entries:
         return []
     return ["## Not run", "", *(f"- {_escape(not_run_text(entry))}" for entry in entries), ""]
