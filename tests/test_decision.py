@@ -85,7 +85,7 @@ def test_compiled_is_compared_with_eager_cell_by_cell():
     compiled = [cell(CE, "confident-wrong-gap100", mode="compiled"),
                 cell(CE, "uniform-zeros", "nan", "nan", "XC-nan", mode="compiled", area="accuracy")]
     [row] = decision.decision_rows(eager + compiled, KINDS)
-    assert row.cells["compiled"] == decision.Cell("✗", "1 of 2 differ: uniform-zeros fp32 ok → nan", ("XC-nan",))
+    assert row.cells["compiled"] == decision.Cell("✗", "1/2 differ: uniform-zeros fp32 ok → nan", ("XC-nan",))
     [alone] = decision.decision_rows(eager, KINDS)
     assert alone.cells["compiled"] == decision.Cell("—", "no compiled mode", ())
 
@@ -127,3 +127,46 @@ def test_the_training_column_and_sentence_come_from_the_training_document():
     assert sentence.endswith("softmax first deviates: `NLLLoss(log(softmax(logits)))` 0 of 1 [training: 94 % (fused "
                              "94 %); NaN/inf in 1/2 seeds at high lr], `CrossEntropyLoss(softmax(logits))` 1 of 1 "
                              "[training: 30 % (fused 94 %)].")
+
+
+def _on_cuda(**overrides) -> list[Record]:
+    """A label = C cell and a float16 cell, on the CPU and on CUDA."""
+    raised = {"type": "IndexError", "message": "Target 5 is out of bounds."}
+    fault = {"type": "AcceleratorError", "message": "CUDA error: device-side assert triggered", "device_fault": True,
+             "context_usable": False}
+    return [cell(CE, "label-equals-C", "raised", "raised", invalid="bad label", error=raised, area="labels"),
+            cell(CE, "label-equals-C", "crashed", "crashed", "XC-assert", invalid="bad label", error=fault,
+                 area="labels", device="cuda"),
+            cell(CE, "many-classes-256k-zeros", "inf", "ok", "XC-nan", dtype="float16", area="large-vocab"),
+            cell(CE, "many-classes-256k-zeros", dtype="float16", area="large-vocab", device="cuda")]
+
+
+def test_the_cuda_column_compares_each_cell_on_both_devices_and_names_a_device_fault():
+    kinds = {**KINDS, "XC-assert": "validation"}
+    [row] = decision.decision_rows(_on_cuda(), kinds)
+    assert row.cells["cuda"] == decision.Cell("✗", "1/2 worse: label = C", ("XC-assert", "XC-nan"),
+                                              "device-side assert")
+    assert row.cells["labels"] == decision.Cell("✓", "raises IndexError", ())  # the other columns: the CPU's
+    assert (row.realistic, row.deviating) == (2, 1)
+    [sentence] = decision.verdict_sentences([row])
+    assert "on CUDA 1/2 worse: label = C (device-side assert, the CUDA context dies)" in sentence
+
+
+def test_a_cuda_difference_that_is_no_worse_is_no_failure_and_no_cuda_run_is_said():
+    cpu_only = [r for r in _on_cuda() if r.device == "cpu"]
+    better = [r for r in _on_cuda() if r.case != "label-equals-C"]
+    assert decision.decision_rows(better, KINDS)[0].cells["cuda"] == decision.Cell(
+        "✓", "1/1 differ, none worse", ("XC-nan",))
+    assert decision.decision_rows(cpu_only, KINDS)[0].cells["cuda"] == decision.Cell("—", "not run on CUDA", ())
+
+
+def test_the_cells_that_vary_by_device_are_listed_with_both_outcomes():
+    from xentcompat.report.devices import varies_by_device_table
+
+    table = varies_by_device_table(_on_cuda())
+    assert table.columns == ("api", "cases", "dtypes", "mode", "CPU", "CUDA")
+    assert table.rows == (
+        (CE, "many-classes-256k-zeros", "float16", "eager", "inf / ok (XC-nan), torch 2.13.0", "ok / ok, torch 2.13.0"),
+        (CE, "label-equals-C", "float32", "eager", "raised / raised, torch 2.13.0",
+         "crashed / crashed (XC-assert), torch 2.13.0"))
+    assert varies_by_device_table([r for r in _on_cuda() if r.device == "cpu"]) is None

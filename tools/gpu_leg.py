@@ -27,6 +27,7 @@ GROUPS = (  # the order is the order of value: torch's APIs first, jax's compile
     ("torch-family", ("torch", "huggingface", "keras-torch"), "all"),
     ("jax-family-eager", ("jax", "keras-jax"), "eager"),
     ("jax-family-compiled", ("jax", "keras-jax"), "compiled"),
+    ("keras-torch", ("keras-torch",), "eager"),  # in torch-family too: a group of its own for a machine without keras
 )
 
 

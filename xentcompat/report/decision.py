@@ -33,6 +33,7 @@ STRESS_INTRO = ("Values at the dtype's limits, which models do not produce: they
 SPARSE = "keras.losses.SparseCategoricalCrossentropy"
 GOOD = {False: ("ok", "ok"), True: ("raised", "raised")}
 PRECISION = "precision"
+DEVICE_ASSERT = "device-side assert"  # a device fault, in the words CUDA reports it
 BACKEND_NAMES = {"tensorflow": "TF", "jax": "JAX", "torch": "torch"}
 
 
@@ -134,6 +135,7 @@ class Cell:
     mark: str  # ✓ ✗ ℹ —
     text: str  # the number a practitioner reads
     findings: tuple[str, ...]
+    what: str = ""  # what the example does, where the text leaves it to the finding (the CUDA column)
 
 
 @dataclass(frozen=True)
@@ -238,8 +240,18 @@ def verdict_sentences(rows: list[Row]) -> list[str]:
         first = [row for row in mine if row.choice.form in ("softmax first", "double softmax") and row is not best]
         costs = [f"`{row.choice.label}` {row.deviating} of {row.realistic}" + (_example(row) if i == 0 else "")
                  + _trained(row) for i, row in enumerate(first)]
-        sentences.append(text + (f"; softmax first deviates: {', '.join(costs)}" if costs else "") + ".")
+        sentences.append(text + _on_cuda(best) + (f"; softmax first deviates: {', '.join(costs)}" if costs else "")
+                         + ".")
     return sentences
+
+
+def _on_cuda(row: Row) -> str:
+    """What changes for the recommended choice on a GPU, where CUDA deviates where the CPU does not."""
+    cell = row.cells.get("cuda")
+    if not cell or cell.mark != "✗":
+        return ""
+    dies = ", the CUDA context dies" if cell.what == DEVICE_ASSERT else ""
+    return f"; on CUDA {cell.text} ({cell.what}{dies})"
 
 
 def _count_words(row: Row) -> str:
@@ -337,7 +349,7 @@ def _compiled_cell(records: list[Record], kinds: dict[str, str]) -> Cell:
     if not changed:
         return Cell("✓", f"same verdict on {len(pairs)} cells", ())
     a, b = changed[0]
-    text = (f"{len(changed)} of {len(pairs)} differ: {case_words(b.case)} {DTYPE_WORDS.get(b.dtype, b.dtype)} "
+    text = (f"{len(changed)}/{len(pairs)} differ: {case_words(b.case)} {DTYPE_WORDS.get(b.dtype, b.dtype)} "
             f"{_verdict_words(a)} → {_verdict_words(b)}")
     findings = _first_of(b if b.finding else a, [r for pair in changed for r in pair])
     precision_only = all(kinds.get(f) == PRECISION for f in findings) and findings
@@ -354,12 +366,13 @@ def _cuda_cell(records: list[Record], kinds: dict[str, str]) -> Cell:
         return Cell("—", "not run on CUDA", ())
     changed = [(a, b) for a, b in pairs if _verdict(a) != _verdict(b)]
     if not changed:
-        return Cell("✓", f"same verdict on {len(pairs)} cells", ())
+        return Cell("✓", f"same on {len(pairs)}", ())
     worse = [(a, b) for a, b in changed if _deviates(b, kinds) and not _deviates(a, kinds)]
-    a, b = max(worse or changed, key=lambda pair: _severity(pair[1]))
-    text = (f"{len(changed)} of {len(pairs)} differ: {case_words(b.case)} {DTYPE_WORDS.get(b.dtype, b.dtype)} "
-            f"{_verdict_words(a)} → {_verdict_words(b)}" + (f" ({len(worse)} worse on CUDA)" if worse else ""))
-    return Cell("✗" if worse else "✓", text, _first_of(b if b.finding else a, [r for pair in changed for r in pair]))
+    a, b = max(worse or changed, key=lambda pair: (pair[1].mode == "eager", _severity(pair[1])))
+    findings = _first_of(b if b.finding else a, [r for pair in changed for r in pair])
+    if not worse:
+        return Cell("✓", f"{len(changed)}/{len(pairs)} differ, none worse", findings)
+    return Cell("✗", f"{len(worse)}/{len(pairs)} worse: {case_words(b.case)}", findings, _verdict_words(b))
 
 
 def _first_of(example: Record, records: list[Record]) -> tuple[str, ...]:
@@ -371,6 +384,8 @@ def _first_of(example: Record, records: list[Record]) -> tuple[str, ...]:
 def _verdict_words(record: Record) -> str:
     if record.invalid and not record.finding:
         return "raises"  # the good outcome of invalid input
+    if (record.error or {}).get("device_fault"):
+        return DEVICE_ASSERT
     loss, grad = _verdict(record)
     return loss if loss == grad else f"{loss}/{grad}"
 

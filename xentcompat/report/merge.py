@@ -42,13 +42,21 @@ def merge_documents(documents: list[dict]) -> dict:
     return results_document(
         [record.to_json() for record in kept],
         _distinct(e for d in documents for e in d.get("environments", [])),
-        targets=_distinct(t for d in documents for t in d.get("targets", [])),
+        targets=_targets(documents),
         not_run=_distinct(n for d in documents for n in d.get("not_run", [])),
         set_aside=_distinct(n for d in documents for n in d.get("set_aside", [])),
         duplicates_dropped=duplicates + sum(d.get("duplicates_dropped", 0) for d in documents),
         conflicts=[c for d in documents for c in d.get("conflicts", [])] + conflicts,
         causes=_causes(kept, documents),
     )
+
+
+def _targets(documents: list[dict]) -> list[dict]:
+    """Every distinct target entry; a target skipped by one document (its framework missing on that machine) but
+    run by another is not listed as skipped."""
+    targets = _distinct(t for d in documents for t in d.get("targets", []))
+    ran = {t["name"] for t in targets if not t.get("skipped")}
+    return [t for t in targets if not (t.get("skipped") and t["name"] in ran)]
 
 
 def _causes(records: list[Record], documents: list[dict]) -> dict[str, dict]:
