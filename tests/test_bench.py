@@ -1,16 +1,22 @@
 """The bench pipeline without a framework: shapes, dtypes and device selection; the floor's arithmetic; the timing
 summary from fake timings; bench.json written, read, refused when malformed (one line), merged beside shards; the
-"Speed and memory" section rendered from a fake document, after the findings. Structure and arithmetic only: no
-test here depends on how fast anything runs."""
+"Speed and memory" section rendered from a fake document, after the findings; the runner's workers as real
+processes running the worker's own request loop over a fake target (one per target and device, one killed, one past
+its time limit, Ctrl-C). Structure and arithmetic only: no test here depends on how fast anything runs."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from tests.test_records import record
-from xentcompat.bench import floor, runner, timing
+from xentcompat.bench import floor, runner, timing, worker
 from xentcompat.bench.document import (BenchError, bench_document, check_bench, merge_bench, read_bench,
                                        write_bench)
 from xentcompat.bench.grid import Shape, dtype_order, parse_dtypes, parse_shapes, select_devices
@@ -232,7 +238,83 @@ def test_the_section_comes_after_the_findings_and_its_text_is_escaped():
     assert page.count("<table") == page.count("</table>")
 
 
-def test_each_measurement_has_its_own_worker_and_one_that_dies_leaves_its_reason():
+FAKE_WORKER = ("-c", "import sys; from tests.test_bench import fake_worker; sys.exit(fake_worker(sys.argv[1:]))")
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def fake_listing() -> dict:
+    """The fake target's listing (named torch, whose framework it never imports): an API per name in XC_FAKE_APIS,
+    each with the modes in XC_FAKE_MODES, and the devices in XC_FAKE_DEVICES."""
+    modes = os.environ.get("XC_FAKE_MODES", "eager").split(",")
+    devices = {name: name for name in os.environ.get("XC_FAKE_DEVICES", "cpu").split(",")}
+    return {"kind": "bench-list", "target": "torch", "devices": devices, "device_bandwidth": {},
+            "environment": {"target": "torch", "frameworks": {"torch": "2.0"}, "machine": "M-test"},
+            "apis": [{"id": name, "framework": "torch", "backend": None, "expression": name, "targets": "labels",
+                      "modes": modes} for name in os.environ["XC_FAKE_APIS"].split(",")]}
+
+
+def fake_measure(request: dict) -> dict:
+    """A measurement of the fake target, naming the process that took it; API `dies` kills its own process
+    (SIGKILL), `exits` exits with status 3, `hangs` sleeps for a minute."""
+    if request["api"] == "dies":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if request["api"] == "exits":
+        os._exit(3)
+    if request["api"] == "hangs":
+        time.sleep(60)
+    shape, = parse_shapes(request["shape"])
+    return {**measurement(request["api"], [0.001, 0.002], dtype=request["dtype"], mode=request["mode"],
+                          rows=shape.rows, classes=shape.classes), "device": request["device"],
+            "peak_method": f"pid {os.getpid()}"}
+
+
+def fake_worker(argv: list[str]) -> int:
+    """The bench worker's own loop (xentcompat.bench.worker.serve) over the fake target; with XC_FAKE_FRESH=exit a
+    worker started after the first exits with status 4 before it is ready."""
+    args = worker.arguments(argv)
+    if args.list:
+        write_json_atomic(args.list, fake_listing())
+    elif os.environ.get("XC_FAKE_FRESH") == "exit":
+        return 4
+    with os.fdopen(args.reply_fd, "w", encoding="utf-8") as replies:
+        worker.serve(fake_measure, sys.stdin, replies)
+    return 0
+
+
+@pytest.fixture
+def fake_bench_run(tmp_path, monkeypatch):
+    """Run `xentcompat bench` on the fake target, its workers real processes: (exit status, bench.json, the workers
+    started)."""
+    started = []
+
+    class Recorded(runner.Worker):
+        def __init__(self, *args):
+            super().__init__(*args)
+            started.append(self)
+
+    monkeypatch.setattr(runner, "Worker", Recorded)
+    monkeypatch.setattr(runner, "WORKER_COMMAND", FAKE_WORKER)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setattr(runner, "missing_requirement", lambda target: None)
+    monkeypatch.setattr(floor, "COPY_BYTES", 1 << 20)
+
+    def run(names: str, modes: str = "eager", targets: tuple[str, ...] = ("torch",), shapes=(Shape(4, 8),),
+            dtypes=("float32",), **config) -> tuple:
+        monkeypatch.setenv("XC_FAKE_APIS", names)
+        monkeypatch.setenv("XC_FAKE_MODES", modes)
+        settings = {"repeats": 1, "bandwidth_repeats": 1, "modes": tuple(modes.split(",")), **config}
+        config = runner.Config(tuple(shapes), tuple(dtypes), **settings)
+        status = runner.run_bench(list(targets), config, tmp_path)
+        return status, read_bench(tmp_path / "bench.json"), started
+
+    return run
+
+
+def by_api(document: dict) -> dict[str, dict]:
+    return {m["api"]: m for m in document["measurements"]}
+
+
+def test_the_plan_orders_dtypes_and_modes_and_a_lost_measurement_holds_its_reason():
     listing = {"target": "torch", "environment": {"frameworks": {"torch": "2.0"}, "machine": "M-test"}}
     api = {"id": "a", "framework": "torch", "backend": None, "expression": "a(x, y)", "targets": "labels",
            "modes": ["compiled", "eager"]}
@@ -240,64 +322,106 @@ def test_each_measurement_has_its_own_worker_and_one_that_dies_leaves_its_reason
     assert runner.planned(api, config) == [("bfloat16", "eager"), ("bfloat16", "compiled"), ("float32", "eager"),
                                            ("float32", "compiled")]
     assert runner.planned({**api, "modes": ["eager"]}, config) == [("bfloat16", "eager"), ("float32", "eager")]
-    lost = runner.lost_measurements(api, Shape(4, 8), "cpu", "float32", "compiled", "killed by signal SIGKILL (-9)",
-                                    listing)
-    assert [(m["dtype"], m["mode"], m["error"]["message"]) for m in lost] == [
-        ("float32", "compiled", "killed by signal SIGKILL (-9)")]
+    two = runner.Config((Shape(4, 8), Shape(2, 3)), ("float32",), modes=("eager",))
+    listed = {**listing, "apis": [api, {**api, "id": "b"}]}
+    assert [(p.api["id"], p.shape.text, p.device) for p in runner.plan(listed, "cpu", two)] == [
+        ("a", "4x8", "cpu"), ("a", "2x3", "cpu"), ("b", "4x8", "cpu"), ("b", "2x3", "cpu")]
+    died = {"type": "WorkerDied", "message": "the worker was killed by signal SIGKILL (-9)"}
+    lost = runner.lost_measurements(runner.Planned(api, Shape(4, 8), "cpu", "float32", "compiled"), died, listing)
+    assert [(m["dtype"], m["mode"], m["rows"], m["error"]) for m in lost] == [("float32", "compiled", 4, died)]
+    assert lost[0]["bytes_to_move"] == floor.bytes_to_move(4, 8, "float32")
     check_bench(fake_bench(lost), "lost")
 
 
-def test_ctrl_c_keeps_what_was_measured_and_skips_the_targets_after(tmp_path, monkeypatch):
-    listing = {"kind": "bench-list", "target": "torch", "devices": {"cpu": "cpu"}, "device_bandwidth": {},
-               "environment": {"target": "torch", "frameworks": {"torch": "2.0"}, "machine": "M-test"},
-               "apis": [{"id": "a", "framework": "torch", "backend": None, "expression": "a(x, y)",
-                         "targets": "labels", "modes": ["eager"]}]}
-    calls = []
+def test_one_worker_process_takes_every_measurement_of_a_target(fake_bench_run):
+    status, document, started = fake_bench_run("a,b,c", modes="eager,compiled", shapes=(Shape(4, 8), Shape(2, 3)),
+                                               dtypes=("float32", "bfloat16"))
+    measured = document["measurements"]
+    assert status == 0 and len(started) == 1 and len(measured) == 24
+    assert [(m["api"], m["rows"], m["dtype"], m["mode"]) for m in measured] == [
+        (api, rows, dtype, mode) for api in "abc" for rows in (4, 2) for dtype in ("bfloat16", "float32")
+        for mode in ("eager", "compiled")]
+    assert {m["peak_method"] for m in measured} == {f"pid {started[0].process.pid}"}
+    assert all(m["error"] is None for m in measured) and started[0].process.returncode == 0
+    assert document["targets"][0]["failed"] is None and document["targets"][0]["wall_seconds"] > 0
 
-    def worker(target, arguments, log, timeout):
-        if "--list" in arguments:
-            write_json_atomic(tmp_path / "bench-parts" / f"{target}-list.json", {**listing, "target": target})
-            return 0
-        calls.append(arguments)
-        if len(calls) == 2:
+
+def test_each_device_after_the_cpu_gets_a_worker_of_its_own(fake_bench_run, monkeypatch):
+    monkeypatch.setenv("XC_FAKE_DEVICES", "cpu,cuda")
+    status, document, started = fake_bench_run("a,b", device="all")
+    first, second = (f"pid {worker.process.pid}" for worker in started)
+    assert status == 0 and [(m["device"], m["api"], m["peak_method"]) for m in document["measurements"]] == [
+        ("cpu", "a", first), ("cpu", "b", first), ("cuda", "a", second), ("cuda", "b", second)]
+    assert [worker.process.returncode for worker in started] == [0, 0]
+
+
+@pytest.mark.parametrize(("api", "reason"), [("dies", "was killed by signal SIGKILL (-9) (out of memory?; "),
+                                             ("exits", "exited with status 3 (see the log")])
+def test_a_worker_that_dies_mid_measurement_loses_only_that_measurement(fake_bench_run, api, reason):
+    status, document, started = fake_bench_run(f"a,{api},b,c")
+    measured = by_api(document)
+    assert status == 0 and len(started) == 2 and list(measured) == ["a", api, "b", "c"]
+    assert measured[api]["error"]["type"] == "WorkerDied" and reason in measured[api]["error"]["message"]
+    assert "bench-parts/torch.log" in measured[api]["error"]["message"]
+    assert [measured[name]["error"] for name in ("a", "b", "c")] == [None, None, None]
+    first, fresh = (f"pid {worker.process.pid}" for worker in started)
+    assert [measured[name]["peak_method"] for name in ("a", "b", "c")] == [first, fresh, fresh]
+    assert document["targets"][0]["failed"] is None
+
+
+def test_a_measurement_past_the_time_limit_is_killed_and_the_rest_go_on(fake_bench_run):
+    start = time.monotonic()
+    status, document, started = fake_bench_run("a,hangs,b", worker_timeout=2.0)
+    measured = by_api(document)
+    assert time.monotonic() - start < 30 and status == 0 and len(started) == 2
+    assert measured["hangs"]["error"]["type"] == "WorkerTimedOut"
+    assert "ran past the time limit (2 s) and was killed" in measured["hangs"]["error"]["message"]
+    assert started[0].process.returncode == -signal.SIGKILL
+    assert measured["a"]["error"] is None and measured["b"]["error"] is None
+
+
+def test_a_fresh_worker_that_cannot_start_leaves_the_rest_with_the_reason(fake_bench_run, monkeypatch):
+    monkeypatch.setenv("XC_FAKE_FRESH", "exit")
+    status, document, started = fake_bench_run("a,dies,b,c")
+    measured = by_api(document)
+    assert status == 3 and len(started) == 2 and measured["a"]["error"] is None
+    assert "SIGKILL" in measured["dies"]["error"]["message"]
+    assert all("exited with status 4" in measured[name]["error"]["message"] for name in ("b", "c"))
+    assert "a fresh worker could not start on cpu (the worker exited with status 4" in \
+        document["targets"][0]["failed"]
+
+
+def test_a_worker_that_cannot_list_its_target_fails_the_target_with_the_reason(fake_bench_run, monkeypatch):
+    monkeypatch.setenv("XC_FAKE_APIS", "")
+    monkeypatch.setattr(runner, "WORKER_COMMAND", ("-c", "import sys; sys.exit(5)"))
+    status, document, started = fake_bench_run("a")
+    assert status == 3 and len(started) == 1 and document["measurements"] == []
+    failed = document["targets"][0]["failed"]
+    assert failed.startswith("listing its APIs failed (the worker exited with status 5 (see the log")
+
+
+def test_ctrl_c_keeps_what_was_measured_and_skips_the_targets_after(fake_bench_run, monkeypatch):
+    answers = []
+    real_answer = runner.Worker._answer
+
+    def answer(self, timeout):
+        answers.append(timeout)
+        if len(answers) == 3:  # ready, the first measurement, then Ctrl-C during the second
             raise KeyboardInterrupt
-        write_json_atomic(arguments[arguments.index("--out") + 1],
-                          {"kind": "bench-part", "done": True, "measurements": [measurement("a", [0.1])]})
-        return 0
+        return real_answer(self, timeout)
 
-    monkeypatch.setattr(runner, "_worker", worker)
-    monkeypatch.setattr(runner, "missing_requirement", lambda target: None)
-    monkeypatch.setattr(floor, "COPY_BYTES", 1 << 20)
-    config = runner.Config((Shape(4, 8),), ("float32", "bfloat16"), repeats=1, bandwidth_repeats=1)
-    assert runner.run_bench(["torch", "jax"], config, tmp_path) == 130
-    assert len(calls) == 2 and all(call[call.index("--api") + 1] == "a" for call in calls)
-    document = read_bench(tmp_path / "bench.json")
-    assert len(document["measurements"]) == 1
+    monkeypatch.setattr(runner.Worker, "_answer", answer)
+    status, document, started = fake_bench_run("a,b,c", targets=("torch", "jax"))
+    assert status == 130 and len(started) == 1 and [m["api"] for m in document["measurements"]] == ["a"]
+    assert started[0].process.returncode == -signal.SIGTERM
     assert [(t["name"], t["failed"] or t["skipped"]) for t in document["targets"]] == [
         ("torch", "stopped by SIGINT after 1 measurements"), ("jax", "stopped by SIGINT before it ran")]
 
 
-def test_apis_limits_the_run_to_the_apis_named(tmp_path, monkeypatch):
-    listing = {"kind": "bench-list", "target": "torch", "devices": {"cpu": "cpu"}, "device_bandwidth": {},
-               "environment": {"target": "torch", "frameworks": {"torch": "2.0"}, "machine": "M-test"},
-               "apis": [{"id": name, "framework": "torch", "backend": None, "expression": name,
-                         "targets": "labels", "modes": ["eager"]} for name in ("a", "b")]}
-    measured = []
-
-    def worker(target, arguments, log, timeout):
-        if "--list" in arguments:
-            write_json_atomic(tmp_path / "bench-parts" / "torch-list.json", listing)
-        else:
-            measured.append(arguments[arguments.index("--api") + 1])
-        return 0
-
-    monkeypatch.setattr(runner, "_worker", worker)
-    monkeypatch.setattr(runner, "missing_requirement", lambda target: None)
-    monkeypatch.setattr(floor, "COPY_BYTES", 1 << 20)
-    config = runner.Config((Shape(4, 8),), ("float32",), repeats=1, bandwidth_repeats=1, apis=("b",))
-    document = runner.bench(["torch"], config, tmp_path)
-    assert measured == ["b"] and document["config"]["apis"] == ["b"]
-    assert document["measurements"][0]["error"]["type"] == "WorkerDied"  # the fake worker wrote nothing
+def test_apis_limits_the_run_to_the_apis_named(fake_bench_run):
+    status, document, started = fake_bench_run("a,b", apis=("b",))
+    assert status == 0 and [m["api"] for m in document["measurements"]] == ["b"]
+    assert document["config"]["apis"] == ["b"]
 
 
 def test_bad_bench_arguments_are_refused_in_one_line(tmp_path, capsys):

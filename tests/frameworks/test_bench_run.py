@@ -14,10 +14,12 @@ from xentcompat.bench.grid import select_devices
 from xentcompat.report import cli
 
 
-def test_a_tiny_bench_measures_every_api(target, tmp_path):
+def test_a_tiny_bench_measures_every_api(target, tmp_path, capsys):
     argv = ["bench", "--targets", target, "--shapes", "8x16", "--dtypes", "float32,bfloat16", "--modes", "eager",
             "--repeats", "2", "--out", str(tmp_path)]
     assert cli.main(argv) == 0
+    measurements = 2 * len(base.apis(target))
+    assert f"bench {target}: {measurements} measurements by 1 worker process(es)" in capsys.readouterr().err
     document = read_bench(tmp_path / "bench.json")
     measured = {(m["api"], m["dtype"]) for m in document["measurements"]}
     assert measured == {(api.id, dtype) for api in base.apis(target) for dtype in ("float32", "bfloat16")}

@@ -51,18 +51,32 @@ def sync(device_name: str) -> None:
     """Nothing to wait for: each step blocks on its own result."""
 
 
+_PEAK_BEFORE: dict[str, int] = {}  # the GPU's peak when the current measurement began
+
+
 def reset_device_peak(device_name: str) -> None:
-    """XLA's peak counter cannot be reset: on a GPU the peak is the process's (one process per API × shape)."""
+    """XLA's peak counter cannot be reset: a measurement's peak is read only where the counter rose during it."""
 
 
 def device_peak_bytes(device_name: str) -> int | None:
+    """The GPU's peak allocation where it rose during this measurement (it was then this measurement's, its warm-up
+    included); None where it did not (an earlier measurement in the worker reached more) or on the CPU."""
     if device_name != "cuda":
         return None
+    peak = _peak_bytes_in_use(device_name)
+    return peak if peak is not None and peak > _PEAK_BEFORE.get(device_name, -1) else None
+
+
+def _peak_bytes_in_use(device_name: str) -> int | None:
     return (device(device_name).memory_stats() or {}).get("peak_bytes_in_use")
 
 
 def release(device_name: str) -> None:
-    """Nothing to release: the inputs and results go with their last reference."""
+    """A measurement begins: the computations compiled for earlier ones are dropped (the inputs and results went
+    with their last reference) and the GPU's peak so far is noted."""
+    jax.clear_caches()
+    if device_name == "cuda":
+        _PEAK_BEFORE[device_name] = _peak_bytes_in_use(device_name) or 0
 
 
 def device_bandwidth(device_name: str, repeats: int) -> dict | None:

@@ -62,6 +62,9 @@ def device_peak_bytes(device: str) -> int | None:
 
 
 def release(device: str) -> None:
+    """A measurement begins: the graphs compiled for earlier ones are dropped (each served one shape and dtype) and
+    on CUDA the allocator's cache is emptied."""
+    torch._dynamo.reset()
     if device == "cuda":
         torch.cuda.empty_cache()
 
