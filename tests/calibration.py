@@ -20,7 +20,7 @@ from xentcompat.reference.errors import TOLERANCE_UNITS, grad_unit, loss_unit
 from xentcompat.reference.mp_oracle import mp_softmax_cross_entropy, to_float
 from xentcompat.reference.options import Options, Problem, options_in_dtype
 from xentcompat.reference.softmax_xent import make_problem, solve
-from xentcompat.verdict import classify
+from xentcompat.run.verdict import classify
 
 # Found by search (float64): one logit 625 above eleven zeros, label 4, smoothing 0.1, per-row losses; a row with a
 # logit 30 above the rest, a one-hot probability target elsewhere, smoothing 0.1 (1.00 units of gradient error).

@@ -21,7 +21,7 @@ from xentcompat.reference.linear_xent import LinearProblem, make_linear_problem,
 from xentcompat.reference.mp_linear import mp_linear_cross_entropy
 from xentcompat.reference.mp_oracle import to_float
 from xentcompat.reference.options import Options, options_in_dtype
-from xentcompat.verdict import classify
+from xentcompat.run.verdict import classify
 
 CORRECT = (materialised, kept_logits)
 SIXTEEN_BIT = ("float16", "bfloat16")

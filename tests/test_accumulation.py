@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from tests import crashing_adapter
-from xentcompat.accumulation import accumulate, repro
 from xentcompat.adapters.base import Call, registered
-from xentcompat.harness import Cell, cells, check
 from xentcompat.reference.cases import CATALOGUE, by_id
 from xentcompat.reference.micro_batches import Accumulation, micro_batches
 from xentcompat.reference.softmax_xent import solve
 from xentcompat.report.accumulation import accumulation_table, recipe_sentences
 from xentcompat.report.decision import typed
+from xentcompat.run.accumulation import accumulate, repro
+from xentcompat.run.harness import Cell, cells, check
 
 
 @pytest.fixture(scope="module")

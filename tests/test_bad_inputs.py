@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tests.test_records import record
-from xentcompat.report import cli
-from xentcompat.report.records import SCHEMA_VERSION, results_document, write_json_atomic
+from xentcompat import cli
+from xentcompat.results.documents import SCHEMA_VERSION, results_document, write_json_atomic
 
 GOOD = {"id": "mine", "logits": [[1.0, "-inf", 0.5], [0, 1, "nan"]], "labels": [0, 2]}
 OPTION_PROBES = (

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 
 from tests.test_records import record
+from xentcompat import cli, commands
 from xentcompat.bench import floor, runner, timing, worker
-from xentcompat.bench.document import (BenchError, bench_document, check_bench, merge_bench, read_bench,
-                                       write_bench)
 from xentcompat.bench.grid import Shape, dtype_order, parse_dtypes, parse_shapes, select_devices
 from xentcompat.report import bench as section
-from xentcompat.report import cli
 from xentcompat.report.html import render_html
 from xentcompat.report.markdown import render_markdown
-from xentcompat.report.records import read_results, results_document, write_json_atomic
+from xentcompat.results.bench import (BenchError, bench_document, check_bench, merge_bench, read_bench,
+                                       write_bench)
+from xentcompat.results.documents import read_results, results_document, write_json_atomic
 
 BANDWIDTH = 10e9  # bytes per second, a fake machine's
 
@@ -304,7 +304,7 @@ def fake_bench_run(tmp_path, monkeypatch):
         monkeypatch.setenv("XC_FAKE_MODES", modes)
         settings = {"repeats": 1, "bandwidth_repeats": 1, "modes": tuple(modes.split(",")), **config}
         config = runner.Config(tuple(shapes), tuple(dtypes), **settings)
-        status = runner.run_bench(list(targets), config, tmp_path)
+        status = commands.run_bench(list(targets), config, tmp_path)
         return status, read_bench(tmp_path / "bench.json"), started
 
     return run

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xentcompat import cell_memory
 from xentcompat.adapters.base import LossApi
 from xentcompat.expectations.conditions import holding
 from xentcompat.reference import compact
@@ -15,7 +14,8 @@ from xentcompat.reference.cases import Case
 from xentcompat.reference.dtypes import DTYPE_NAMES, overflowing_values, round_to
 from xentcompat.reference.errors import grad_units
 from xentcompat.reference.softmax_xent import solve
-from xentcompat.verdict import judge_grad
+from xentcompat.run import cell_memory
+from xentcompat.run.verdict import judge_grad
 
 ROWS, CLASSES = 64, 512  # 256 KiB as float64: big once the threshold is 64 KiB
 
@@ -93,14 +93,15 @@ def test_an_npz_batch_is_memory_mapped_and_keeps_its_dtype(tmp_path):
     np.testing.assert_array_equal(load_cases(tmp_path / "packed.npz")[0].logits, logits)
 
 
-def _api(api_id: str, targets: str = "labels", framework: str = "torch") -> LossApi:
-    return LossApi(api_id, framework, targets, api_id, lambda call: None)
+def _api(api_id: str, targets: str = "labels", framework: str = "torch",
+         memory_batches: float | None = None) -> LossApi:
+    return LossApi(api_id, framework, targets, api_id, lambda call: None, memory_batches=memory_batches)
 
 
 def test_a_cell_over_the_memory_budget_is_refused_with_its_numbers(big, monkeypatch):
     logits, labels = _batch()
     case = Case("mine", "user", logits, labels)
-    api = _api("torch.nn.CrossEntropyLoss")
+    api = _api("torch.nn.CrossEntropyLoss", memory_batches=2.9)
     elements = ROWS * CLASSES
     need32, _ = cell_memory.cell_need(api, case, "float32")
     need64, _ = cell_memory.cell_need(api, case, "float64")
@@ -112,7 +113,7 @@ def test_a_cell_over_the_memory_budget_is_refused_with_its_numbers(big, monkeypa
     reason = cell_memory.refusal(api, case, "float64")
     assert reason.startswith(f"not run: a {ROWS} x {CLASSES} batch in float64 needs about")
     assert "over the memory budget" in reason
-    probs_need, _ = cell_memory.cell_need(_api("optax.softmax_cross_entropy", "probs", "jax"), case, "float16")
+    probs_need, _ = cell_memory.cell_need(_api("optax.softmax_cross_entropy", "probs", "jax", 4.8), case, "float16")
     assert probs_need == elements * 4 * 2 + int(5.8 * elements * 2)  # rounded logits and one-hot probs in float32
     monkeypatch.setenv("XENTCOMPAT_BIG_BATCH_BYTES", str(2**40))
     assert cell_memory.refusal(api, case, "float64") is None  # a small batch always runs

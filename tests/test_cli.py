@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from xentcompat.report import cli
-from xentcompat.report.records import read_results, results_document, write_json_atomic
+from xentcompat import cli
+from xentcompat.results.documents import read_results, results_document, write_json_atomic
 from tests.test_records import record
 
 

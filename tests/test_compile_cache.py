@@ -2,7 +2,7 @@
 
 import os
 
-from xentcompat import compile_cache
+from xentcompat.run import compile_cache
 
 
 def test_a_run_makes_its_own_cache_and_removes_it(monkeypatch, tmp_path):

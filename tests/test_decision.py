@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from xentcompat.record import Record
 from xentcompat.report import decision
 from xentcompat.report.numbers import loss_words
+from xentcompat.results.record import Record
 from tests.test_records import record
 
 CE, NLL_LOG, TWICE = "torch.nn.CrossEntropyLoss", "torch.nn.NLLLoss(log(softmax))", "torch.nn.CrossEntropyLoss(softmax)"

@@ -7,9 +7,9 @@ import pytest
 
 from tests import device_fault_adapter
 from xentcompat.adapters import base
-from xentcompat.harness import Cell, check
-from xentcompat.isolation import Setup, close_children
 from xentcompat.reference.cases import by_id
+from xentcompat.run.harness import Cell, check
+from xentcompat.run.isolation import Setup, close_children
 
 SETUP = Setup((), ("tests.device_fault_adapter",))
 

@@ -17,7 +17,7 @@ from xentcompat.reference.dtypes import DTYPE_NAMES, float_type
 from xentcompat.reference.errors import CALIBRATED_MAX_UNITS, TOLERANCE_UNITS, grad_unit, grad_units, loss_unit
 from xentcompat.reference.options import Options
 from xentcompat.reference.softmax_xent import make_problem, solve
-from xentcompat.verdict import judge_grad, judge_loss
+from xentcompat.run.verdict import judge_grad, judge_loss
 
 MARGIN = 4  # the tolerance is this far above the largest correct error, and every defect this far above it
 

@@ -12,9 +12,9 @@ from xentcompat import expectations
 from xentcompat.expectations import CauseConflict, expectation
 from xentcompat.expectations.conditions import PROBABILITY_CONDITIONS, holding
 from xentcompat.expectations.model import KINDS
-from xentcompat.harness import finding_id
 from xentcompat.reference.cases import CATALOGUE, by_id
 from xentcompat.reference.options import Problem
+from xentcompat.run.harness import finding_id
 
 CELL = {"api": "torch.nn.CrossEntropyLoss", "case": "neg-inf-row", "dtype": "float16", "device": "cpu",
         "mode": "eager", "backend": None}

@@ -11,9 +11,9 @@ import json
 import pytest
 
 from tests.fault_adapter import FAULT
+from xentcompat import cli
 from xentcompat.adapters import base
-from xentcompat.report import cli
-from xentcompat.report.records import read_results
+from xentcompat.results.documents import read_results
 
 CASES = [{"id": f"c{index}", "logits": [[7.25 if index == 3 else 1.0, 0.0, -1.0]], "labels": [0]}
          for index in range(6)]

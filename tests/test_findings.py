@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from xentcompat.report.decision import typed
 from xentcompat import __version__
+from xentcompat.report.decision import typed
 from xentcompat.report.findings import collect
 from xentcompat.report.markdown import render_markdown
-from xentcompat.report.merge import merge_documents
-from xentcompat.report.records import results_document
+from xentcompat.results.documents import results_document
+from xentcompat.results.merge import merge_documents
 from tests.test_records import record
 
 CAUSES = {"row-overflow": {"kind": "overflow", "title": "A row loss overflows", "upstream": [

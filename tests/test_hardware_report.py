@@ -6,8 +6,8 @@ from xentcompat.report.decision import typed
 from xentcompat.report.hardware import varies_by_cpu_table
 from xentcompat.report.html import render_html
 from xentcompat.report.markdown import render_markdown
-from xentcompat.report.merge import merge_documents
-from xentcompat.report.records import results_document
+from xentcompat.results.documents import results_document
+from xentcompat.results.merge import merge_documents
 from tests.test_markdown import SPARSE, keras_record
 
 VARIES = [{"path": "onednn-float16", "when": "oneDNN float16 kernels (CPU with avx512_fp16)", "loss": "ok",

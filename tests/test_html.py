@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 from xentcompat.report.decision import typed
-from xentcompat.report.records import read_results
+from xentcompat.results.documents import read_results
 
-from xentcompat.report import cli, plots
+from xentcompat import cli
+from xentcompat.report import plots
 from xentcompat.report.findings import collect
 from xentcompat.report.html import render_html
 from xentcompat.report.markdown import anchor
-from xentcompat.report.records import results_document, write_json_atomic
+from xentcompat.results.documents import results_document, write_json_atomic
 from tests.conftest import missing_tool
 from tests.test_records import record
 
@@ -283,7 +284,7 @@ def test_the_kept_reports_first_screen_holds_the_decision_table_and_raised_is_no
 def test_the_kept_report_answers_in_its_first_60_lines_and_stays_within_its_size_limits():
     """report.md ≤ 2,400 lines whose first 60 hold every decision-table choice with a number in each cell;
     report.html ≤ 3 MB (about 16,000 cells over the CPU and a GPU, each in the collapsed per-cell table)."""
-    from xentcompat.report.decision import CHOICES
+    from xentcompat.report.choices import CHOICES
 
     kept = KEPT_RESULTS.parent
     lines = (kept / "report.md").read_text(encoding="utf-8").splitlines()

@@ -8,9 +8,9 @@ import pytest
 
 from tests import crashing_adapter
 from xentcompat.adapters.base import AdapterError, registered
-from xentcompat.harness import Cell, check
-from xentcompat.isolation import Setup, close_children, describe_exit
 from xentcompat.reference.cases import by_id
+from xentcompat.run.harness import Cell, check
+from xentcompat.run.isolation import Setup, close_children, describe_exit
 
 SETUP = Setup((("XC_ISOLATION_TEST", "1"),), ("tests.crashing_adapter",))
 

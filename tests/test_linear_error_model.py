@@ -17,7 +17,7 @@ from xentcompat.reference.errors import CALIBRATED_MAX_UNITS, TOLERANCE_UNITS, l
 from xentcompat.reference.linear_errors import gamma, linear_units, logit_errors
 from xentcompat.reference.linear_xent import make_linear_problem, solve_linear
 from xentcompat.reference.options import Options
-from xentcompat.verdict import judge_grad, judge_loss
+from xentcompat.run.verdict import judge_grad, judge_loss
 
 MARGIN = 4
 

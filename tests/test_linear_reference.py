@@ -10,7 +10,6 @@ import pytest
 
 from tests import crashing_adapter, linear_adapter
 from xentcompat.adapters.base import registered
-from xentcompat.harness import Cell, cells, check
 from xentcompat.reference.cases import CATALOGUE, by_id
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.reference.linear_cases import LINEAR_CASES
@@ -18,6 +17,7 @@ from xentcompat.reference.linear_xent import linear_cross_entropy, make_linear_p
 from xentcompat.reference.mp_linear import mp_linear_cross_entropy
 from xentcompat.reference.mp_oracle import to_float
 from xentcompat.reference.options import Options
+from xentcompat.run.harness import Cell, cells, check
 
 RNG = np.random.default_rng(11)
 HIDDEN, WEIGHT, BIAS = RNG.normal(0, 1, (5, 6)), RNG.normal(0, 0.7, (9, 6)), RNG.normal(0, 1, 9)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from xentcompat.report.markdown import render_markdown
-from xentcompat.report.records import results_document
+from xentcompat.results.documents import results_document
 from tests.test_records import record
 
 SPARSE = "keras.losses.SparseCategoricalCrossentropy(from_logits=False)"

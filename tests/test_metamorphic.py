@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tests import crashing_adapter
-from xentcompat.report.decision import typed
 from xentcompat.adapters.base import registered
-from xentcompat.harness import Cell, check
 from xentcompat.reference.cases import by_id
+from xentcompat.report.decision import typed
 from xentcompat.report.relations import broken_relations_table, checked_count
+from xentcompat.run.harness import Cell, check
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_no_shift_where_it_would_leave_the_dtypes_range(fake_apis):
 
 def test_the_report_says_how_many_relations_held(fake_apis):
     from xentcompat.report.markdown import render_markdown
-    from xentcompat.report.records import results_document
+    from xentcompat.results.documents import results_document
 
     record = check(Cell(fake_apis["fake.checks_labels"], by_id("random-moderate"), "float32"), []).record
     report = render_markdown(results_document([record], []))

@@ -10,11 +10,11 @@ import re
 import pytest
 
 from tests.fault_adapter import FAULT
-from xentcompat import parts
+from xentcompat import cli
 from xentcompat.adapters import base
-from xentcompat.progress import duration, plain_line, progress_display
-from xentcompat.report import cli
-from xentcompat.report.records import read_results
+from xentcompat.results.documents import read_results
+from xentcompat.run import parts
+from xentcompat.run.progress import duration, plain_line, progress_display
 
 LINE = re.compile(r"^xentcompat: (?P<name>[\w-]+): (?P<done>\d+)/(?P<total>\d+) cells \((?P<percent>\d+)%\), "
                   r"(?P<elapsed>\d+ s|\d+ min \d+ s) elapsed(, about (\d+ s|\d+ min \d+ s) left)?$")
@@ -87,9 +87,13 @@ def test_run_shows_counts_from_the_running_shard_that_reach_the_total(tmp_path, 
 
 
 def test_the_longest_shards_start_first(monkeypatch):
-    from xentcompat.report import schedule
+    from dataclasses import replace
 
-    measured = sorted(schedule.EAGER_SECONDS, key=schedule.EAGER_SECONDS.get, reverse=True)
-    assert schedule.longest_first(sorted(measured)) == measured
-    monkeypatch.delitem(schedule.EAGER_SECONDS, "huggingface")
+    from xentcompat.adapters import base
+    from xentcompat.run import schedule
+
+    seconds = {name: target.eager_seconds for name, target in base.TARGETS.items()}
+    measured = sorted(seconds, key=seconds.get, reverse=True)
+    assert measured[0] == "jax" and schedule.longest_first(sorted(measured)) == measured
+    monkeypatch.setitem(base.TARGETS, "huggingface", replace(base.TARGETS["huggingface"], eager_seconds=None))
     assert schedule.longest_first(["torch", "huggingface"]) == ["huggingface", "torch"]  # not yet measured: early

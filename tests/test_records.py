@@ -9,11 +9,11 @@ import stat
 
 import pytest
 
-from xentcompat.record import RECORD_FIELDS, Record
-from xentcompat.report import records as records_module
-from xentcompat.report.merge import merge_documents, merge_files
-from xentcompat.report.records import (SCHEMA_VERSION, ResultsError, decode_number, encode, read_results,
+from xentcompat.results import documents as records_module
+from xentcompat.results.documents import (SCHEMA_VERSION, ResultsError, decode_number, encode, read_results,
                                        results_document, write_json_atomic)
+from xentcompat.results.merge import merge_documents, merge_files
+from xentcompat.results.record import RECORD_FIELDS, Record
 
 
 def record(case: str, loss: str = "ok", value=1.0, **overrides) -> dict:

@@ -8,11 +8,11 @@ import json
 
 from tests.fault_adapter import FAULT
 from tests.test_records import record
+from xentcompat import cli
 from xentcompat.adapters import base
-from xentcompat.harness import DIED
-from xentcompat.rejudge import as_device_fault, rejudge_document, rejudge_target, target_of
-from xentcompat.report import cli
-from xentcompat.report.records import read_results, results_document
+from xentcompat.results.documents import read_results, results_document
+from xentcompat.run.harness import DIED
+from xentcompat.run.rejudge import as_device_fault, rejudge_document, rejudge_target, target_of
 
 
 def _fault_target(monkeypatch):
@@ -78,7 +78,7 @@ def test_rejudge_reads_compressed_documents_and_renders_the_report(tmp_path, mon
     path = tmp_path / "gpu.results.json.gz"
     with gzip.open(path, "wt") as stream:
         json.dump(results_document([_fault_record("uniform-zeros", "inaccurate")], []), stream)
-    monkeypatch.setattr("xentcompat.rejudge._run_each", lambda jobs, environments, workers: {
+    monkeypatch.setattr("xentcompat.run.rejudge._run_each", lambda jobs, environments, workers: {
         target: rejudge_target(target, records, environments) for target, records in jobs.items()})
     assert cli.main(["rejudge", str(path), "--out", str(tmp_path / "out"), "--strict"]) == 1
     judged = read_results(tmp_path / "out" / "results.json")["records"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from xentcompat.adapters.repro import literal, probs_literal
-from xentcompat.reference.cases import one_hot
+from xentcompat.reference.case import one_hot
 
 
 def evaluate(code: str):

@@ -6,8 +6,8 @@ from xentcompat.report.decision import typed
 from xentcompat.report.guidance import guidance
 from xentcompat.report.html import render_html
 from xentcompat.report.markdown import render_markdown
-from xentcompat.report.records import results_document
 from xentcompat.report.tables import invalid_input_table, option_values_table, same_name_different_numbers
+from xentcompat.results.documents import results_document
 from tests.test_records import record
 
 TORCH, SPARSE = "torch.nn.CrossEntropyLoss", "keras.losses.SparseCategoricalCrossentropy(from_logits=True)"

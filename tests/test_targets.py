@@ -9,9 +9,9 @@ import types
 import pytest
 
 from xentcompat.adapters import base
-from xentcompat.harness import Cell, check
+from xentcompat.cli import shard_plan
 from xentcompat.reference.cases import by_id
-from xentcompat.report.cli import shard_plan
+from xentcompat.run.harness import Cell, check
 
 
 def fake_adapter(name: str, framework: str, backend: str | None, devices: dict) -> types.ModuleType:

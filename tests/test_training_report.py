@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 
 from tests.test_records import record
-from xentcompat.report import cli
-from xentcompat.report.records import read_results, results_document, write_json_atomic
+from xentcompat import cli
 from xentcompat.report.training import decision_lines, html_section, markdown_section, write_plots
+from xentcompat.results.documents import read_results, results_document, write_json_atomic
+from xentcompat.results.training import (TrainingError, merge_training, read_training, run_entry,
+                                          training_document)
+from xentcompat.results.training import EPOCH_METRICS
 from xentcompat.training import loop, runner
 from xentcompat.training.data import Digits, initial_weights, weights_digest
-from xentcompat.training.document import (TrainingError, merge_training, read_training, run_entry,
-                                          training_document)
 from xentcompat.training.experiment import REGIMES, Config, config_json
-from xentcompat.training.measure import EPOCH_METRICS, EpochTally, accuracy, saturation
+from xentcompat.training.measure import EpochTally, accuracy, saturation
 from xentcompat.training.variants import variant_named
 
 EPOCHS = 3

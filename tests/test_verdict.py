@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from xentcompat.verdict import judge_grad, judge_loss, shape_mismatch, worst
+from xentcompat.run.verdict import judge_grad, judge_loss, shape_mismatch, worst
 
 INF, NAN = math.inf, math.nan
 

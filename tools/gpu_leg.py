@@ -53,7 +53,7 @@ def main() -> int:
 
 def run_group(name: str, targets: tuple[str, ...], mode: str, args, seconds: float) -> None:
     out = args.out / name
-    command = [sys.executable, "-m", "xentcompat.report.cli", "run", "--targets", *targets, "--device", "cuda",
+    command = [sys.executable, "-m", "xentcompat.cli", "run", "--targets", *targets, "--device", "cuda",
                "--mode", mode, "-n", args.workers, "--out", str(out)]
     start = time.monotonic()
     child = subprocess.Popen(command, start_new_session=True)
@@ -76,22 +76,22 @@ def _document(out: Path, targets: tuple[str, ...], status: int) -> dict | None:
     for found in (out / "results.json", out / "results.partial.json"):
         if found.exists() and status in (0, 1):
             return json.loads(found.read_text())
-    from xentcompat.report.cli import _salvage
-    from xentcompat.report.merge import merge_documents
+    from xentcompat.run.salvage import salvage
+    from xentcompat.results.merge import merge_documents
 
     shard_dir = out / "shards"
     documents = []
     for target in targets:
         shard = shard_dir / f"{target}.json"
-        documents.append(json.loads(shard.read_text()) if shard.exists() else _salvage(target, shard_dir, status))
+        documents.append(json.loads(shard.read_text()) if shard.exists() else salvage(target, shard_dir, status))
     return without_stopped_cells(merge_documents(documents)) if documents else None
 
 
 def without_stopped_cells(document: dict) -> dict:
     """A stopped group's document without the cells its processes were running when stopped (recorded as crashed
     by `run`, but never measured): each listed under not run, stopped by the time limit."""
-    from xentcompat.harness import DIED
-    from xentcompat.rejudge import cell_key_text
+    from xentcompat.run.harness import DIED
+    from xentcompat.run.rejudge import cell_key_text
 
     stopped = [r for r in document["records"] if (r.get("error") or {}).get("message") == DIED]
     reason = "running when the GPU leg's time limit stopped its shard: not measured"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xentcompat import machine
-from xentcompat.report.records import read_results
+from xentcompat.results.documents import read_results
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _run(out: Path, target: str, mode: str, switches: dict[str, str]) -> dict:
     if (out / "results.json").exists():
         return {_key(record): record for record in read_results(out / "results.json")["records"]}
     environment = {name: value for name, value in os.environ.items() if name not in machine.SWITCHES}
-    command = [sys.executable, "-m", "xentcompat.report.cli", "run", "--targets", target, "--mode", mode,
+    command = [sys.executable, "-m", "xentcompat.cli", "run", "--targets", target, "--mode", mode,
                "--out", str(out)]
     done = subprocess.run(command, env={**environment, **switches}, capture_output=True, text=True)
     if done.returncode not in (0, 1):

@@ -11,10 +11,10 @@ import sys
 import numpy as np
 
 from xentcompat.adapters import base
-from xentcompat.cell_memory import cell_need
 from xentcompat.reference.case_file import load_cases
 from xentcompat.reference.dtypes import DTYPE_NAMES
-from xentcompat.report.records import read_results
+from xentcompat.results.documents import read_results
+from xentcompat.run.cell_memory import cell_need
 
 BIG = {"XENTCOMPAT_BIG_BATCH_BYTES": str(2**20)}
 
@@ -30,7 +30,7 @@ def _batch(path) -> None:
 
 
 def _run(target: str, cases, out, environment: dict) -> dict:
-    done = subprocess.run([sys.executable, "-m", "xentcompat.report.cli", "run", "--targets", target, "--cases",
+    done = subprocess.run([sys.executable, "-m", "xentcompat.cli", "run", "--targets", target, "--cases",
                            str(cases), "--only-cases", "-n", "1", "--out", str(out)],
                           capture_output=True, text=True, env={**os.environ, **environment})
     assert done.returncode == 0, done.stderr[-3000:]

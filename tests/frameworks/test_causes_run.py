@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from xentcompat.report.records import read_results
+from xentcompat.results.documents import read_results
 
 CASES = {"cases": [
     {"id": "mine-confident-wrong", "logits": [[200.0, 0.0, 0.0]], "labels": [1], "dtypes": ["float32"]},
@@ -26,7 +26,7 @@ def test_a_users_batch_is_explained_by_a_cause_or_reported_unexplained(tmp_path,
     cases = tmp_path / "mine.json"
     cases.write_text(json.dumps(CASES))
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "xentcompat.report.cli", "run", "--targets", "torch", "--cases",
+    done = subprocess.run([sys.executable, "-m", "xentcompat.cli", "run", "--targets", "torch", "--cases",
                            str(cases), "--only-cases", "--strict", "-n", "1", "--out", str(out)],
                           capture_output=True, text=True)
     assert done.returncode == 1, done.stderr[-2000:]

@@ -10,8 +10,8 @@ import subprocess
 import sys
 
 from xentcompat.adapters import base
-from xentcompat.record import RECORD_FIELDS
-from xentcompat.report.records import read_results
+from xentcompat.results.documents import read_results
+from xentcompat.results.record import RECORD_FIELDS
 
 USER_CASES = {"cases": [
     {"id": "user-masked-batch", "logits": [[2.5, "-inf", 0.25, -1], [3, 3, 3, "nan"], [40, 0, 0, 0]],
@@ -21,7 +21,7 @@ USER_CASES = {"cases": [
 
 
 def xentcompat(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "xentcompat.report.cli", *args], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "xentcompat.cli", *args], capture_output=True, text=True)
 
 
 def test_run_with_user_cases_writes_complete_records(tmp_path, target):

@@ -15,7 +15,7 @@ def test_sigterm_to_the_cli_stops_its_shards(tmp_path, target):
     if subprocess.run(["pgrep", "--version"], capture_output=True).returncode != 0:
         pytest.skip("pgrep is not installed")
     out = tmp_path / "out"
-    run = subprocess.Popen([sys.executable, "-m", "xentcompat.report.cli", "run", "--targets", target, "--dtypes",
+    run = subprocess.Popen([sys.executable, "-m", "xentcompat.cli", "run", "--targets", target, "--dtypes",
                             "float32", "-n", "1", "--out", str(out)], stderr=subprocess.PIPE, text=True)
     log = out / "shards" / f"{target}.log"
     deadline = time.monotonic() + 300

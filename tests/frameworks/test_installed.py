@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from xentcompat.report.records import read_results
+from xentcompat.results.documents import read_results
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,7 @@ def installed(tmp_path_factory) -> Path:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         archive.extractall(site)
-    assert "xentcompat/matrix/test_agreement.py" in names and "xentcompat/plugin.py" in names
+    assert "xentcompat/matrix/test_agreement.py" in names and "xentcompat/run/plugin.py" in names
     assert any(name.startswith("xentcompat/expectations/causes/") for name in names)
     assert "xentcompat/expectations/causes/kernel_paths.toml" in names
     return site
@@ -52,7 +52,7 @@ def test_run_from_the_installed_package_outside_the_checkout(installed, tmp_path
     cases = tmp_path / "mine.json"
     cases.write_text(json.dumps({"cases": [{"id": "mine", "logits": [[2.0, 0.5, -1.0]], "labels": [0],
                                             "dtypes": ["float32"]}]}))
-    done = subprocess.run([sys.executable, "-m", "xentcompat.report.cli", "run", "--targets", "torch", "--cases",
+    done = subprocess.run([sys.executable, "-m", "xentcompat.cli", "run", "--targets", "torch", "--cases",
                            str(cases), "--only-cases", "-n", "1", "--out", "out"], cwd=tmp_path, env=environment,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:] + (tmp_path / "out" / "shards" / "torch.log").read_text()[-3000:]

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from xentcompat import expectations, machine
-from xentcompat.report.records import read_results
+from xentcompat.results.documents import read_results
 
 CASE = "many-classes-256k-zeros"
 APIS = ("keras.losses.SparseCategoricalCrossentropy(from_logits=False)",

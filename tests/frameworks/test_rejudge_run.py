@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from xentcompat.record import Record
-from xentcompat.rejudge import rejudge_target, target_of
-from xentcompat.report.records import read_results
+from xentcompat.results.documents import read_results
+from xentcompat.results.record import Record
+from xentcompat.run.rejudge import rejudge_target, target_of
 
 STORED = Path(__file__).parents[1] / "data" / "h200-2026-12-04"
 # The old harness's records, by target: invalid-label cells of a process that "died" after a device-side assert

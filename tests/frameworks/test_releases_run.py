@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from xentcompat.adapters import base
-from xentcompat.shard import Settings, shard_document
+from xentcompat.run.shard import Settings, shard_document
 
 LINEAR = "torch.nn.functional.linear_cross_entropy"
 

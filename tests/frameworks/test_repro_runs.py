@@ -13,8 +13,8 @@ import sys
 import numpy as np
 
 from xentcompat.adapters import base
-from xentcompat.harness import cells
 from xentcompat.reference.cases import by_id
+from xentcompat.run.harness import cells
 
 EAGER_CASES = ("random-moderate", "reduction-none", "class-weights", "ignore-index", "label-smoothing",
                "soft-targets", "extra-dims")

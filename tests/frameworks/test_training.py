@@ -16,13 +16,13 @@ import pytest
 
 from tests.conftest import missing_tool
 from xentcompat.adapters import base
+from xentcompat.results.training import read_training
 from xentcompat.training.data import (batches, config_digits, epoch_order, initial_weights, numpy_logits,
                                       weights_digest)
-from xentcompat.training.document import read_training
 from xentcompat.training.experiment import KERAS_EPSILON, REGIMES, Config
 from xentcompat.training.loop import run_seed
 from xentcompat.training.measure import EpochTally, accuracy, reference_loss
-from xentcompat.training.variants import FAMILIES, LOOP_MODULES, family, variants_for
+from xentcompat.training.variants import FAMILIES, loop_module, variants_for
 
 CONFIG = Config(seeds=1, epochs=2, regimes=("standard",))
 STANDARD = REGIMES["standard"]
@@ -43,7 +43,7 @@ def loop(target):
     _needs_a_training_loop(target)
     _needs_scikit_learn()
     base.load(target)  # the target's environment (KERAS_BACKEND) before Keras is imported
-    return importlib.import_module(LOOP_MODULES[family(target)])
+    return importlib.import_module(loop_module(target))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -142,7 +142,7 @@ def test_train_command_end_to_end(tmp_path, target):
     _needs_a_training_loop(target)
     _needs_scikit_learn()
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "xentcompat.report.cli", "train", "--targets", target, "--seeds", "1",
+    done = subprocess.run([sys.executable, "-m", "xentcompat.cli", "train", "--targets", target, "--seeds", "1",
                            "--epochs", "2", "--regimes", "standard", "--out", str(out)], capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -168,7 +168,7 @@ def test_a_target_without_a_loop_is_skipped_by_train(tmp_path, target):
     if target in FAMILIES:
         pytest.skip(f"target {target} trains (test_train_command_end_to_end)")
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "xentcompat.report.cli", "train", "--targets", target, "--seeds", "1",
+    done = subprocess.run([sys.executable, "-m", "xentcompat.cli", "train", "--targets", target, "--seeds", "1",
                            "--epochs", "1", "--regimes", "standard", "--out", str(out)], capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr[-2000:]

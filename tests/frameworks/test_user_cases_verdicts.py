@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from xentcompat.report.records import read_results
+from xentcompat.results.documents import read_results
 
 OFFSET = (np.random.default_rng(1).normal(0, 1, (4, 10)) + 1e4).tolist()
 MODERATE = np.random.default_rng(0).normal(0, 3, (8, 10)).tolist()

@@ -62,6 +62,8 @@ class LossApi:
     areas: frozenset[str] | None = None  # an API probing one behaviour runs only the cases of these areas
     since: str | None = None  # the first release of `framework` that has it (None: every release the suite runs)
     needs: str | None = None  # the dotted name the framework must have for it, e.g. "torch.nn.functional.f"
+    memory_batches: float | None = None  # peak memory of forward + backward, in batches of the cell dtype
+    # (measured on a 512 x 131072 float32 batch; see xentcompat.run.cell_memory); None: not measured
 
     @property
     def adapter(self):
@@ -93,12 +95,22 @@ class Target:
     """A process-wide framework setup: `tox -e <name>` and `--framework <name>` pick one.
 
     `environment` is set before the adapter modules are imported (Keras reads KERAS_BACKEND at import).
+    `eager_seconds`: how long its eager shard takes on 2 cores (`xentcompat run` starts the longest first; None: not
+    measured, started among the longest). `training`: the family of loops and loss variants it trains with
+    (`xentcompat.training.<family>_loop`, `training.variants.VARIANTS[family]`), None where it does not train.
     """
 
     name: str
     modules: tuple[str, ...]
     requires: tuple[str, ...]
     environment: tuple[tuple[str, str], ...] = ()
+    eager_seconds: int | None = None
+    training: str | None = None
+
+    @property
+    def backend(self) -> str | None:
+        """The Keras backend the target sets (None: no Keras)."""
+        return dict(self.environment).get("KERAS_BACKEND")
 
 
 @dataclass(frozen=True)
@@ -149,16 +161,21 @@ class FrameworkMissing(RuntimeError):
 
 
 QUIET_TENSORFLOW = ("TF_CPP_MIN_LOG_LEVEL", "2")
+# eager seconds: each target's eager shard on 2 cores (`xentcompat run`, every target, two shards at a time, 2026-12)
 TARGETS: dict[str, Target] = {
-    "torch": Target("torch", ("xentcompat.adapters.torch", "xentcompat.adapters.torch_linear"), ("torch",)),
+    "torch": Target("torch", ("xentcompat.adapters.torch", "xentcompat.adapters.torch_linear"), ("torch",),
+                    eager_seconds=97, training="torch"),
     "tensorflow": Target("tensorflow", ("xentcompat.adapters.keras", "xentcompat.adapters.tf_nn"),
-                         ("tensorflow", "keras"), (("KERAS_BACKEND", "tensorflow"), QUIET_TENSORFLOW)),
-    "jax": Target("jax", ("xentcompat.adapters.jax",), ("jax", "optax"), (("JAX_ENABLE_X64", "1"),)),
+                         ("tensorflow", "keras"), (("KERAS_BACKEND", "tensorflow"), QUIET_TENSORFLOW),
+                         eager_seconds=58, training="keras"),
+    "jax": Target("jax", ("xentcompat.adapters.jax",), ("jax", "optax"), (("JAX_ENABLE_X64", "1"),),
+                  eager_seconds=525, training="jax"),
     "keras-jax": Target("keras-jax", ("xentcompat.adapters.keras",), ("keras", "jax"),
-                        (("KERAS_BACKEND", "jax"), ("JAX_ENABLE_X64", "1"))),
+                        (("KERAS_BACKEND", "jax"), ("JAX_ENABLE_X64", "1")), eager_seconds=242, training="keras"),
     "keras-torch": Target("keras-torch", ("xentcompat.adapters.keras",), ("keras", "torch"),
-                          (("KERAS_BACKEND", "torch"),)),
-    "huggingface": Target("huggingface", ("xentcompat.adapters.huggingface",), ("torch", "transformers")),
+                          (("KERAS_BACKEND", "torch"),), eager_seconds=154, training="keras"),
+    "huggingface": Target("huggingface", ("xentcompat.adapters.huggingface",), ("torch", "transformers"),
+                          eager_seconds=62),
 }
 DEFAULT_OPTIONS = {"reduction": "mean", "weight": None, "ignore_index": None, "label_smoothing": 0.0,
                    "extra_dims": ()}
@@ -168,17 +185,18 @@ _REGISTRY: dict[str, list[LossApi]] = {}
 def register(framework: str, api_id: str, expression: str, targets: str = "labels",
              supports: frozenset[str] = ALL_OPTIONS, mean_over: str = "weight", backend: str | None = None,
              modes: frozenset[str] = EAGER_ONLY, areas: frozenset[str] | None = None, since: str | None = None,
-             needs: str | None = None):
+             needs: str | None = None, memory_batches: float | None = None):
     """Decorator: register an adapter function as the loss API `api_id` of its module.
 
     `modes` are the execution modes the function implements ("compiled": the framework's compiler on the call);
     `areas`, when given, the only case areas it runs (an API that probes one behaviour on a case family of its own);
-    `since` and `needs`, the releases that have it (see `LossApi.missing_in`): on another, its cells are not run.
+    `since` and `needs`, the releases that have it (see `LossApi.missing_in`): on another, its cells are not run;
+    `memory_batches`, its measured peak memory (see `LossApi`).
     """
 
     def decorate(run: Callable[[Call], tuple]) -> Callable[[Call], tuple]:
         api = LossApi(api_id, framework, targets, expression, run, supports, mean_over, backend, modes, areas,
-                      since, needs)
+                      since, needs, memory_batches)
         _REGISTRY.setdefault(run.__module__, []).append(api)
         return run
 

@@ -33,6 +33,8 @@ if not jax.config.jax_enable_x64:
 
 OPTIONS = frozenset({"reduction", "extra_dims"})  # no class weights, ignore_index or label smoothing
 REDUCERS = {"mean": "({}).mean()", "sum": "({}).sum()", "none": "{}"}
+# the bench times each API through `_loss_and_grad`, the helper every API's function here calls (see xentcompat.bench.steps)
+BENCH_HELPER, BENCH_STEPS = "_loss_and_grad", "xentcompat.bench.steps_jax"
 
 
 def versions() -> dict[str, str]:
@@ -158,26 +160,30 @@ MASK = "x != -jnp.inf"  # the `where=` variants mask the -inf (masked) classes i
 
 
 @register("jax", "optax.softmax_cross_entropy_with_integer_labels",
-          "optax.softmax_cross_entropy_with_integer_labels(x, y)", supports=OPTIONS, modes=EAGER_AND_COMPILED)
+          "optax.softmax_cross_entropy_with_integer_labels(x, y)", supports=OPTIONS, modes=EAGER_AND_COMPILED,
+          memory_batches=3.9)
 def softmax_cross_entropy_with_integer_labels(call: Call):
     return _loss_and_grad(call, _integer_labels_rows, _integer_labels_jit, _labels(call))
 
 
 @register("jax", "optax.softmax_cross_entropy", "optax.softmax_cross_entropy(x, q)", targets="probs",
-          supports=OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED)
+          supports=OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED,
+          memory_batches=4.8)
 def softmax_cross_entropy(call: Call):
     return _loss_and_grad(call, _softmax_rows, _softmax_jit, array(call.problem.probs, call))
 
 
 @register("jax", "optax.safe_softmax_cross_entropy", "optax.safe_softmax_cross_entropy(x, q)", targets="probs",
-          supports=OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED)
+          supports=OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED,
+          memory_batches=7.1)
 def safe_softmax_cross_entropy(call: Call):
     return _loss_and_grad(call, _safe_softmax_rows, _safe_softmax_jit, array(call.problem.probs, call))
 
 
 @register("jax", "log(jax.nn.softmax)[label]",
           "-jnp.take_along_axis(jnp.log(jax.nn.softmax(x, axis=-1)), y[..., None], axis=-1)[..., 0]",
-          supports=OPTIONS, modes=EAGER_AND_COMPILED)
+          supports=OPTIONS, modes=EAGER_AND_COMPILED,
+          memory_batches=4.5)
 def log_of_softmax(call: Call):
     """The tutorial form: log of the probabilities, picked at the label."""
     return _loss_and_grad(call, _log_of_softmax_rows, _log_of_softmax_jit, _labels(call))
@@ -185,7 +191,8 @@ def log_of_softmax(call: Call):
 
 @register("jax", "jax.nn.log_softmax[label]",
           "-jnp.take_along_axis(jax.nn.log_softmax(x, axis=-1), y[..., None], axis=-1)[..., 0]",
-          supports=OPTIONS, modes=EAGER_AND_COMPILED)
+          supports=OPTIONS, modes=EAGER_AND_COMPILED,
+          memory_batches=2.8)
 def log_softmax(call: Call):
     return _loss_and_grad(call, _log_softmax_rows, _log_softmax_jit, _labels(call))
 
@@ -199,7 +206,8 @@ def log_softmax_plain_index(call: Call):
 
 @register("jax", "optax.softmax_cross_entropy_with_integer_labels(where=mask)",
           f"optax.softmax_cross_entropy_with_integer_labels(jnp.where({MASK}, x, 0), y, where={MASK})",
-          supports=OPTIONS, modes=EAGER_AND_COMPILED)
+          supports=OPTIONS, modes=EAGER_AND_COMPILED,
+          memory_batches=7.2)
 def integer_labels_where(call: Call):
     """A mask instead of -inf logits: `where=` marks the classes that count (a row of only masked classes has
     none)."""
@@ -208,7 +216,8 @@ def integer_labels_where(call: Call):
 
 @register("jax", "jax.nn.log_softmax(where=mask)[label]",
           f"-jnp.take_along_axis(jax.nn.log_softmax(jnp.where({MASK}, x, 0), axis=-1, where={MASK}), "
-          "y[..., None], axis=-1)[..., 0]", supports=OPTIONS, modes=EAGER_AND_COMPILED)
+          "y[..., None], axis=-1)[..., 0]", supports=OPTIONS, modes=EAGER_AND_COMPILED,
+          memory_batches=7.1)
 def log_softmax_where(call: Call):
     return _loss_and_grad(call, _log_softmax_where_rows, _log_softmax_where_jit, _labels(call))
 

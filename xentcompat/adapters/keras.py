@@ -43,6 +43,8 @@ CATEGORICAL = "keras.losses.CategoricalCrossentropy"
 SOFTMAX_LAYER = "keras.layers.Softmax(dtype={dtype})(x)"
 BACKEND_SOFTMAX = {"tensorflow": "tf.nn.softmax(x, axis=-1)", "jax": "jax.nn.softmax(x, axis=-1)",
                    "torch": "torch.softmax(x, dim=-1)"}[BACKEND]
+# the bench times each API through `_run`, the helper every API's function here calls (see xentcompat.bench.steps)
+BENCH_HELPER, BENCH_STEPS = "_run", "xentcompat.bench.steps_keras"
 
 
 def versions() -> dict[str, str]:

@@ -23,6 +23,8 @@ from xentcompat.adapters.repro import array_code
 
 OPTIONS = frozenset({"reduction", "extra_dims"})  # no class weights, ignore_index or label smoothing
 REDUCERS = {"mean": "tf.reduce_mean({})", "sum": "tf.reduce_sum({})", "none": "{}"}
+# the bench times each API through `_loss_and_grad`, the helper every API's function here calls (see xentcompat.bench.steps)
+BENCH_HELPER, BENCH_STEPS = "_loss_and_grad", "xentcompat.bench.steps_tf"
 
 
 def versions() -> dict[str, str]:

@@ -33,6 +33,8 @@ NLL_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "extra_dims"})  
 # and option value), and an error, not a silent fall back to eager, if that is ever reached.
 COMPILE_CONFIG = {"recompile_limit": 1024, "accumulated_recompile_limit": 4096, "fail_on_recompile_limit_hit": True,
                   "suppress_errors": False}
+# the bench times each API through `_run`, the helper every API's function here calls (see xentcompat.bench.steps)
+BENCH_HELPER, BENCH_STEPS = "_run", "xentcompat.bench.steps_torch"
 
 
 def versions() -> dict[str, str]:
@@ -166,33 +168,38 @@ def _cross_entropy_of_softmax(x, y, **options):
 
 
 @register("torch", "torch.nn.CrossEntropyLoss", "torch.nn.CrossEntropyLoss({options})(x, y)",
-          supports=CLASS_INDEX_OPTIONS, modes=EAGER_AND_COMPILED)
+          supports=CLASS_INDEX_OPTIONS, modes=EAGER_AND_COMPILED,
+          memory_batches=2.9)
 def cross_entropy(call: Call):
     return _run(call, _cross_entropy, _logits(call), _labels(call))
 
 
 @register("torch", "torch.nn.CrossEntropyLoss[probs]", "torch.nn.CrossEntropyLoss({options})(x, q)",
-          targets="probs", supports=PROBS_OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED)
+          targets="probs", supports=PROBS_OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED,
+          memory_batches=4.9)
 def cross_entropy_probs(call: Call):
     return _run(call, _cross_entropy_probs, _logits(call), _probs(call))
 
 
 @register("torch", "torch.nn.NLLLoss(log_softmax)", "torch.nn.NLLLoss({options})(torch.log_softmax(x, dim=1), y)",
-          supports=NLL_OPTIONS, modes=EAGER_AND_COMPILED)
+          supports=NLL_OPTIONS, modes=EAGER_AND_COMPILED,
+          memory_batches=2.9)
 def nll_log_softmax(call: Call):
     return _run(call, _nll_log_softmax, _logits(call), _labels(call))
 
 
 @register("torch", "torch.nn.NLLLoss(log(softmax))",
           "torch.nn.NLLLoss({options})(torch.log(torch.softmax(x, dim=1)), y)", supports=NLL_OPTIONS,
-          modes=EAGER_AND_COMPILED)
+          modes=EAGER_AND_COMPILED,
+          memory_batches=2.9)
 def nll_log_of_softmax(call: Call):
     return _run(call, _nll_log_of_softmax, _logits(call), _labels(call))
 
 
 @register("torch", "torch.nn.CrossEntropyLoss(softmax)",
           "torch.nn.CrossEntropyLoss({options})(torch.softmax(x, dim=1), y)", supports=CLASS_INDEX_OPTIONS,
-          modes=EAGER_AND_COMPILED)
+          modes=EAGER_AND_COMPILED,
+          memory_batches=3.9)
 def cross_entropy_of_softmax(call: Call):
     """Softmax applied twice: the model's last layer is a softmax and CrossEntropyLoss applies another."""
     return _run(call, _cross_entropy_of_softmax, _logits(call), _labels(call))

@@ -29,11 +29,10 @@ from pathlib import Path
 from xentcompat import machine
 from xentcompat.adapters.base import TARGETS, missing_requirement
 from xentcompat.bench import floor
-from xentcompat.bench.document import bench_document, write_bench
 from xentcompat.bench.grid import Shape, dtype_order, parse_dtypes, parse_shapes, select_devices
 from xentcompat.bench.worker import LIST_KIND, PART_KIND
-from xentcompat.isolation import describe_exit
-from xentcompat.report.records import write_text_atomic
+from xentcompat.results.bench import bench_document
+from xentcompat.run.isolation import describe_exit
 
 BENCH_FILE = "bench.json"
 PARTS_DIR = "bench-parts"
@@ -408,26 +407,3 @@ def current_machine() -> dict:
     """The machine (id, CPU, kernel switches) and its memory."""
     pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
     return {**machine.current(), "memory_bytes": pages * size}
-
-
-def write_outputs(document: dict, out: Path) -> None:
-    from xentcompat.report.bench import html_page, markdown_section
-
-    out.mkdir(parents=True, exist_ok=True)
-    write_bench(out / BENCH_FILE, document)
-    write_text_atomic(out / "bench.md", "\n".join(markdown_section(document)) + "\n")
-    write_text_atomic(out / "bench.html", html_page(document))
-
-
-def run_bench(targets: list[str], config: Config, out: Path) -> int:
-    """`xentcompat bench`: 0 when every target that could run finished, 3 when one failed (the others kept), 130
-    when Ctrl-C stopped it (what was measured is written)."""
-    document = bench(targets, config, out)
-    write_outputs(document, out)
-    measured = document["measurements"]
-    failed = [t["name"] for t in document["targets"] if t.get("failed")]
-    print(f"xentcompat: {len(measured)} measurements ({sum(1 for m in measured if m.get('error'))} could not run) "
-          f"in {document['wall_seconds']:.0f} s; wrote {out / BENCH_FILE}, {out / 'bench.md'} and "
-          f"{out / 'bench.html'}")
-    stopped = any(str(t.get("failed", "")).startswith("stopped by SIGINT") for t in document["targets"])
-    return 128 + signal.SIGINT if stopped else (3 if failed else 0)

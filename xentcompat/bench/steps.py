@@ -3,7 +3,8 @@
 The adapters' own `run(Call)` takes float64 numpy logits, converts them to the framework, runs forward and backward,
 and converts loss and gradient back to float64 numpy: at 8192 × 128,256 that is 8.4 GB of float64 in, 8.4 GB out,
 and the conversions would dominate the time. So the bench does not time `run`; it asks it. Each adapter runs its
-APIs through one helper (`_run` in torch and keras, `_loss_and_grad` in jax and tf_nn) whose arguments name the
+APIs through one helper, which the module names (`BENCH_HELPER`, with its step module `BENCH_STEPS`: `_run` in torch
+and keras, `_loss_and_grad` in jax and tf_nn) and whose arguments name the
 framework function the API is (the loss function, the `rows` function, the loss class and how its input is made)
 and the compiled callable its compiled mode uses. The bench calls the API's `run` once on a 2 × 3 problem with that
 helper replaced by a recorder, which stops the call and returns those arguments; the framework's step module then
@@ -24,12 +25,6 @@ import numpy as np
 from xentcompat.adapters.base import Call, LossApi
 from xentcompat.reference.options import Problem
 
-HELPERS = {"xentcompat.adapters.torch": "_run", "xentcompat.adapters.jax": "_loss_and_grad",
-           "xentcompat.adapters.tf_nn": "_loss_and_grad", "xentcompat.adapters.keras": "_run"}
-STEP_MODULES = {"xentcompat.adapters.torch": "xentcompat.bench.steps_torch",
-                "xentcompat.adapters.jax": "xentcompat.bench.steps_jax",
-                "xentcompat.adapters.tf_nn": "xentcompat.bench.steps_tf",
-                "xentcompat.adapters.keras": "xentcompat.bench.steps_keras"}
 PROBE_SHAPE = (2, 3)
 
 
@@ -47,7 +42,7 @@ class Captured:
     @property
     def steps(self):
         """The step module of the API's framework (inputs, the gradient step, the device sync)."""
-        return importlib.import_module(STEP_MODULES[self.api.adapter.__name__])
+        return importlib.import_module(self.api.adapter.BENCH_STEPS)
 
 
 class _Stop(Exception):
@@ -85,9 +80,9 @@ def _recording(module, name: str):
 def capture(api: LossApi) -> Captured:
     """The framework function (and compiled callable) `api`'s adapter function calls; NoTimingPath otherwise."""
     module = api.adapter
-    helper = HELPERS.get(module.__name__)
+    helper = getattr(module, "BENCH_HELPER", None)
     if helper is None or not hasattr(module, helper):
-        raise NoTimingPath(f"no timing path for adapter {module.__name__} (xentcompat.bench.steps.HELPERS)")
+        raise NoTimingPath(f"no timing path for adapter {module.__name__} (it names no BENCH_HELPER)")
     try:
         with _recording(module, helper):
             api.run(probe_call(api))
@@ -96,3 +91,8 @@ def capture(api: LossApi) -> Captured:
         captured.steps.check(captured)
         return captured
     raise NoTimingPath(f"its adapter function does not call {module.__name__}.{helper}, which the bench times")
+
+
+def step_module(api: LossApi) -> str | None:
+    """The bench's step module for `api`'s adapter (None: the bench has no timing path for it)."""
+    return getattr(api.adapter, "BENCH_STEPS", None)

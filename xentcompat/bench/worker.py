@@ -27,7 +27,7 @@ from xentcompat import machine
 from xentcompat.adapters import base
 from xentcompat.bench import floor, steps, timing
 from xentcompat.bench.grid import parse_shapes
-from xentcompat.report.records import write_json_atomic
+from xentcompat.results.documents import write_json_atomic
 
 LIST_KIND = "bench-list"
 PART_KIND = "bench-part"
@@ -55,7 +55,7 @@ def list_target(target: str, devices: list[str], repeats: int, out: Path) -> Non
     bandwidth = {}
     for device in (d for d in devices if d != "cpu" and d in available):
         for api in apis:
-            module = steps.STEP_MODULES.get(api.adapter.__name__)
+            module = steps.step_module(api)
             if module:
                 found = steps.importlib.import_module(module).device_bandwidth(device, repeats)
                 if found:

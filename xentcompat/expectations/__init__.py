@@ -25,12 +25,13 @@ from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from xentcompat.adapters.base import TARGETS
 from xentcompat.expectations.conditions import CONDITIONS
 from xentcompat.expectations.model import (KINDS, SELECTOR_FIELDS, Cause, Effect, Expected, KernelOutcome,
                                            KernelPath, Selector)
 from xentcompat.machine import condition
 from xentcompat.reference.dtypes import DTYPE_NAMES
-from xentcompat.verdict import OUTCOMES
+from xentcompat.results.record import OUTCOMES
 
 __all__ = ["Cause", "CauseConflict", "Effect", "Expected", "GOOD", "GOOD_INVALID", "KernelPath", "causes",
            "check_apis", "check_claims", "expectation", "good", "load", "summaries"]
@@ -40,7 +41,7 @@ CAUSES_DIR = HERE / "causes"
 GOOD = ("ok", "ok")
 GOOD_INVALID = ("raised", "raised")  # invalid input: a clear error is the good outcome
 KNOWN = {"dtypes": DTYPE_NAMES, "devices": ("cpu", "cuda"), "modes": ("eager", "compiled"),
-         "backends": ("tensorflow", "jax", "torch", "none")}
+         "backends": (*dict.fromkeys(target.backend for target in TARGETS.values() if target.backend), "none")}
 CAUSE_FIELDS = {"kind", "title", "explanation", "upstream", "no_upstream", "cells"}
 CELLS_FIELDS = {"framework", "apis", "loss", "grad", "when", "unless", "except", "versions", "note", "upstream", "kernel",
                 *SELECTOR_FIELDS}

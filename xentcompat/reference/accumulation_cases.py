@@ -1,5 +1,5 @@
 """Catalogue cases for gradient accumulation (area "accumulation", float32): one batch of 12 rows, run as
-micro-batches and reduced by one recipe (see `xentcompat.accumulation`).
+micro-batches and reduced by one recipe (see `xentcompat.run.accumulation`).
 
 * uneven-sizes: micro-batches of 2, 7 and 3 rows, every target counted;
 * uneven-ignored: three micro-batches of 4 rows holding 1, 4 and 2 counted targets (the rest `ignore_index` -100:
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xentcompat.reference.cases import Case
+from xentcompat.reference.case import Case
 from xentcompat.reference.micro_batches import RECIPES, Accumulation
 from xentcompat.reference.options import Options
 

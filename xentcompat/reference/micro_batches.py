@@ -1,5 +1,5 @@
 """One batch as micro-batches: how a training loop that accumulates gradients cuts it, and the two recipes that
-put the micro-batches' losses back together (see `xentcompat.accumulation`)."""
+put the micro-batches' losses back together (see `xentcompat.run.accumulation`)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xentcompat.reference.cases import Case
+from xentcompat.reference.case import Case
 from xentcompat.reference.options import Options
 
 INF, NAN = float("inf"), float("nan")

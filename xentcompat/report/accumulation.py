@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from xentcompat.record import Record
 from xentcompat.report.findings import api_label
 from xentcompat.report.tables import Table
+from xentcompat.results.record import Record
 
 DOCUMENTED, NAIVE = "sum-over-count", "mean-of-means"
 BATCHES = {"uneven-sizes": "micro-batches of 2, 7, 3 rows",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from html import escape
 
 from xentcompat.bench.floor import fastest, floor_seconds, ratio
+from xentcompat.report.style import CSS
 
 TITLE = "Speed and memory"
 UNTIMED = "NoTimingPath: "  # an API whose adapter the bench has no timing path for
@@ -223,7 +224,6 @@ def html_section(bench: dict) -> str:
 
 def html_page(bench: dict) -> str:
     """The section as a page of its own (bench.html)."""
-    from xentcompat.report.html import CSS
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{TITLE}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n{html_section(bench)}\n"
             "</main>\n</body>\n</html>\n")

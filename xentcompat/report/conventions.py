@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from xentcompat.record import Record
 from xentcompat.report.findings import api_label
 from xentcompat.report.tables import Table
+from xentcompat.results.record import Record
 
 EMPTY_CASES = {"ignore-index-every-row": "every target ignored (mean)",
                "class-weights-zero-total": "zero total class weight (mean)",

@@ -20,8 +20,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable
 
-from xentcompat.record import Record
+from xentcompat.report.choices import CHOICES, Choice
+from xentcompat.report.devices import device_pairs
 from xentcompat.report.numbers import loss_words, number, shown
+from xentcompat.results.record import Record
 
 DECISION_INTRO = ("✓ agrees with the reference (or raises on invalid input); ✗ deviates (the text links its "
                   "finding); ℹ computes in a lower dtype than it was given (a precision cause, not a failure); "
@@ -30,43 +32,11 @@ DECISION_INTRO = ("✓ agrees with the reference (or raises on invalid input); �
                   "deviates where the CPU does not (each such cell is listed under Varies by device).")
 STRESS_INTRO = ("Values at the dtype's limits, which models do not produce: they never decide a row above.")
 
-SPARSE = "keras.losses.SparseCategoricalCrossentropy"
 GOOD = {False: ("ok", "ok"), True: ("raised", "raised")}
 PRECISION = "precision"
 DEVICE_ASSERT = "device-side assert"  # a device fault, in the words CUDA reports it
 BACKEND_NAMES = {"tensorflow": "TF", "jax": "JAX", "torch": "torch"}
 
-
-@dataclass(frozen=True)
-class Choice:
-    framework: str  # as practitioners name it: PyTorch, Keras, JAX, TensorFlow
-    api: str  # the registered API id
-    label: str  # the call as users write it
-    form: str  # "fused" (logits into the loss), "log-softmax", "softmax first", "double softmax"
-
-
-CHOICES: tuple[Choice, ...] = (
-    Choice("PyTorch", "torch.nn.CrossEntropyLoss", "CrossEntropyLoss(logits)", "fused"),
-    Choice("PyTorch", "torch.nn.NLLLoss(log_softmax)", "NLLLoss(log_softmax(logits))", "log-softmax"),
-    Choice("PyTorch", "torch.nn.NLLLoss(log(softmax))", "NLLLoss(log(softmax(logits)))", "softmax first"),
-    Choice("PyTorch", "torch.nn.CrossEntropyLoss(softmax)", "CrossEntropyLoss(softmax(logits))", "double softmax"),
-    Choice("Keras", f"{SPARSE}(from_logits=True)", "SparseCategoricalCrossentropy(from_logits=True)", "fused"),
-    Choice("Keras", f"{SPARSE}(from_logits=False)", "Softmax layer, then from_logits=False", "softmax first"),
-    Choice("Keras", f"{SPARSE}(from_logits=False)[external probs]", "from_logits=False on external probabilities",
-           "softmax first"),
-    Choice("Keras", f"{SPARSE}(from_logits=True)[after Softmax]", "Softmax layer, then from_logits=True",
-           "double softmax"),
-    Choice("JAX", "optax.softmax_cross_entropy_with_integer_labels", "optax.softmax_cross_entropy_with_integer_labels",
-           "fused"),
-    Choice("JAX", "optax.softmax_cross_entropy", "optax.softmax_cross_entropy(one-hot)", "fused"),
-    Choice("JAX", "optax.safe_softmax_cross_entropy", "optax.safe_softmax_cross_entropy(one-hot)", "fused"),
-    Choice("JAX", "jax.nn.log_softmax[label]", "-jax.nn.log_softmax(x)[label]", "log-softmax"),
-    Choice("JAX", "log(jax.nn.softmax)[label]", "-log(jax.nn.softmax(x))[label]", "softmax first"),
-    Choice("TensorFlow", "tf.nn.sparse_softmax_cross_entropy_with_logits",
-           "tf.nn.sparse_softmax_cross_entropy_with_logits", "fused"),
-    Choice("TensorFlow", "tf.nn.softmax_cross_entropy_with_logits",
-           "tf.nn.softmax_cross_entropy_with_logits(one-hot)", "fused"),
-)
 
 # the cases of a column, with the words a cell names them by
 CASE_WORDS = {"neg-inf-nontarget": "−inf non-target", "neg-inf-target": "−inf target",
@@ -359,7 +329,6 @@ def _compiled_cell(records: list[Record], kinds: dict[str, str]) -> Cell:
 def _cuda_cell(records: list[Record], kinds: dict[str, str]) -> Cell:
     """Each cell measured on the CPU and on CUDA: ✓ where every one gives the same verdict, or CUDA differs only
     where the CPU deviates; ✗ where CUDA deviates (by a non-precision cause) where the CPU does not."""
-    from xentcompat.report.devices import device_pairs  # devices reads findings, which reads this module
 
     pairs = device_pairs(records)
     if not pairs:

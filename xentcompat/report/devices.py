@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from xentcompat.record import Record
 from xentcompat.report.findings import api_label
 from xentcompat.report.tables import Table
+from xentcompat.results.record import Record
 
 INTRO = ("Cells measured on both the CPU and a CUDA GPU that gave different outcomes (loss / gradient), with the "
          "finding behind each: a CPU kernel's float16 sum or summation order, a GPU kernel's float32 accumulation, "

@@ -2,7 +2,7 @@
 explanation and upstream links from the document's `causes` table, and where it shows, with measured values.
 
 A deviating record that no cause explains (a user's case, a new framework release) belongs to an unexplained finding,
-`XC-unexplained-<hash>` of its API and outcome (see `xentcompat.harness.finding_id`); those come first.
+`XC-unexplained-<hash>` of its API and outcome (see `xentcompat.run.harness.finding_id`); those come first.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from xentcompat.record import Record
 from xentcompat.reference.dtypes import DTYPE_NAMES
-from xentcompat.report.decision import CHOICES
+from xentcompat.report.choices import CHOICES
 from xentcompat.report.numbers import words
+from xentcompat.results.record import Record
 
 SEED_APIS = tuple(dict.fromkeys(choice.api for choice in CHOICES))
 CELLS_SHOWN = 6

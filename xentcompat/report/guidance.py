@@ -10,10 +10,10 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from xentcompat.record import Record
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.findings import api_label
 from xentcompat.report.tables import same_name_different_numbers
+from xentcompat.results.record import Record
 
 OK = ("ok", "ok")
 SPARSE = "keras.losses.SparseCategoricalCrossentropy"

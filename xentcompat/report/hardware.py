@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from xentcompat.record import Record
 from xentcompat.report.findings import api_label
 from xentcompat.report.tables import Table
+from xentcompat.results.record import Record
 
 INTRO = ("Frameworks pick CPU kernels by instruction set and by kernel switches, so these cells give different "
          "outcomes on different machines. `measured` is this run; the kernel paths come from the expectations, "

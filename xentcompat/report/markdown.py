@@ -11,18 +11,18 @@ import datetime
 import hashlib
 import json
 
-from xentcompat.record import Record
 from xentcompat import __version__
 from xentcompat.report import decision, devices, hardware, relations
+from xentcompat.report.accumulation import accumulation_intro, accumulation_table
+from xentcompat.report.bench import markdown_section as bench_section
+from xentcompat.report.conventions import EMPTY_INTRO, SMOOTHING_INTRO, empty_denominators_table, smoothing_table
+from xentcompat.report.decision_training import TRAINING_COLUMN, with_training
 from xentcompat.report.findings import Finding, collect
 from xentcompat.report.guidance import guidance
-from xentcompat.report.decision_training import TRAINING_COLUMN, with_training
-from xentcompat.report.accumulation import accumulation_intro, accumulation_table
-from xentcompat.report.conventions import EMPTY_INTRO, SMOOTHING_INTRO, empty_denominators_table, smoothing_table
 from xentcompat.report.scale_sweep import INTRO as SWEEP_INTRO, scale_sweep_table
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
-from xentcompat.report.bench import markdown_section as bench_section
 from xentcompat.report.training import markdown_section
+from xentcompat.results.record import Record
 
 INVALID_INTRO = ("The reference refuses these inputs; a clear error is the good outcome. `silent` shows the loss the "
                  "API returned anyway; `crashed` how the process died (the case ran in a child process).")

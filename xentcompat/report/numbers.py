@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from xentcompat.record import Record
+from xentcompat.results.record import Record
 
 
 def number(value) -> float | None:

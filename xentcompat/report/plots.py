@@ -16,10 +16,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from html import escape
 
-from xentcompat.record import Record
 from xentcompat.reference.errors import TOLERANCE_UNITS
-from xentcompat.report.decision import CHOICES
+from xentcompat.report.choices import CHOICES
 from xentcompat.report.findings import api_label, dtype_order, unexpected
+from xentcompat.results.record import Record
 
 ERROR_AREAS = ("accuracy", "extreme", "large-vocab", "user")
 NONFINITE_OUTCOMES = frozenset({"nan", "inf", "finite", "raised", "crashed", "silent"})

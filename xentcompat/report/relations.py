@@ -1,10 +1,10 @@
-"""The metamorphic relations a run checked (see `xentcompat.metamorphic`), and the ones that broke."""
+"""The metamorphic relations a run checked (see `xentcompat.run.metamorphic`), and the ones that broke."""
 
 from __future__ import annotations
 
-from xentcompat.record import Record
 from xentcompat.report.findings import api_label
 from xentcompat.report.tables import Table
+from xentcompat.results.record import Record
 
 INTRO = ("Relations that need no reference: the loss must not change when a constant is added to a row (`shift`), "
          "when the classes are reordered with their labels (`permute`), or when the batch is split and recombined "

@@ -9,10 +9,10 @@ from collections import defaultdict
 
 import numpy as np
 
-from xentcompat.record import Record
 from xentcompat.reference.dtypes import round_to
 from xentcompat.report.findings import api_label
 from xentcompat.report.tables import Table
+from xentcompat.results.record import Record
 
 CASE = re.compile(r"bf16-scale-(\d+)$")
 INTRO = ("bfloat16 logits normal(0, s) over V = 128256 (4 rows), s = 5 … 640. Each cell: the loss's relative error "

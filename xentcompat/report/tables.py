@@ -9,8 +9,8 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from xentcompat.record import Record
 from xentcompat.report.findings import api_label
+from xentcompat.results.record import Record
 
 DIFFERENT = 1e-4  # relative: two losses of one case further apart than this are "different numbers"
 

@@ -18,12 +18,12 @@ import re
 from html import escape
 from pathlib import Path
 
-from xentcompat.report.records import write_text_atomic
 from xentcompat.report.training_claims import decision_lines, regime_title, standard_claims, stress_claims
 from xentcompat.report.training_facts import (KIND_NAMES, backend_label, errors, final, gradient_ratio, groups, kinds,
                                               nonfinite_rows, percent, regime_info, regime_rows, regimes, spread,
                                               spread_text, targets, variant_run)
 from xentcompat.report.training_plots import accuracy_figure
+from xentcompat.results.documents import write_text_atomic
 
 __all__ = ["decision_lines", "html_page", "html_section", "markdown_section", "write_plots"]
 TITLE = "Training evidence: what each loss does to learning"

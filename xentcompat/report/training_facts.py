@@ -14,9 +14,10 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from xentcompat.report.records import decode_number
+from xentcompat.adapters.base import TARGETS
+from xentcompat.results.documents import decode_number
 
-TARGET_ORDER = ("torch", "tensorflow", "jax", "keras-jax", "keras-torch")
+TARGET_ORDER = tuple(name for name, target in TARGETS.items() if target.training)  # the registry's order
 KIND_ORDER = ("fused", "double-softmax", "softmax-then-log", "forgotten-flag")
 KIND_NAMES = {"fused": "fused loss on logits", "double-softmax": "double softmax",
               "softmax-then-log": "softmax, then log", "forgotten-flag": "logits to from_logits=False"}

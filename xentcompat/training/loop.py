@@ -16,9 +16,10 @@ from typing import Callable
 
 import numpy as np
 
+from xentcompat.results.training import EPOCH_METRICS
 from xentcompat.training.data import batches, config_digits, epoch_order, initial_weights, weights_digest
 from xentcompat.training.experiment import Config, Regime
-from xentcompat.training.measure import EPOCH_METRICS, EpochTally, accuracy, epoch_metrics
+from xentcompat.training.measure import EpochTally, accuracy, epoch_metrics
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,6 @@ import numpy as np
 
 from xentcompat.training.experiment import KERAS_EPSILON
 
-EPOCH_METRICS = ("test_accuracy", "train_loss", "grad_norm", "nonfinite_steps", "test_loss", "logit_spread",
-                 "below_clip", "prob_underflow")
 _DTYPES = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16, "float32": np.float32, "float64": np.float64}
 
 

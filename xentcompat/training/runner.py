@@ -20,10 +20,9 @@ import time
 from pathlib import Path
 
 from xentcompat.adapters.base import TARGETS, missing_requirement
-from xentcompat.isolation import describe_exit
-from xentcompat.progress import Progress, progress_display, watching
-from xentcompat.report.records import write_text_atomic
-from xentcompat.training.document import training_document, write_training
+from xentcompat.results.training import training_document
+from xentcompat.run.isolation import describe_exit
+from xentcompat.run.progress import Progress, progress_display, watching
 from xentcompat.training.experiment import Config, config_json
 from xentcompat.training.variants import FAMILIES, variants_for
 from xentcompat.training.worker import PART_KIND
@@ -125,27 +124,3 @@ def _train_target(target: str, config: Config, parts: Path, progress: Progress, 
     environments += [environment] if environment else []
     runs += target_runs
     return interrupted
-
-
-def write_outputs(document: dict, out: Path) -> None:
-    """training.json, and the report section as training.md and a self-contained training.html."""
-    from xentcompat.report.training import html_page, markdown_section, write_plots
-
-    out.mkdir(parents=True, exist_ok=True)
-    write_training(out / TRAINING_FILE, document)
-    write_plots(document, out / PLOTS_DIR)
-    write_text_atomic(out / "training.md", "\n".join(markdown_section(document, plots=PLOTS_DIR)) + "\n")
-    write_text_atomic(out / "training.html", html_page(document))
-
-
-def run_training(targets: list[str], config: Config, out: Path) -> int:
-    """`xentcompat train`: 0 when every target that could run finished, 3 when one failed (the others kept), 130
-    when Ctrl-C stopped it (what was measured is written)."""
-    document, interrupted = train(targets, config, out)
-    write_outputs(document, out)
-    failed = [t["name"] for t in document["targets"] if t.get("failed")]
-    trained = [t for t in document["targets"] if not t.get("skipped")]
-    times = ", ".join(f"{t['name']} {t['wall_seconds']:.0f} s" for t in trained)
-    print(f"xentcompat: {len(document['runs'])} training runs ({times}); wrote {out / TRAINING_FILE}, "
-          f"{out / 'training.md'} and {out / 'training.html'}")
-    return 128 + signal.SIGINT if interrupted else (3 if failed else 0)

@@ -19,12 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KINDS = {
-    "fused": "logits into the fused loss (the reference)",
-    "double-softmax": "a softmax layer, then the fused loss (softmax applied twice)",
-    "softmax-then-log": "a softmax layer, then the log of its probabilities",
-    "forgotten-flag": "logits into a loss that expects probabilities",
-}
+from xentcompat.adapters.base import TARGETS
+
+
 SPARSE = "keras.losses.SparseCategoricalCrossentropy"
 
 
@@ -69,14 +66,17 @@ VARIANTS: dict[str, tuple[Variant, ...]] = {
                 matrix_api=False, causes=("keras-prob-clip",), from_logits=False),
     ),
 }
-FAMILIES = {"torch": "torch", "jax": "jax", "tensorflow": "keras", "keras-jax": "keras", "keras-torch": "keras"}
-LOOP_MODULES = {"torch": "xentcompat.training.torch_loop", "jax": "xentcompat.training.jax_loop",
-                "keras": "xentcompat.training.keras_loop"}
+FAMILIES = {name: target.training for name, target in TARGETS.items() if target.training}  # target -> family
 
 
 def family(target: str) -> str:
     """The framework family whose loop and variants a target trains with."""
     return FAMILIES[target]
+
+
+def loop_module(target: str) -> str:
+    """The module of a target's training loop: `xentcompat.training.<family>_loop`."""
+    return f"xentcompat.training.{family(target)}_loop"
 
 
 def variants_for(target: str) -> tuple[Variant, ...]:

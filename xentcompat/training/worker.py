@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 from xentcompat import machine
-from xentcompat.report.records import write_json_atomic
-from xentcompat.training.document import run_entry
+from xentcompat.results.documents import write_json_atomic
+from xentcompat.results.training import run_entry
 from xentcompat.training.experiment import Config
 from xentcompat.training.loop import run_seed
-from xentcompat.training.variants import FAMILIES, LOOP_MODULES, family, variants_for
+from xentcompat.training.variants import FAMILIES, loop_module, variants_for
 
 PART_KIND = "training-part"
 
@@ -47,7 +47,7 @@ def _threads() -> dict:
 def train_target(target: str, config: Config, part: Path) -> None:
     """Every regime × variant × seed of `target`, the part file rewritten after each run."""
     start = time.perf_counter()
-    loop = importlib.import_module(LOOP_MODULES[family(target)])
+    loop = importlib.import_module(loop_module(target))
     threads = _threads()
     frameworks = loop.versions()
     backend = getattr(loop, "BACKEND", None)

@@ -1,7 +1,7 @@
 """The matrix as a pytest plugin: options, the `cell` parametrization, and the record collector.
 
 The matrix tests ship in the package (`xentcompat/matrix/`), so an installed xentcompat runs them without a checkout:
-`python -m pytest <xentcompat>/matrix -p xentcompat.plugin --framework torch`.
+`python -m pytest <xentcompat>/matrix -p xentcompat.run.plugin --framework torch`.
 
 Each test process (xdist worker or the single process) appends one JSON line per checked cell to its own part file;
 the controlling process merges the parts into the shard (`--results`) at the end and fails the run if the number of
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from xentcompat import compile_cache, shard
+from xentcompat.run import compile_cache, shard
 
 
 def pytest_addoption(parser):

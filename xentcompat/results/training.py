@@ -20,10 +20,20 @@ import json
 import math
 from pathlib import Path
 
-from xentcompat.report.records import (NONFINITE, ResultsError, decode_number, document_kind, encode, read_json_file,
-                                       write_json_atomic)
-from xentcompat.training.measure import EPOCH_METRICS
-from xentcompat.training.variants import KINDS
+from xentcompat.results.documents import (NONFINITE, ResultsError, decode_number, document_kind, encode, read_json_file,
+                                          write_json_atomic)
+
+# the loss variants a training run compares (xentcompat.training.variants declares each framework's)
+KINDS = {
+    "fused": "logits into the fused loss (the reference)",
+    "double-softmax": "a softmax layer, then the fused loss (softmax applied twice)",
+    "softmax-then-log": "a softmax layer, then the log of its probabilities",
+    "forgotten-flag": "logits into a loss that expects probabilities",
+}
+# what each epoch of a run measures (xentcompat.training.measure)
+EPOCH_METRICS = ("test_accuracy", "train_loss", "grad_norm", "nonfinite_steps", "test_loss", "logit_spread",
+                 "below_clip", "prob_underflow")
+
 
 KIND = "training"
 SCHEMA_VERSION = 1

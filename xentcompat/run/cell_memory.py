@@ -9,7 +9,7 @@ A big batch (see `reference.compact`) is N × C elements E. For a cell in a dtyp
   when they are not the case's own array (float32, 4E; float64, 8E) and one-hot probabilities for an API that takes
   probability targets (float32, 4E);
 * framework peak: the API's forward and backward, its input copies and its returned gradient (what `capture`
-  keeps): `FRAMEWORK_BATCHES` × E × s, measured per API on a 512 × 131072 batch (`benchmarks/cell_memory.py`), plus
+  keeps): the API's `memory_batches` × E × s, measured per API on a 512 × 131072 batch and declared with it, plus
   one batch of margin; an API not measured gets `UNMEASURED_BATCHES`. An adapter that returns a big batch's gradient
   as float64 (`FLOAT64_GRADIENT`) adds 8E;
 * then the framework's memory is gone and the float64 reference gradient (8E) is formed beside the returned one.
@@ -31,15 +31,6 @@ import numpy as np
 from xentcompat.reference.compact import held_as_is, is_big
 
 GIB = 2**30
-# peak RSS growth of capture(api, call) in batches of the cell dtype, float32, 512 x 131072 (benchmarks/cell_memory.py)
-FRAMEWORK_BATCHES = {
-    "torch.nn.CrossEntropyLoss": 2.9, "torch.nn.CrossEntropyLoss[probs]": 4.9,
-    "torch.nn.NLLLoss(log_softmax)": 2.9, "torch.nn.NLLLoss(log(softmax))": 2.9,
-    "torch.nn.CrossEntropyLoss(softmax)": 3.9,
-    "optax.softmax_cross_entropy_with_integer_labels": 3.9, "optax.softmax_cross_entropy": 4.8,
-    "optax.safe_softmax_cross_entropy": 7.1, "log(jax.nn.softmax)[label]": 4.5, "jax.nn.log_softmax[label]": 2.8,
-    "optax.softmax_cross_entropy_with_integer_labels(where=mask)": 7.2, "jax.nn.log_softmax(where=mask)[label]": 7.1,
-}
 MARGIN_BATCHES = 1.0
 UNMEASURED_BATCHES = 10.0
 FLOAT64_GRADIENT = frozenset({"keras", "tensorflow"})  # adapters whose gradient comes back as float64 whatever N × C
@@ -60,7 +51,8 @@ def cell_need(api, case, dtype: str) -> tuple[int, str]:
     item = ITEM_BYTES[dtype]
     logits = 0 if held_as_is(case.logits, dtype) else elements * (8 if dtype == "float64" else 4)
     probs = elements * 4 if api.targets == "probs" and case.probs is None else 0
-    batches = FRAMEWORK_BATCHES.get(api.id, UNMEASURED_BATCHES - MARGIN_BATCHES) + MARGIN_BATCHES
+    measured = api.memory_batches
+    batches = (UNMEASURED_BATCHES - MARGIN_BATCHES if measured is None else measured) + MARGIN_BATCHES
     framework = int(batches * elements * item) + (elements * 8 if api.framework in FLOAT64_GRADIENT else 0)
     returned = elements * (8 if api.framework in FLOAT64_GRADIENT else 4 if dtype == "bfloat16" else item)
     reference = elements * 8

@@ -18,21 +18,20 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from xentcompat import compile_cache, expectations, parts
 from xentcompat.adapters.base import TARGETS, missing_requirement
-from xentcompat.isolation import describe_exit
-from xentcompat.progress import Progress, progress_display, watching
-from xentcompat.record import Record
 from xentcompat.reference.case_file import CaseFileError, load_cases
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.html import render_html
 from xentcompat.report.markdown import render_markdown
-from xentcompat.report.merge import merge_files
-from xentcompat.report.schedule import longest_first
-from xentcompat.report.records import (ResultsError, read_results, results_document, write_json_atomic,
-                                       write_text_atomic)
+from xentcompat.results.documents import ResultsError, read_results, write_json_atomic, write_text_atomic
+from xentcompat.results.merge import merge_files
+from xentcompat.results.record import Record
+from xentcompat.run import compile_cache, parts
+from xentcompat.run.progress import Progress, progress_display, watching
+from xentcompat.run.salvage import salvage
+from xentcompat.run.schedule import longest_first
 
-PACKAGE = Path(__file__).resolve().parents[1]
+PACKAGE = Path(__file__).resolve().parent
 MATRIX_TESTS = PACKAGE / "matrix"  # ships in the package: an installed xentcompat runs without a checkout
 CHECKOUT = PACKAGE.parent if (PACKAGE.parent / "pyproject.toml").is_file() else None
 
@@ -169,7 +168,7 @@ def run_command(args) -> int:
         shard = shard_dir / f"{target}.json"
         if status not in (0, 1) or not shard.exists():
             failed.append(target)
-            salvaged.append(_salvage(target, shard_dir, status))
+            salvaged.append(salvage(target, shard_dir, status))
             continue
         shards.append(shard)
     trained = _train_beside(runnable, args) if args.train and runnable else []
@@ -193,24 +192,6 @@ def _write_outputs_keeping(document: dict, out: Path, shard_dir: Path) -> None:
         raise CannotWrite(f"cannot write {error.filename or out}: {error.strerror or error}; the measured shards "
                           f"are kept in {shard_dir}: `xentcompat merge {shard_dir}/*.json --out {out}` once it can be "
                           "written") from None
-
-
-def _salvage(target: str, shard_dir: Path, status: int) -> dict:
-    """The records a failed shard did write (its part files, the cells lost with a process among them as
-    crashed), so nothing it measured is lost."""
-    found = parts.read(parts.parts_dir(shard_dir / f"{target}.json"))
-    records = found.records
-    reason = (f"the shard failed ({_status_in_words(status)}) after {len(records)} records"
-              + (f" of {found.planned} cells" if found.planned else "")
-              + (f", {len(found.lost)} of them lost with their process (recorded as crashed)" if found.lost else "")
-              + f"; its output is in {shard_dir / (target + '.log')}")
-    print(f"xentcompat: {target}: {reason}", file=sys.stderr)
-    return results_document(records, [], targets=[{"name": target, "skipped": None, "failed": reason}],
-                            not_run=parts.unfinished(found, target), causes=expectations.summaries(records))
-
-
-def _status_in_words(status: int) -> str:
-    return f"pytest exit status {status}" if status >= 0 else describe_exit(status)
 
 
 def shard_plan(targets: int, workers: int) -> tuple[int, int]:
@@ -282,7 +263,7 @@ def _stop_children(signum, _frame) -> None:
 
 def _run_shard(target: str, shard_dir: Path, workers: int, args, progress: Progress) -> int:
     shard = shard_dir / f"{target}.json"
-    command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", "-p", "no:cacheprovider", "-p", "xentcompat.plugin",
+    command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", "-p", "no:cacheprovider", "-p", "xentcompat.run.plugin",
                "--framework", target, "--device", args.device, "--mode", args.mode, "--results", str(shard.resolve()),
                "-n", str(workers if workers > 1 else 0), "--dist", "loadgroup", "--tb=short", "-rN",
                "--cell-timeout", str(args.cell_timeout)]
@@ -342,7 +323,7 @@ def _write_outputs(document: dict, out: Path) -> None:
 def _train_beside(targets: list[str], args) -> list[Path]:
     """`xentcompat train` on `targets` into DIR/training: its training.json, or nothing when none was written."""
     from xentcompat.training.experiment import Config
-    from xentcompat.training.runner import run_training
+    from xentcompat.commands import run_training
 
     out = args.out / "training"
     run_training(targets, Config(), out)
@@ -369,8 +350,8 @@ def render_command(args) -> int:
 
 
 def rejudge_command(args) -> int:
-    from xentcompat.rejudge import rejudge_document
-    from xentcompat.report.merge import merge_documents
+    from xentcompat.run.rejudge import rejudge_document
+    from xentcompat.results.merge import merge_documents
 
     documents = [read_results(path) for path in args.results]
     workers = os.cpu_count() or 1
@@ -399,7 +380,7 @@ def _say_rejudged(path: Path, document: dict) -> None:
 
 def train_command(args) -> int:
     from xentcompat.training.experiment import REGIMES, Config
-    from xentcompat.training.runner import run_training
+    from xentcompat.commands import run_training
 
     targets = args.targets or list(TARGETS)
     unknown = [t for t in targets if t not in TARGETS]
@@ -415,7 +396,8 @@ def train_command(args) -> int:
 
 
 def bench_command(args) -> int:
-    from xentcompat.bench.runner import bench_config, run_bench
+    from xentcompat.bench.runner import bench_config
+    from xentcompat.commands import run_bench
 
     targets = list(dict.fromkeys(args.targets or TARGETS))
     unknown = [t for t in targets if t not in TARGETS]

@@ -150,7 +150,7 @@ def _is_stale_death(record: dict) -> bool:
 
 def judged(record: dict, api, case, effects, machine: dict) -> dict:
     """`record` with the expectation and finding today's causes give its cell."""
-    from xentcompat.harness import Cell, cell_conditions, cell_repro, claim_fields, finding_id
+    from xentcompat.run.harness import Cell, cell_conditions, cell_repro, claim_fields, finding_id
 
     cell = Cell(api, case, record["dtype"], record["device"], record["mode"])
     deviation = expectations.expectation(effects, claim_fields(cell), record["framework_version"],

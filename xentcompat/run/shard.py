@@ -1,6 +1,6 @@
 """The pytest side of a shard: settings from the command line, cell parametrization, and the record collector.
 
-xdist-safe: every process appends records to its own part files (`xentcompat.parts`); only the controlling process
+xdist-safe: every process appends records to its own part files (`xentcompat.run.parts`); only the controlling process
 merges them into the shard, once every worker is done. A cell that runs past `--cell-timeout` stops its process (the
 cell is recorded as crashed, saying so); a process that dies mid-cell leaves that cell recorded as crashed too.
 """
@@ -18,16 +18,17 @@ from pathlib import Path
 
 import pytest
 
-from xentcompat import expectations, parts
+from xentcompat import expectations
 from xentcompat.adapters import base
-from xentcompat.cell_memory import one_big_cell_at_a_time
-from xentcompat.harness import cell_conditions, cells, check, claim_fields, failure_message
-from xentcompat.isolation import Setup, close_children
 from xentcompat.reference.case_file import load_cases
 from xentcompat.reference.cases import CATALOGUE, Case, unrunnable_dtypes
 from xentcompat.reference.compact import is_big
 from xentcompat.reference.dtypes import DTYPE_NAMES
-from xentcompat.report.records import environment, results_document, write_json_atomic
+from xentcompat.results.documents import environment, results_document, write_json_atomic
+from xentcompat.run import parts
+from xentcompat.run.cell_memory import one_big_cell_at_a_time
+from xentcompat.run.harness import cell_conditions, cells, check, claim_fields, failure_message
+from xentcompat.run.isolation import Setup, close_children
 
 
 @dataclass

@@ -18,16 +18,16 @@ from xentcompat.adapters.base import (DEFAULT_OPTIONS, AdapterError, AdapterFail
 from xentcompat.expectations import GOOD, Effect, Expected, expectation, good
 from xentcompat.expectations.conditions import holding
 from xentcompat.machine import current as current_machine
-from xentcompat.record import Record
 from xentcompat.reference.cases import Case
 from xentcompat.reference.compact import is_big, largest_finite_magnitude
 from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.judging import grad_units, has_relations, loss_unit, solve
-from xentcompat import accumulation
-from xentcompat.cell_memory import refusal
-from xentcompat.isolation import Crashed, Setup, capture_isolated
-from xentcompat.metamorphic import check_relations
-from xentcompat.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss, shape_mismatch
+from xentcompat.results.record import Record
+from xentcompat.run import accumulation
+from xentcompat.run.cell_memory import refusal
+from xentcompat.run.isolation import Crashed, Setup, capture_isolated
+from xentcompat.run.metamorphic import check_relations
+from xentcompat.run.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss, shape_mismatch
 
 
 

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from xentcompat import machine
-from xentcompat.record import Record
+from xentcompat.results.record import Record
 
 SCHEMA_VERSION = 4
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xentcompat.report.records import ResultsError, document_kind, read_json_file, write_json_atomic
+from xentcompat.results.documents import ResultsError, document_kind, read_json_file, write_json_atomic
 
 KIND = "bench"
 SCHEMA_VERSION = 1

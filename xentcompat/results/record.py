@@ -3,7 +3,7 @@
 The harness builds a `Record` and writes `Record.to_json()`; `Record.from_json` reads one back, checking every field
 and its type, so a results file that does not hold records (a hand-edited one, another tool's JSON) is refused with
 one line naming the record and the field. Non-finite numbers stay the strings "nan", "inf", "-inf" on disk
-(`xentcompat.report.records`).
+(`xentcompat.results.documents`).
 """
 
 from __future__ import annotations

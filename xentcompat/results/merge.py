@@ -14,10 +14,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from xentcompat.bench.document import check_bench, looks_like_bench, merge_bench, read_bench
-from xentcompat.record import Record
-from xentcompat.report.records import read_results, results_document
-from xentcompat.training.document import check_training, looks_like_training, merge_training, read_training
+from xentcompat.results.bench import check_bench, looks_like_bench, merge_bench, read_bench
+from xentcompat.results.documents import read_results, results_document
+from xentcompat.results.record import Record
+from xentcompat.results.training import check_training, looks_like_training, merge_training, read_training
 
 KEY_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "machine")
 

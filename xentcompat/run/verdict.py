@@ -13,11 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xentcompat.record import Outcome
 from xentcompat.reference.compact import is_big, row_slices
 from xentcompat.reference.errors import TOLERANCE_UNITS
 
-OUTCOMES = tuple(outcome.value for outcome in Outcome)
 SEVERITY = ("nan", "inf", "finite", "inaccurate", "ok")
 
 

@@ -1,0 +1,62 @@
+"""`xentcompat bench` and `xentcompat train` as commands: measure (`bench.runner`, `training.runner`), write the
+document, render its section (`report.bench`, `report.training`) as a page and Markdown of its own, and say what was
+written. The exit status: 0 when every target that could run finished, 3 when one failed (the others kept), 130 when
+Ctrl-C stopped it (what was measured is written)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from xentcompat.bench import runner as bench_runner
+from xentcompat.bench.runner import BENCH_FILE, Config as BenchConfig
+from xentcompat.report.bench import html_page as bench_page, markdown_section as bench_markdown
+from xentcompat.report.training import html_page as training_page, markdown_section as training_markdown, write_plots
+from xentcompat.results.bench import write_bench
+from xentcompat.results.documents import write_text_atomic
+from xentcompat.results.training import write_training
+from xentcompat.training import runner as training_runner
+from xentcompat.training.experiment import Config as TrainingConfig
+from xentcompat.training.runner import PLOTS_DIR, TRAINING_FILE
+
+
+def write_bench_outputs(document: dict, out: Path) -> None:
+    """bench.json, and the report section as bench.md and a self-contained bench.html."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_bench(out / BENCH_FILE, document)
+    write_text_atomic(out / "bench.md", "\n".join(bench_markdown(document)) + "\n")
+    write_text_atomic(out / "bench.html", bench_page(document))
+
+
+def run_bench(targets: list[str], config: BenchConfig, out: Path) -> int:
+    """`xentcompat bench`: measure, write bench.json, bench.md and bench.html; the exit status."""
+    document = bench_runner.bench(targets, config, out)
+    write_bench_outputs(document, out)
+    measured = document["measurements"]
+    failed = [t["name"] for t in document["targets"] if t.get("failed")]
+    print(f"xentcompat: {len(measured)} measurements ({sum(1 for m in measured if m.get('error'))} could not run) "
+          f"in {document['wall_seconds']:.0f} s; wrote {out / BENCH_FILE}, {out / 'bench.md'} and "
+          f"{out / 'bench.html'}")
+    stopped = any(str(t.get("failed", "")).startswith("stopped by SIGINT") for t in document["targets"])
+    return 128 + signal.SIGINT if stopped else (3 if failed else 0)
+
+
+def write_training_outputs(document: dict, out: Path) -> None:
+    """training.json, and the report section as training.md and a self-contained training.html."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_training(out / TRAINING_FILE, document)
+    write_plots(document, out / PLOTS_DIR)
+    write_text_atomic(out / "training.md", "\n".join(training_markdown(document, plots=PLOTS_DIR)) + "\n")
+    write_text_atomic(out / "training.html", training_page(document))
+
+
+def run_training(targets: list[str], config: TrainingConfig, out: Path) -> int:
+    """`xentcompat train`: train, write training.json, training.md, training.html and the plots; the exit status."""
+    document, interrupted = training_runner.train(targets, config, out)
+    write_training_outputs(document, out)
+    failed = [t["name"] for t in document["targets"] if t.get("failed")]
+    trained = [t for t in document["targets"] if not t.get("skipped")]
+    times = ", ".join(f"{t['name']} {t['wall_seconds']:.0f} s" for t in trained)
+    print(f"xentcompat: {len(document['runs'])} training runs ({times}); wrote {out / TRAINING_FILE}, "
+          f"{out / 'training.md'} and {out / 'training.html'}")
+    return 128 + signal.SIGINT if interrupted else (3 if failed else 0)
