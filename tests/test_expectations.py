@@ -145,7 +145,8 @@ def test_shipped_causes_claim_no_catalogue_cell_twice_and_every_entry_covers_one
         for api, case, dtype, mode, device, backend in itertools.product(
                 apis, CATALOGUE, ("float16", "bfloat16", "float32", "float64"), ("eager", "compiled"),
                 ("cpu", "cuda"), backends):
-            cell = {"api": api, "case": case.id, "dtype": dtype, "device": device, "mode": mode, "backend": backend}
+            cell = {"api": api, "case": case.id, "area": case.area, "tier": case.tier, "tags": case.facts,
+                    "dtype": dtype, "device": device, "mode": mode, "backend": backend}
             targets = "labels" if case.labels is not None else "probs"
             conditions = _once(lambda case=case, dtype=dtype: holding(case.problem(dtype, targets), dtype))
             checked += expectations.check_claims(effects, [(cell, None, conditions)])

@@ -3,8 +3,9 @@
 A cause (`causes/<kind>.toml`, one top-level table per cause id) is one mechanism: a `kind` from `model.KINDS`, a
 one-line `title`, an `explanation`, its `upstream` links (or `no_upstream`, saying what was searched), and the cells
 it covers as `[[<id>.cells]]` entries, each one loss/grad outcome pair: the `framework`, its `apis`, glob selectors
-(`cases`, `dtypes`, `devices`, `modes`, `backends`), `when` and `unless` (input conditions, any of which must hold,
-none of which may: see `conditions.py`), `[[<id>.cells.except]]` selectors taken out, `versions` (PEP 440), an
+(`cases`, `areas`, `tiers`, `dtypes`, `devices`, `modes`, `backends`; `tags`, facts of the input of which one must
+hold, `reference/facts.py`: an entry that selects by fact covers a user's own batch as it covers the catalogue's),
+`when` and `unless` (input conditions in the dtype, any of which must hold, none of which may: see `conditions.py`), `[[<id>.cells.except]]` selectors taken out, `versions` (PEP 440), an
 optional `note` (the specific mechanism in that cell) and `upstream` link, and `[[<id>.cells.kernel]]` outcomes on
 kernel paths (`causes/kernel_paths.toml`: a `title`, `when` conditions on the machine, `modes`, `upstream`), each
 with an optional `cause` of its own.
@@ -31,7 +32,8 @@ from xentcompat.expectations.model import (KINDS, SELECTOR_FIELDS, Cause, Effect
                                            KernelPath, Selector)
 from xentcompat.machine import condition
 from xentcompat.reference.dtypes import DTYPE_NAMES
-from xentcompat.results.record import OUTCOMES
+from xentcompat.reference.facts import FACTS
+from xentcompat.results.record import OUTCOMES, TIERS
 
 __all__ = ["Cause", "CauseConflict", "Effect", "Expected", "GOOD", "GOOD_INVALID", "KernelPath", "causes",
            "check_apis", "check_claims", "expectation", "good", "load", "summaries"]
@@ -169,7 +171,8 @@ def _known() -> dict[str, tuple[str, ...]]:
     """What a pattern may match: the catalogue's case ids (read once), dtypes, devices, modes, backends."""
     from xentcompat.reference.cases import CATALOGUE
 
-    return {**KNOWN, "cases": tuple(case.id for case in CATALOGUE)}
+    return {**KNOWN, "cases": tuple(case.id for case in CATALOGUE), "areas": tuple(dict.fromkeys(c.area for c in CATALOGUE)),
+            "tiers": TIERS, "tags": tuple(FACTS)}
 
 
 def _kernel_paths(path: Path) -> dict[str, KernelPath]:

@@ -13,7 +13,7 @@ from xentcompat.machine import Condition
 
 KINDS = ("precision", "rounding", "underflow", "overflow", "clipping", "masking", "validation", "semantics",
          "compiler")
-SELECTOR_FIELDS = ("cases", "dtypes", "devices", "modes", "backends")
+SELECTOR_FIELDS = ("cases", "areas", "tiers", "tags", "dtypes", "devices", "modes", "backends")
 
 
 @dataclass(frozen=True)
@@ -38,19 +38,30 @@ class Cause:
 
 @dataclass(frozen=True)
 class Selector:
-    """Glob patterns over a cell's case, dtype, device, mode and backend ("none" for a framework without one)."""
+    """Glob patterns over a cell's case, its area and tier, the facts of its input (`tags`: some fact matches some
+    pattern; "*" also selects an input of no fact), dtype, device, mode and backend ("none" for a framework without
+    one)."""
 
     cases: tuple[str, ...] = ("*",)
+    areas: tuple[str, ...] = ("*",)
+    tiers: tuple[str, ...] = ("*",)
+    tags: tuple[str, ...] = ("*",)
     dtypes: tuple[str, ...] = ("*",)
     devices: tuple[str, ...] = ("*",)
     modes: tuple[str, ...] = ("*",)
     backends: tuple[str, ...] = ("*",)
 
     def matches(self, cell: dict) -> bool:
-        values = {"cases": cell["case"], "dtypes": cell["dtype"], "devices": cell["device"], "modes": cell["mode"],
-                  "backends": cell.get("backend") or "none"}
-        return all(any(fnmatch.fnmatchcase(values[name], pattern) for pattern in getattr(self, name))
-                   for name in SELECTOR_FIELDS)
+        values = {"cases": (cell["case"],), "areas": (cell.get("area", ""),), "tiers": (cell.get("tier", ""),),
+                  "tags": tuple(cell.get("tags", ())), "dtypes": (cell["dtype"],), "devices": (cell["device"],),
+                  "modes": (cell["mode"],), "backends": (cell.get("backend") or "none",)}
+        return all(_any_matches(values[name], getattr(self, name)) for name in SELECTOR_FIELDS)
+
+
+def _any_matches(values: tuple[str, ...], patterns: tuple[str, ...]) -> bool:
+    if patterns == ("*",):
+        return True
+    return any(fnmatch.fnmatchcase(value, pattern) for value in values for pattern in patterns)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import numpy as np
 
 from xentcompat.reference.compact import is_big, one_hot_compact, overflowing_in_chunks, rounded_compact
 from xentcompat.reference.dtypes import DTYPE_NAMES, overflowing_values, round_to
+from xentcompat.reference.facts import input_facts
 from xentcompat.reference.micro_batches import Accumulation
 from xentcompat.reference.options import Options, Problem, options_in_dtype, validate
 
@@ -30,6 +31,11 @@ class Case:
     accumulation: Accumulation | None = None  # run as micro-batches, reduced by a recipe (area "accumulation")
 
     _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # per-dtype facts, kept
+
+    @property
+    def facts(self) -> frozenset[str]:
+        """The facts of its input (`reference.facts`), computed once."""
+        return self.remembered("facts", lambda: input_facts(self.logits, self.labels, self.probs, self.options))
 
     def runs_in(self, dtype: str) -> bool:
         return dtype in self.dtypes and self.overflowing(dtype).size == 0

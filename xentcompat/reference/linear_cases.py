@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from xentcompat.reference.dtypes import DTYPE_NAMES, overflowing_values, round_to
+from xentcompat.reference.facts import input_facts
 from xentcompat.reference.linear_xent import LinearProblem, make_linear_problem
 from xentcompat.reference.options import Options, options_in_dtype
 
@@ -43,6 +44,11 @@ class LinearCase:
     def logits(self) -> np.ndarray:
         """z = h @ W.T (+ b) of the case's float64 values."""
         return make_linear_problem(self.hidden, self.weight, self.labels, self.bias, self.options).logits
+
+    @cached_property
+    def facts(self) -> frozenset[str]:
+        """The facts of its logits, labels and options (`reference.facts`)."""
+        return input_facts(self.logits, self.labels, None, self.options)
 
     def runs_in(self, dtype: str) -> bool:
         return dtype in self.dtypes and self.overflowing(dtype).size == 0

@@ -1,0 +1,120 @@
+"""Facts about a case's input, computed from its float64 logits, labels and options, whatever its name: what a cause
+selects cells by (`tags` in a cause's entry), so that a user's own batch with a −inf mask or a confident wrong row is
+explained as the catalogue's cases are. A fact holds for the batch when it holds for some row (`mask`: some logit is
+−inf). They do not depend on the dtype; facts of the input as a dtype sees it are conditions
+(`xentcompat.expectations.conditions`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xentcompat.reference.compact import row_slices
+
+CONFIDENT_GAP = 30.0  # logits this far apart give probabilities below e^-30 = 9e-14: "confident"
+LARGE_VOCABULARY = 32768
+
+FACTS = {
+    "mask": "some logit is -inf (a masked class)",
+    "masked-target": "some counted row's target logit is -inf",
+    "masked-row": "some row's logits are all -inf",
+    "nan-logit": "some logit is NaN",
+    "pos-inf-logit": "some logit is +inf",
+    "confident-right": f"some counted row's target logit is at least {CONFIDENT_GAP:g} above every other finite logit",
+    "confident-wrong": f"some counted row's target logit is at least {CONFIDENT_GAP:g} below the row's largest",
+    "large-vocab": f"at least {LARGE_VOCABULARY} classes",
+    "label-out-of-range": "some class-index label lies outside [0, C) and is not the ignore index",
+    "ignored-rows": "some row's label is the ignore index",
+    "ignored-row-nonfinite": "some row whose label is the ignore index holds a NaN or an infinite logit",
+    "class-weights": "class weights are given",
+    "label-smoothing": "label smoothing is on",
+    "soft-targets": "the targets are probabilities that are not one-hot",
+    "extra-dims": "the rows are positions of extra dimensions (n, d1, ...)",
+    "empty-batch": "no rows",
+}
+
+
+def input_facts(logits: np.ndarray, labels: np.ndarray | None, probs: np.ndarray | None, options) -> frozenset[str]:
+    """The facts (keys of FACTS) that hold for this input."""
+    found = set(_option_facts(options, probs, logits))
+    found |= _label_facts(logits.shape[1], labels, options)
+    for rows in row_slices(logits.shape):
+        block = np.asarray(logits[rows], dtype=np.float64)
+        block_labels = labels[rows] if _per_row(labels, logits) else None
+        found |= _value_facts(block)
+        found |= _confidence_facts(block, block_labels, options)
+        found |= _ignored_row_facts(block, block_labels, options)
+    return frozenset(found)
+
+
+def _per_row(labels, logits) -> bool:
+    return labels is not None and np.asarray(labels).dtype.kind in "iu" and np.shape(labels) == (logits.shape[0],)
+
+
+def _option_facts(options, probs, logits) -> set[str]:
+    found = {"class-weights"} if options.weight is not None else set()
+    found |= {"label-smoothing"} if options.label_smoothing else set()
+    found |= {"extra-dims"} if options.extra_dims else set()
+    found |= {"empty-batch"} if logits.shape[0] == 0 else set()
+    found |= {"large-vocab"} if logits.shape[1] >= LARGE_VOCABULARY else set()
+    if probs is not None:
+        values = np.asarray(probs, dtype=np.float64)
+        if np.any((values != 0) & (values != 1)):
+            found.add("soft-targets")
+    return found
+
+
+def _label_facts(classes: int, labels, options) -> set[str]:
+    if labels is None:
+        return set()
+    values = np.asarray(labels)
+    if values.dtype.kind not in "iu":
+        return set()
+    ignored = values == options.ignore_index if options.ignore_index is not None else np.zeros(values.shape, bool)
+    found = {"ignored-rows"} if np.any(ignored) else set()
+    if np.any(((values < 0) | (values >= classes)) & ~ignored):
+        found.add("label-out-of-range")
+    return found
+
+
+def _value_facts(block: np.ndarray) -> set[str]:
+    found = {"mask"} if np.any(block == -np.inf) else set()
+    found |= {"pos-inf-logit"} if np.any(block == np.inf) else set()
+    found |= {"nan-logit"} if np.any(np.isnan(block)) else set()
+    if block.size and np.any(np.all(block == -np.inf, axis=1)):
+        found.add("masked-row")
+    return found
+
+
+def _ignored_row_facts(block: np.ndarray, labels, options) -> set[str]:
+    if labels is None or options.ignore_index is None or block.size == 0:
+        return set()
+    ignored = block[labels == options.ignore_index]
+    return {"ignored-row-nonfinite"} if ignored.size and not np.all(np.isfinite(ignored)) else set()
+
+
+def _confidence_facts(block: np.ndarray, labels, options) -> set[str]:
+    """masked-target, confident-right and confident-wrong, over the counted rows (label in [0, C), not ignored)."""
+    if labels is None or block.size == 0:
+        return set()
+    counted = (labels >= 0) & (labels < block.shape[1])
+    if options.ignore_index is not None:
+        counted &= labels != options.ignore_index
+    rows = np.flatnonzero(counted)
+    if rows.size == 0:
+        return set()
+    values, targets = block[rows], labels[rows]
+    target = values[np.arange(rows.size), targets]
+    found = {"masked-target"} if np.any(target == -np.inf) else set()
+    finite = np.where(np.isfinite(values), values, -np.inf)
+    others = finite.copy()
+    others[np.arange(rows.size), targets] = -np.inf
+    largest_other = np.max(others, axis=1)
+    usable = np.isfinite(target) & np.isfinite(largest_other)
+    with np.errstate(invalid="ignore", over="ignore"):
+        gap = np.where(usable, target - largest_other, 0.0)
+    if np.any(gap >= CONFIDENT_GAP):
+        found.add("confident-right")
+    if np.any(gap <= -CONFIDENT_GAP):
+        found.add("confident-wrong")
+    return found
