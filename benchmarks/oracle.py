@@ -208,14 +208,11 @@ def _shape(text: str) -> tuple[int, int]:
 
 
 def _table(rows: list[dict], args) -> str:
-    from xentcompat.reference import compiled_rows
     from xentcompat.reference.blocks import DEFAULT_BUDGET
 
     work = args.work_mib or DEFAULT_BUDGET.work_bytes / MiB
-    row_pass = "compiled (_rows.c)" if compiled_rows.applies(np.zeros(1, np.float32)) else "numpy"
     lines = [f"float32 logits, random labels, reduction mean; work budget {work:g} MiB on "
-             f"{args.workers or DEFAULT_BUDGET.workers} thread(s); median of {args.repeats} after a warm-up; "
-             f"the reference's row pass: {row_pass} ({compiled_rows.SWITCH}=1 for numpy's)",
+             f"{args.workers or DEFAULT_BUDGET.workers} thread(s); median of {args.repeats} after a warm-up",
              "",
              "| N × C | input | np.max | reference (loss + grad) | into a given gradient | float64 e^x pass | "
              "units (loss + grad rows) | "

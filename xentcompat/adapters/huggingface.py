@@ -196,7 +196,7 @@ def repro(api, call: Call, logits_code: str | None) -> str:
     if causal:
         n, _ = sequences(problem)
         lines += [f"rows = np.asarray({source}, dtype=np.float64).reshape({n}, -1, {num_classes})  # the case's rows",
-                  f"# one more position per sequence, of zero logits: its target is the pad, ignore_index",
+                  "# one more position per sequence, of zero logits: its target is the pad, ignore_index",
                   f"x = np.concatenate([rows, np.zeros(({n}, 1, {num_classes}))], axis=1)",
                   f"logits = torch.tensor(x, dtype={dtype}, device={device}).requires_grad_()",
                   f"y = np.asarray({labels}, dtype=np.{labels_dtype}).reshape({n}, -1)",

@@ -43,14 +43,12 @@ from functools import cached_property, partial
 
 import numpy as np
 
-from xentcompat.reference import compiled_rows
 from xentcompat.reference.blocks import DEFAULT_BUDGET, Budget, Chunk, Scratch, block_elements, chunks, run_chunks
 from xentcompat.reference.coefficients import Coefficients, coefficient_block, coefficients_of, largest_coefficient
 from xentcompat.reference.online_lse import RowLse, row_lse, subtract_max
 from xentcompat.reference.options import Options, Problem, validate
 
 TEMPORARIES = 8  # float64 block-sized arrays a chunk of the gradient pass holds at most (dense coefficients, a mean)
-# (the compiled one-hot pass holds none: its chunks are sized as one block-sized array, its rows' gradient)
 
 
 @dataclass(frozen=True)
@@ -121,8 +119,7 @@ def solve(problem: Problem, budget: Budget = DEFAULT_BUDGET, out: np.ndarray | N
     mean_over = denominator if divide_first else None
     outputs = _outputs(problem.logits.shape, mean_over is not None, out)
     work = partial(_solve_chunk, problem, coefficients, mean_over, outputs)
-    temporaries = 1 if coefficients.one_hot and compiled_rows.applies(problem.logits) else TEMPORARIES
-    run_chunks(work, chunks(problem.logits.shape, block_elements(budget, temporaries)), budget)
+    run_chunks(work, chunks(problem.logits.shape, block_elements(budget, TEMPORARIES)), budget)
     normalizer = Normalizer(problem.logits, coefficients.counted, outputs["undefined"], outputs["shift"],
                             outputs["total"])
     row_losses, grad = outputs["row_losses"], outputs["grad"]
@@ -185,9 +182,7 @@ def _solve_chunk(problem: Problem, coefficients: Coefficients, mean_over: float 
     """Loss terms, gradient, lse and normalizer of the rows of `chunk`, written to `outputs`."""
     rows, num_classes = chunk.rows, problem.num_classes
     x, grad = problem.logits[rows], outputs["grad"][rows]
-    compiled = coefficients.one_hot and compiled_rows.applies(x) and grad.flags.c_contiguous
-    lse = _compiled_lse(x, grad, _one_hot_grad_coefficients(coefficients, rows, mean_over)) if compiled \
-        else row_lse(x, grad, chunk.blocks)
+    lse = row_lse(x, grad, chunk.blocks)
     counted = coefficients.counted[rows]
     undefined = counted & (lse.poisoned | ~np.isfinite(lse.m))
     live = counted & ~undefined
@@ -196,7 +191,7 @@ def _solve_chunk(problem: Problem, coefficients: Coefficients, mean_over: float 
     t = np.where(counted, lse.t, float(num_classes - 1))  # an ignored row is a row of zeros: t = C - 1
     s = 1.0 + t
     _refresh_stale_blocks(x, grad, chunk.blocks, lse, m, live)
-    terms = partial(_one_hot_gradient, scaled=compiled) if coefficients.one_hot else _dense_gradient
+    terms = _one_hot_gradient if coefficients.one_hot else _dense_gradient
     cross, mean_cross, c_sum, mean_c_sum = terms(coefficients, mean_over, x, grad, chunk, m, k, t, s, scratch)
     log1p_t = np.log1p(t)
     outputs["row_losses"][rows] = np.where(counted, cross + c_sum * log1p_t, 0.0)
@@ -217,21 +212,15 @@ def _refresh_stale_blocks(x, grad, blocks, lse: RowLse, m, live) -> None:
             np.exp(subtract_max(x[:, cols], m, grad[:, cols]), out=grad[:, cols])
 
 
-def _compiled_lse(x, grad, c_grad) -> RowLse:
-    """The compiled row pass (`compiled_rows`) as the `RowLse` of one block, e^{x - m} c / s left in `grad`."""
-    rows = compiled_rows.row_pass(x, grad, c_grad)
-    return RowLse(rows.m, rows.k, rows.t, rows.poisoned, (rows.m,))
-
-
 def _one_hot_grad_coefficients(coefficients: Coefficients, rows: slice, mean_over: float | None) -> np.ndarray:
     """c_y of each row as the gradient takes it: c_y, or c_y / D under a mean."""
     c = coefficients.label_coefficient[rows]
     return c if mean_over is None else c / mean_over
 
 
-def _one_hot_gradient(coefficients, mean_over, x, grad, chunk, m, k, t, s, scratch, scaled=False):
+def _one_hot_gradient(coefficients, mean_over, x, grad, chunk, m, k, t, s, scratch):
     """One-hot rows: the gradient e_j * (c_y / s) off the label and (c_y - c_y) p_y - c_y (1 - p_y) at it, in place
-    of e in `grad` (of e * c_y / s already where `scaled`); returns the loss's cross terms c_y (m - x_y) and the
+    of e in `grad`; returns the loss's cross terms c_y (m - x_y) and the
     coefficient sums (= c_y)."""
     rows = chunk.rows
     labels = coefficients.labels[rows]
@@ -243,7 +232,7 @@ def _one_hot_gradient(coefficients, mean_over, x, grad, chunk, m, k, t, s, scrat
     one_minus_p_y = np.where(labels == k, t / s, (s - e_y) / s)
     at_label = (c_grad - c_grad) * (e_y / s) - c_grad * one_minus_p_y
     scale = (c_grad / s)[:, None]
-    for cols in () if scaled else chunk.blocks:
+    for cols in chunk.blocks:
         np.multiply(grad[:, cols], scale, out=grad[:, cols])
     grad[local, labels] = at_label
     shifted_y = m - x_y
