@@ -51,7 +51,7 @@ def test_a_precision_cause_is_a_note_not_a_failure_and_stress_never_decides():
     assert row.cells["float64"].mark == "ℹ" and row.cells["float64"].findings == ("XC-floatx",)
     assert row.notes == ("XC-floatx",) and row.deviating == 0 and row.realistic == 2
     [stressed] = decision.decision_rows(records, KINDS, decision.STRESS_COLUMNS)
-    assert stressed.cells["dtype-max"] == decision.Cell("✗", "loss inf for 4.37e4", ("XC-nan",))
+    assert stressed.cells["huge"] == decision.Cell("✗", "loss inf for 4.37e4", ("XC-nan",))
 
 
 def test_the_sentence_names_the_cleanest_choice_and_what_softmax_first_costs():
@@ -71,7 +71,7 @@ def test_the_sentence_names_the_cleanest_choice_and_what_softmax_first_costs():
 def test_invalid_labels_are_good_when_raised_and_named_with_their_value_when_silent():
     raised = {"type": "IndexError", "message": "Target 5 is out of bounds."}
     records = [cell(CE, case, "raised", "raised", invalid="bad label", error=raised, area="labels")
-               for case in decision.LABEL_CASES]
+               for case in ("label-equals-C", "label-minus-1", "label-far-negative", "label-huge")]
     records += [cell(NLL_LOG, "label-minus-1", "silent", "silent", "XC-silent", invalid="bad label", area="labels",
                      values=(2.91, None)),
                 cell(NLL_LOG, "label-equals-C", "raised", "raised", invalid="bad label", error=raised, area="labels")]
@@ -170,3 +170,13 @@ def test_the_cells_that_vary_by_device_are_listed_with_both_outcomes():
         (CE, "label-equals-C", "float32", "eager", "raised / raised, torch 2.13.0",
          "crashed / crashed (XC-assert), torch 2.13.0"))
     assert varies_by_device_table([r for r in _on_cuda() if r.device == "cpu"]) is None
+
+
+def test_a_column_selects_by_the_facts_of_the_input_whatever_the_case_is_called():
+    """A user's own batch holding a -inf mask (its record tagged "mask") lands in the masks column; a case named
+    like a mask case whose input holds none does not."""
+    own = cell(NLL_LOG, "my-batch", "nan", "nan", "XC-nan", dtype="float32", area="case-file", tags=["mask"])
+    misnamed = cell(CE, "neg-inf-lookalike", dtype="float32", area="masking", tags=[])
+    [nll, fused] = sorted(decision.decision_rows([own, misnamed], KINDS), key=lambda row: row.choice.api != NLL_LOG)
+    assert nll.cells["masks"].mark == "✗" and nll.cells["masks"].findings == ("XC-nan",)
+    assert fused.cells["masks"].mark == "—"

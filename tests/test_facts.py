@@ -41,6 +41,10 @@ def facts(logits, labels=None, probs=None, options=Options()):
     ([[0.0, 1.0]], [0], Options(label_smoothing=0.1), {"label-smoothing"}),
     ([[0.0, 1.0], [0.0, 1.0]], [0, 1], Options(extra_dims=(2,)), {"extra-dims"}),
     (np.zeros((0, 3)), np.zeros(0, np.int64), Options(), {"empty-batch"}),
+    ([[0.0, 32768.0]], [1], Options(), {"huge-logit", "confident-right"}),
+    ([[0.0, -32767.0]], [0], Options(), {"confident-right"}),
+    ([[0.0, 1e-40]], [0], Options(), {"subnormal-logit"}),
+    ([[0.0, 2.0**-126]], [0], Options(), set()),
 ])
 def test_each_fact(logits, labels, options, expected):
     assert facts(logits, labels, options=options) == expected
@@ -58,8 +62,10 @@ def test_probabilities_that_are_not_one_hot_are_soft_targets_and_large_vocabular
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(-50, 50), min_size=3, max_size=3), st.integers(0, 2), st.floats(-1e3, 1e3))
-def test_facts_do_not_change_with_a_shift_of_the_row(row, label, shift):
-    assert facts([row], [label]) == facts([np.asarray(row) + shift], [label])
+def test_facts_of_differences_do_not_change_with_a_shift_of_the_row(row, label, shift):
+    """Every fact but those of the logits' own magnitude (huge, subnormal) is about differences in a row."""
+    of_magnitude = {"huge-logit", "subnormal-logit"}
+    assert facts([row], [label]) - of_magnitude == facts([np.asarray(row) + shift], [label]) - of_magnitude
 
 
 def test_every_fact_is_one_the_catalogue_shows_or_a_user_batch_can():

@@ -13,7 +13,7 @@ from xentcompat.results import documents as records_module
 from xentcompat.results.documents import (SCHEMA_VERSION, ResultsError, decode_number, encode, read_results,
                                        results_document, write_json_atomic)
 from xentcompat.results.merge import merge_documents, merge_files
-from xentcompat.results.record import RECORD_FIELDS, Record
+from xentcompat.results.record import RECORD_FIELDS, Record, catalogue_tags
 
 
 def record(case: str, loss: str = "ok", value=1.0, **overrides) -> dict:
@@ -22,7 +22,7 @@ def record(case: str, loss: str = "ok", value=1.0, **overrides) -> dict:
                 dtype="float32", device="cpu", mode="eager", seconds=0.01, options={}, tier="realistic",
                 loss={"outcome": loss, "value": value, "reference": 1.0, "error_units": 0.0},
                 grad={"outcome": "ok", "max_error_units": 0.1, "nan_count": 0, "inf_count": 0},
-                expected={"loss": "ok", "grad": "ok"})
+                expected={"loss": "ok", "grad": "ok"}, tags=catalogue_tags(case))
     base.update(overrides)
     return base
 
@@ -136,3 +136,14 @@ def test_a_record_is_one_typed_definition_with_outcomes_from_the_vocabulary():
         Record.from_json(record("a", loss="good"))
     with pytest.raises(ValueError, match="lacks field 'options'"):
         Record.from_json({k: v for k, v in record("a").items() if k != "options"})
+
+
+def test_a_record_written_before_records_kept_their_tags_gets_its_catalogue_cases():
+    older = {name: value for name, value in record("neg-inf-target").items() if name != "tags"}
+    assert Record.from_json(older).tags == ["mask", "masked-target"]
+    assert Record.from_json({**older, "case": "my-own-batch"}).tags == []
+
+
+def test_tags_that_are_not_a_list_of_facts_are_refused():
+    with pytest.raises(ValueError, match="field 'tags': expected a list of facts"):
+        Record.from_json(record("neg-inf-target", tags="mask"))

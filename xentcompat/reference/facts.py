@@ -13,6 +13,8 @@ from xentcompat.reference.compact import row_slices
 
 CONFIDENT_GAP = 30.0  # logits this far apart give probabilities below e^-30 = 9e-14: "confident"
 LARGE_VOCABULARY = 32768
+HUGE_LOGIT = 2.0**15  # half of float16's largest value: beyond any logit a model produces
+FLOAT32_SMALLEST_NORMAL = 2.0**-126
 
 FACTS = {
     "mask": "some logit is -inf (a masked class)",
@@ -20,6 +22,8 @@ FACTS = {
     "masked-row": "some row's logits are all -inf",
     "nan-logit": "some logit is NaN",
     "pos-inf-logit": "some logit is +inf",
+    "huge-logit": f"some finite logit is at least {HUGE_LOGIT:g} in magnitude",
+    "subnormal-logit": "some nonzero logit is smaller in magnitude than float32's smallest normal number",
     "confident-right": f"some counted row's target logit is at least {CONFIDENT_GAP:g} above every other finite logit",
     "confident-wrong": f"some counted row's target logit is at least {CONFIDENT_GAP:g} below the row's largest",
     "large-vocab": f"at least {LARGE_VOCABULARY} classes",
@@ -81,6 +85,9 @@ def _value_facts(block: np.ndarray) -> set[str]:
     found = {"mask"} if np.any(block == -np.inf) else set()
     found |= {"pos-inf-logit"} if np.any(block == np.inf) else set()
     found |= {"nan-logit"} if np.any(np.isnan(block)) else set()
+    magnitude = np.abs(block[np.isfinite(block)])
+    found |= {"huge-logit"} if np.any(magnitude >= HUGE_LOGIT) else set()
+    found |= {"subnormal-logit"} if np.any((magnitude > 0) & (magnitude < FLOAT32_SMALLEST_NORMAL)) else set()
     if block.size and np.any(np.all(block == -np.inf, axis=1)):
         found.add("masked-row")
     return found

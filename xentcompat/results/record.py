@@ -1,7 +1,7 @@
 """The record of one cell (api × case × dtype × device × mode): one typed definition, and the outcome vocabulary.
 
 The harness builds a `Record` and writes `Record.to_json()`; `Record.from_json` reads one back, checking every field
-and its type, so a results file that does not hold records (a hand-edited one, another tool's JSON) is refused with
+and its type (a record written before records kept their `tags` gets its catalogue case's), so a results file that does not hold records (a hand-edited one, another tool's JSON) is refused with
 one line naming the record and the field. Non-finite numbers stay the strings "nan", "inf", "-inf" on disk
 (`xentcompat.results.documents`).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
+from functools import cache
 
 
 class Outcome(StrEnum):
@@ -42,6 +43,7 @@ class Record:
     machine: str | None
     area: str
     tier: str  # "realistic" (what models produce) or "stress" (the dtype's limits); see reference/cases.py
+    tags: list  # the facts of its input (reference/facts.py), sorted: what causes and the report select by
     options: dict
     scale: float | str | None
     invalid: str | None
@@ -76,9 +78,13 @@ class Record:
         """The record `value` holds; ValueError naming the first field that is missing or of the wrong type."""
         if not isinstance(value, dict):
             raise ValueError("expected an object")
+        if "tags" not in value and isinstance(value.get("case"), str):
+            value = {**value, "tags": catalogue_tags(value["case"])}
         for field in fields(cls):
             if field.name not in value:
                 raise ValueError(f"lacks field {field.name!r}")
+        if not isinstance(value["tags"], list) or not all(isinstance(tag, str) for tag in value["tags"]):
+            raise ValueError("field 'tags': expected a list of facts")
         for name, keys in (("loss", ("outcome",)), ("grad", ("outcome",)), ("expected", ("loss", "grad"))):
             if not isinstance(value[name], dict) or not all(isinstance(value[name].get(k), str) for k in keys):
                 raise ValueError(f"field {name!r}: expected an object with {', '.join(keys)}")
@@ -93,3 +99,16 @@ class Record:
 
 
 RECORD_FIELDS = tuple(field.name for field in fields(Record))
+
+
+def catalogue_tags(case_id: str) -> list[str]:
+    """The facts of a catalogue case's input: the tags of a record written before records kept them (none for a case
+    the catalogue does not hold, a user's own)."""
+    return list(_catalogue_facts().get(case_id, ()))
+
+
+@cache
+def _catalogue_facts() -> dict[str, tuple[str, ...]]:
+    from xentcompat.reference.cases import CATALOGUE
+
+    return {case.id: tuple(sorted(case.facts)) for case in CATALOGUE}

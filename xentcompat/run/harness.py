@@ -264,8 +264,8 @@ def claim_fields(cell: Cell) -> dict:
 
 
 def _selected_by(cell: Cell) -> dict:
-    """The claim fields a record keeps (its case's facts follow from the case, `reference.facts`)."""
-    return {name: value for name, value in claim_fields(cell).items() if name != "tags"}
+    """The claim fields a record keeps (its case's facts as a sorted list)."""
+    return {**claim_fields(cell), "tags": sorted(cell.case.facts)}
 
 
 def cell_conditions(cell: Cell, call: Call | None = None):
