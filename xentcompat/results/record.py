@@ -1,8 +1,9 @@
 """The record of one cell (api × case × dtype × device × mode): one typed definition, and the outcome vocabulary.
 
 The harness builds a `Record` and writes `Record.to_json()`; `Record.from_json` reads one back, checking every field
-and its type (a record written before records kept their `tags` gets its catalogue case's), so a results file that does not hold records (a hand-edited one, another tool's JSON) is refused with
-one line naming the record and the field. Non-finite numbers stay the strings "nan", "inf", "-inf" on disk
+and its type (a record written before records kept their `tags` gets its catalogue case's), so a results file that
+does not hold records (a hand-edited one, another tool's JSON) is refused with one line naming the record and the
+field. Non-finite numbers stay the strings "nan", "inf", "-inf" on disk
 (`xentcompat.results.documents`).
 """
 

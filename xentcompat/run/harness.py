@@ -201,7 +201,7 @@ def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> C
     observed = (loss.outcome, grad.outcome)
     finding = finding_id(observed, good(invalid is not None), promised, api.framework, api.backend, api.id)
     record = Record(**{
-        "framework": api.framework, "framework_version": promise.version, **_selected_by(cell),
+        "framework": api.framework, "framework_version": promise.version, **claim_fields(cell),
         "machine": promise.machine, "options": case_options(cell.case),
         "scale": _scale(cell, call), "invalid": invalid,
         "loss": loss.__dict__, "grad": grad.__dict__, "error": error,
@@ -259,13 +259,8 @@ def _error(captured: Raised | Crashed | Faulted) -> dict:
 def claim_fields(cell: Cell) -> dict:
     """What a cause's entry selects a cell by."""
     return {"api": cell.api.id, "case": cell.case.id, "area": cell.case.area, "tier": cell.case.tier,
-            "tags": cell.case.facts, "dtype": cell.dtype, "device": cell.device, "mode": cell.mode,
+            "tags": sorted(cell.case.facts), "dtype": cell.dtype, "device": cell.device, "mode": cell.mode,
             "backend": cell.api.backend}
-
-
-def _selected_by(cell: Cell) -> dict:
-    """The claim fields a record keeps (its case's facts as a sorted list)."""
-    return {**claim_fields(cell), "tags": sorted(cell.case.facts)}
 
 
 def cell_conditions(cell: Cell, call: Call | None = None):
