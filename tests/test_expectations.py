@@ -13,6 +13,7 @@ from xentcompat.expectations import CauseConflict, expectation
 from xentcompat.expectations.conditions import PROBABILITY_CONDITIONS, holding
 from xentcompat.expectations.model import KINDS
 from xentcompat.reference.cases import CATALOGUE, by_id
+from xentcompat.reference.dtypes import round_to
 from xentcompat.reference.options import Problem
 from xentcompat.run.harness import finding_id
 
@@ -261,3 +262,51 @@ def test_an_entry_naming_an_api_no_adapter_registers_is_refused(tmp_path):
     effects, _ = _load(tmp_path, CAUSE.replace('"torch.nn.CrossEntropyLoss"', '"torch.nn.CrossEntropyLos"'))
     with pytest.raises(ValueError, match="'torch.nn.CrossEntropyLos', which no adapter registers"):
         expectations.check_apis(effects, {"torch.nn.CrossEntropyLoss"}, "torch")
+
+
+@pytest.mark.parametrize("logits, labels, dtype, expected", [
+    (np.zeros((1, 70000)), [0], "float16", {"softmax-sum-overflows", "rows-uniform"}),  # sum e^0 = 70000 > 65504
+    (np.zeros((1, 70000)), [0], "float32", {"rows-uniform"}),
+    ([[65504.0, 0.0, -65504.0]], [2], "float16", {"logit-spread-overflows", "row-loss-overflows",
+                                                  "loss-sum-overflows"}),  # the loss 131008 rounds to inf
+    ([[65504.0, 0.0, -65504.0]], [1], "float16", {"logit-spread-overflows"}),  # 65504: the loss fits, if only just
+    ([[65504.0, 0.0], [65504.0, 0.0]], [1, 1], "float16", {"loss-sum-overflows"}),  # each row fits, their sum not
+    ([[65504.0, 0.0], [65504.0, 0.0]], [1, 1], "float32", set()),
+    ([[3e38, 0.0], [0.0, -3e38]], [1, 1], "float32", {"loss-sum-overflows"}),
+    ([[1.0, 1.0, -np.inf], [2.0, 2.0, 2.0]], [0, 1], "float32", {"rows-uniform"}),  # equal over the finite logits
+    ([[1.0, 1.0, 1.0], [2.0, 2.5, 2.0]], [0, 1], "float32", set()),
+    ([[1.0, 1.0, 1.0], [2.0, 2.5, 2.0]], [0, -100], "float32", {"rows-uniform"}),  # an ignored row does not count
+    ([[np.nan, 1.0, 1.0]], [0], "float32", set()),
+])
+def test_range_and_loss_conditions(logits, labels, dtype, expected):
+    """The overflow conditions of a batch as the dtype rounds it, and rows-uniform over the counted rows."""
+    names = {"softmax-sum-overflows", "logit-spread-overflows", "row-loss-overflows", "loss-sum-overflows",
+             "rows-uniform"}
+    problem = Problem(round_to(np.array(logits, dtype=np.float64), dtype), np.array(labels))
+    assert holding(problem, dtype) & names == expected
+
+
+MERGED = '''
+[overflow-old]
+kind = "overflow"
+title = "Once thought a row loss overflow"
+explanation = "Its cells are the sum's."
+no_upstream = "none"
+merged_into = "overflow-one"
+'''
+
+
+def test_a_merged_cause_keeps_its_id_and_covers_nothing(tmp_path):
+    effects, causes = _load(tmp_path, CAUSE, MERGED)
+    assert causes["overflow-old"].summary()["merged_into"] == "overflow-one"
+    assert {effect.cause.id for effect in effects} == {"overflow-one"}
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda text: text.replace('"overflow-one"', '"overflow-two"'), "'overflow-two' is not a cause in use"),
+    (lambda text: text + '\n[[overflow-old.cells]]\nframework = "torch"\napis = ["torch.nn.CrossEntropyLoss"]\n'
+                         'loss = "inf"\ngrad = "ok"\n', "merged into 'overflow-one', so it covers no cells"),
+])
+def test_a_merged_cause_must_name_a_cause_in_use_and_cover_nothing(tmp_path, edit, message):
+    with pytest.raises(ValueError, match=message):
+        _load(tmp_path, CAUSE, edit(MERGED))

@@ -39,3 +39,17 @@ def test_a_users_batch_is_explained_by_a_cause_or_reported_unexplained(tmp_path,
     report = (out / "report.md").read_text()
     findings = report[report.index("## Findings"):]
     assert findings.index(twice["finding"]) < findings.index("XC-log-of-underflowed-softmax")
+
+
+@pytest.mark.parametrize("dtype_name, top", [("float16", 65504.0), ("bfloat16", 3e38), ("float32", 3e38)])
+def test_near_max_rows_fit_and_their_sum_does_not(target, dtype_name, top):
+    """Why near-max cells are sum-overflows-before-mean: reduction='none' gives every row finite, the mean inf."""
+    if target != "torch":
+        pytest.skip("the PyTorch APIs carry this check")
+    import torch
+    dtype = getattr(torch, dtype_name)
+    logits = torch.tensor([[top, 0.0, -top, 1.0], [top, top, 0.0, -1.0], [-top, 0.0, 1.0, 2.0]]).to(dtype)
+    labels = torch.tensor([0, 2, 0])
+    rows = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    assert bool(torch.isfinite(rows).all()) and float(rows.max()) > 0.9 * top
+    assert torch.isinf(torch.nn.functional.cross_entropy(logits, labels))

@@ -10,6 +10,9 @@ optional `note` (the specific mechanism in that cell) and `upstream` link, and `
 kernel paths (`causes/kernel_paths.toml`: a `title`, `when` conditions on the machine, `modes`, `upstream`), each
 with an optional `cause` of its own.
 
+An id, once cited, stays: a cause found to be another's mechanism keeps its table with `merged_into` (the id that now
+covers its cells) and no cells.
+
 No order carries meaning: a cell claimed by two entries that promise different things (another cause, other outcomes)
 is an error naming both, raised when the claims are checked (`check_claims`, run over a target's cells before a shard
 starts) and when a cell is judged. A cell no entry covers is expected good: ok/ok, or raised/raised for invalid input
@@ -44,7 +47,7 @@ GOOD = ("ok", "ok")
 GOOD_INVALID = ("raised", "raised")  # invalid input: a clear error is the good outcome
 KNOWN = {"dtypes": DTYPE_NAMES, "devices": ("cpu", "cuda"), "modes": ("eager", "compiled"),
          "backends": (*dict.fromkeys(target.backend for target in TARGETS.values() if target.backend), "none")}
-CAUSE_FIELDS = {"kind", "title", "explanation", "upstream", "no_upstream", "cells"}
+CAUSE_FIELDS = {"kind", "title", "explanation", "upstream", "no_upstream", "cells", "merged_into"}
 CELLS_FIELDS = {"framework", "apis", "loss", "grad", "when", "unless", "except", "versions", "note", "upstream", "kernel",
                 *SELECTOR_FIELDS}
 
@@ -86,10 +89,21 @@ def _load_all(directory: Path) -> tuple[dict[str, Cause], tuple[Effect, ...]]:
             if cause_id in found:
                 raise ValueError(f"{name}: cause {cause_id!r} is defined twice")
             found[cause_id] = _cause(f"{name}: cause {cause_id!r}", cause_id, entry)
+    _check_merged(found, documents)
     effects = [_effect(f"{name}: cause {cause_id!r}, cells #{index}", found[cause_id], cells, paths, found)
                for name, document in documents.items() for cause_id, entry in document.items()
                for index, cells in enumerate(entry.get("cells", []))]
     return found, tuple(effects)
+
+
+def _check_merged(found: dict[str, Cause], documents: dict[str, dict]) -> None:
+    for name, document in documents.items():
+        for cause_id, entry in document.items():
+            into = found[cause_id].merged_into
+            if into is not None and (into not in found or found[into].merged_into is not None):
+                raise ValueError(f"{name}: cause {cause_id!r}: field 'merged_into': {into!r} is not a cause in use")
+            if into is not None and entry.get("cells"):
+                raise ValueError(f"{name}: cause {cause_id!r}: merged into {into!r}, so it covers no cells")
 
 
 def _cause(where: str, cause_id: str, entry) -> Cause:
@@ -108,8 +122,10 @@ def _cause(where: str, cause_id: str, entry) -> Cause:
         raise ValueError(f"{where}: field 'upstream': expected a list of https links")
     if not upstream and not isinstance(entry.get("no_upstream"), str):
         raise ValueError(f"{where}: needs 'upstream' links or 'no_upstream' (what was searched)")
+    if "merged_into" in entry and not isinstance(entry["merged_into"], str):
+        raise ValueError(f"{where}: field 'merged_into': expected a cause id")
     return Cause(cause_id, entry["kind"], entry["title"].strip(), " ".join(entry["explanation"].split()),
-                 tuple(upstream), entry.get("no_upstream"))
+                 tuple(upstream), entry.get("no_upstream"), entry.get("merged_into"))
 
 
 def _effect(where: str, cause: Cause, entry, paths: dict[str, KernelPath], found: dict[str, Cause]) -> Effect:

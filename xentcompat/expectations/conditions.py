@@ -10,7 +10,15 @@ float64 from the exact softmax, over the rows the loss counts (label in [0, C), 
 - `probability-zero`: some class's probability is 0 in the dtype (an underflow, or a -inf logit);
 - `probability-subnormal`: some class's probability is subnormal in the dtype;
 - `exp-outside-keras-clip`: exp of some finite logit lies outside [1e-7, 1 - 1e-7], Keras' probability clip (the
-  condition of an API fed the unnormalized row exp(x), which a clip before normalizing changes).
+  condition of an API fed the unnormalized row exp(x), which a clip before normalizing changes);
+- `softmax-sum-overflows`: some row's sum of exp(x - max) rounds to inf in the dtype (C equal logits
+  with C > 65504 in float16): a softmax that sums in the dtype gets inf;
+- `logit-spread-overflows`: some row's largest finite logit minus its smallest rounds to inf in the dtype,
+  so x - max overflows to -inf in the dtype;
+- `row-loss-overflows`: some counted row's loss rounds to inf in the dtype;
+- `loss-sum-overflows`: the sum of the counted rows' losses rounds to inf in the dtype (a mean taken as a
+  sum in the dtype, then divided, gets inf);
+- `rows-uniform`: every counted row's finite logits are equal in the dtype (its softmax is uniform over them).
 
 An entry names those that must hold (`when`, any of them) and those that must not (`unless`).
 """
@@ -22,11 +30,13 @@ from dataclasses import replace
 import numpy as np
 
 from xentcompat.reference.compact import is_big, row_slices
-from xentcompat.reference.dtypes import float_type
+from xentcompat.reference.dtypes import float_type, round_to
 from xentcompat.reference.options import Problem
 
 PROBABILITY_CONDITIONS = ("target-underflows", "target-subnormal", "probability-zero", "probability-subnormal")
-CONDITIONS = (*PROBABILITY_CONDITIONS, "exp-outside-keras-clip")
+RANGE_CONDITIONS = ("softmax-sum-overflows", "logit-spread-overflows")
+LOSS_CONDITIONS = ("row-loss-overflows", "loss-sum-overflows", "rows-uniform")
+CONDITIONS = (*PROBABILITY_CONDITIONS, "exp-outside-keras-clip", *RANGE_CONDITIONS, *LOSS_CONDITIONS)
 KERAS_EPSILON = 1e-7
 
 
@@ -34,24 +44,28 @@ def holding(problem: Problem, dtype: str) -> frozenset[str]:
     """The conditions that hold for `problem` in `dtype`."""
     if is_big(problem.logits):
         return _holding_in_chunks(problem, dtype)
-    return _probability_conditions(problem, dtype) | _clip_conditions(problem)
+    return (_probability_conditions(problem, dtype) | _clip_conditions(problem) | _range_conditions(problem, dtype)
+            | _loss_conditions([_row_losses(problem)], dtype))
 
 
 def _holding_in_chunks(problem: Problem, dtype: str) -> frozenset[str]:
-    """`holding` of a big batch, row chunk by row chunk: every condition is "some row has ...", so the batch's are
-    the union of its chunks', once the whole batch is known to hold no NaN or +inf (else there is no softmax)."""
+    """`holding` of a big batch, row chunk by row chunk: a condition "some row has ..." holds for the batch when it
+    holds for a chunk, once the whole batch is known to hold no NaN or +inf (else there is no softmax); the loss
+    conditions (a sum, "every row") come from the row losses of every chunk together."""
     logits, labels = problem.logits, problem.labels
     per_row_labels = labels is not None and np.shape(labels) == (logits.shape[0],)
     softmax_exists = not any(np.any(np.isnan(logits[rows])) or np.any(logits[rows] == np.inf)
                              for rows in row_slices(logits.shape))
     found: set[str] = set()
+    losses = []
     for rows in row_slices(logits.shape):
         part = replace(problem, logits=np.asarray(logits[rows], np.float64),
                        labels=labels[rows] if per_row_labels else labels, probs=None)
-        found |= _clip_conditions(part)
+        found |= _clip_conditions(part) | _range_conditions(part, dtype)
+        losses.append(_row_losses(part))
         if softmax_exists:
             found |= _probability_conditions(part, dtype)
-    return frozenset(found)
+    return frozenset(found) | _loss_conditions(losses, dtype)
 
 
 def _clip_conditions(problem: Problem) -> frozenset[str]:
@@ -65,19 +79,11 @@ def _clip_conditions(problem: Problem) -> frozenset[str]:
 
 def _probability_conditions(problem: Problem, dtype: str) -> frozenset[str]:
     logits = np.asarray(problem.logits, dtype=np.float64)
-    if problem.labels is None or logits.size == 0 or np.any(np.isnan(logits)) or np.any(logits == np.inf):
+    if np.any(np.isnan(logits)) or np.any(logits == np.inf):
         return frozenset()
-    labels = np.asarray(problem.labels)
-    if labels.dtype.kind not in "iu" or labels.shape != (logits.shape[0],):
-        return frozenset()  # labels that are not class indices (floats, the wrong count): no softmax facts
-    counted = (labels >= 0) & (labels < logits.shape[1])
-    if problem.options.ignore_index is not None:
-        counted &= labels != problem.options.ignore_index
-    keep = np.flatnonzero(counted)
-    keep = keep[np.any(np.isfinite(logits[keep]), axis=1)]  # a row of only -inf has no softmax
-    if keep.size == 0:
+    rows, targets = _counted_rows(problem)
+    if rows is None:
         return frozenset()
-    rows, targets = logits[keep], labels[keep]
     log_p = _log_softmax(rows)
     at = np.arange(len(rows))
     target, finite_target = log_p[at, targets], np.isfinite(rows[at, targets])
@@ -89,6 +95,74 @@ def _probability_conditions(problem: Problem, dtype: str) -> frozenset[str]:
         "probability-subnormal": np.any((log_p >= zero) & (log_p < subnormal)),
     }
     return frozenset(name for name, holds in facts.items() if holds)
+
+
+def _counted_rows(problem: Problem) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The rows the loss counts (label in [0, C), not ignored) that hold some finite logit, and their labels; None
+    when the labels are not one class index per row or no row counts."""
+    logits = np.asarray(problem.logits, dtype=np.float64)
+    if problem.labels is None or logits.size == 0:
+        return None, None
+    labels = np.asarray(problem.labels)
+    if labels.dtype.kind not in "iu" or labels.shape != (logits.shape[0],):
+        return None, None  # labels that are not class indices (floats, the wrong count): no softmax facts
+    counted = (labels >= 0) & (labels < logits.shape[1])
+    if problem.options.ignore_index is not None:
+        counted &= labels != problem.options.ignore_index
+    keep = np.flatnonzero(counted)
+    keep = keep[np.any(np.isfinite(logits[keep]), axis=1)]  # a row of only -inf has no softmax
+    if keep.size == 0:
+        return None, None
+    return logits[keep], labels[keep]
+
+
+def _range_conditions(problem: Problem, dtype: str) -> frozenset[str]:
+    """softmax-sum-overflows and logit-spread-overflows, over the rows without NaN or +inf that hold a finite
+    logit."""
+    logits = np.asarray(problem.logits, dtype=np.float64)
+    if logits.size == 0:
+        return frozenset()
+    rows = logits[~np.any(np.isnan(logits) | (logits == np.inf), axis=1) & np.any(np.isfinite(logits), axis=1)]
+    if rows.size == 0:
+        return frozenset()
+    finite = np.where(np.isfinite(rows), rows, np.nan)
+    top, bottom = np.nanmax(finite, axis=1), np.nanmin(finite, axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.sum(np.exp(rows - top[:, None]), axis=1)
+        spread = top - bottom
+    facts = {"softmax-sum-overflows": _overflows(sums, dtype), "logit-spread-overflows": _overflows(spread, dtype)}
+    return frozenset(name for name, holds in facts.items() if holds)
+
+
+def _row_losses(problem: Problem) -> np.ndarray:
+    """(loss, uniform) of each counted row of a batch without NaN or +inf logits (no row otherwise): its float64
+    loss, and 1 where its finite logits are all equal."""
+    logits = np.asarray(problem.logits, dtype=np.float64)
+    rows, targets = (None, None) if np.any(np.isnan(logits)) or np.any(logits == np.inf) else _counted_rows(problem)
+    if rows is None:
+        return np.zeros((0, 2))
+    log_p = _log_softmax(rows)
+    finite = np.where(np.isfinite(rows), rows, np.nan)
+    uniform = np.nanmax(finite, axis=1) == np.nanmin(finite, axis=1)
+    return np.stack([-log_p[np.arange(len(rows)), targets], uniform], axis=1)
+
+
+def _loss_conditions(parts: list[np.ndarray], dtype: str) -> frozenset[str]:
+    """row-loss-overflows, loss-sum-overflows and rows-uniform from the (loss, uniform) pairs of every counted row."""
+    losses = np.concatenate(parts)
+    if losses.size == 0:
+        return frozenset()
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(losses[:, 0])
+    facts = {"row-loss-overflows": _overflows(losses[:, 0], dtype), "loss-sum-overflows": _overflows(total, dtype),
+             "rows-uniform": bool(np.all(losses[:, 1] == 1))}
+    return frozenset(name for name, holds in facts.items() if holds)
+
+
+def _overflows(values, dtype: str) -> bool:
+    """Whether some finite value of `values` rounds to ±inf in `dtype`."""
+    values = np.asarray(values, dtype=np.float64)
+    return bool(np.any(np.isfinite(values) & np.isinf(round_to(values, dtype))))
 
 
 def _log_softmax(rows: np.ndarray) -> np.ndarray:

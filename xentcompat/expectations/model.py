@@ -26,14 +26,16 @@ class Cause:
     explanation: str
     upstream: tuple[str, ...] = ()
     no_upstream: str | None = None  # what was searched, when no upstream report was found
+    merged_into: str | None = None  # the cause that covers its cells now, for a finding cited under this id
 
     @property
     def finding(self) -> str:
         return f"XC-{self.id}"
 
     def summary(self) -> dict:
+        merged = {"merged_into": self.merged_into} if self.merged_into else {}
         return {"kind": self.kind, "title": self.title, "explanation": self.explanation,
-                "upstream": list(self.upstream), "no_upstream": self.no_upstream}
+                "upstream": list(self.upstream), "no_upstream": self.no_upstream, **merged}
 
 
 @dataclass(frozen=True)

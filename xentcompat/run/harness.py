@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -269,9 +269,9 @@ def cell_conditions(cell: Cell, call: Call | None = None):
     problem = (lambda: call.problem) if call is not None else (lambda: cell.call().problem)
     if not isinstance(cell.case, Case):
         return conditions_of(problem, cell.dtype)
-    if cell.api.targets == "probs" and cell.case.probs is None:  # labels made one-hot: only the logits' conditions
-        # hold for probability targets, so they come from the logits alone (no one-hot N × C built for them)
-        problem = (lambda: replace(cell.case.problem(cell.dtype, "labels"), labels=None))
+    if cell.api.targets == "probs" and cell.case.probs is None:  # one-hot targets hold what their labels hold: the
+        # conditions come from the labels (no one-hot N × C built for them)
+        problem = (lambda: cell.case.problem(cell.dtype, "labels"))
     key = ("conditions", cell.dtype, cell.api.targets)
     return lambda: cell.case.remembered(key, lambda: holding(problem(), cell.dtype))
 
