@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import stat
 
 import pytest
@@ -13,7 +14,7 @@ from xentcompat.results import documents as records_module
 from xentcompat.results.documents import (SCHEMA_VERSION, ResultsError, decode_number, encode, read_results,
                                        results_document, write_json_atomic)
 from xentcompat.results.merge import merge_documents, merge_files
-from xentcompat.results.record import RECORD_FIELDS, Record, catalogue_tags
+from xentcompat.results.record import RECORD_FIELDS, Outcome, Record, catalogue_tags
 
 
 def record(case: str, loss: str = "ok", value=1.0, **overrides) -> dict:
@@ -21,8 +22,10 @@ def record(case: str, loss: str = "ok", value=1.0, **overrides) -> dict:
     base.update(framework="torch", framework_version="2.13.0", api="torch.nn.CrossEntropyLoss", case=case,
                 dtype="float32", device="cpu", mode="eager", seconds=0.01, options={}, tier="realistic",
                 loss={"outcome": loss, "value": value, "reference": 1.0, "error_units": 0.0},
-                grad={"outcome": "ok", "max_error_units": 0.1, "nan_count": 0, "inf_count": 0},
-                expected={"loss": "ok", "grad": "ok"}, tags=catalogue_tags(case))
+                grad={"outcome": "ok", "max_error_units": 0.1, "nan_count": 0, "inf_count": 0,
+                      "elementwise_max_units": 0.2, "norm": 1.0, "reference_norm": 1.0},
+                expected={"loss": "ok", "grad": "ok", "cause": None, "reason": None, "upstream": None,
+                          "kernel_path": None, "varies": None}, tags=catalogue_tags(case))
     base.update(overrides)
     return base
 
@@ -136,6 +139,31 @@ def test_a_record_is_one_typed_definition_with_outcomes_from_the_vocabulary():
         Record.from_json(record("a", loss="good"))
     with pytest.raises(ValueError, match="lacks field 'options'"):
         Record.from_json({k: v for k, v in record("a").items() if k != "options"})
+
+
+def test_a_records_parts_are_typed_and_written_back_as_they_were_read():
+    fault = {"type": "AcceleratorError", "message": "CUDA error", "device_fault": True, "context_usable": None}
+    relation = {"relation": "shift", "holds": None, "loss": 1.0, "transformed": None, "error_units": None,
+                "skipped": "not checked on a batch this big"}
+    written = record("a", loss="raised", error=fault, relations=[relation])
+    typed = Record.from_json(written)
+    assert typed.loss.outcome is Outcome.RAISED and typed.loss.value == 1.0 and typed.grad.norm == 1.0
+    assert typed.error.device_fault is True and typed.error.context_usable is None
+    assert typed.relations[0].holds is None and typed.relations[0].skipped.startswith("not checked")
+    assert typed.to_json() == written and json.loads(json.dumps(typed.to_json())) == written
+    plain = record("a", loss="raised", error={"type": "IndexError", "message": "out of range"})
+    assert Record.from_json(plain).to_json()["error"] == {"type": "IndexError", "message": "out of range"}
+
+
+@pytest.mark.parametrize("part, value, message", [
+    ("grad", {"outcome": "ok", "speed": 1}, "field 'grad': unknown key 'speed'"),
+    ("expected", {"loss": "ok"}, "field 'expected.grad': None is not an outcome"),
+    ("error", "IndexError", "field 'error': expected an object"),
+    ("relations", {"relation": "shift"}, "field 'relations': expected a list"),
+])
+def test_a_malformed_part_is_refused_with_its_field_named(part, value, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Record.from_json(record("a", **{part: value}))
 
 
 def test_a_record_written_before_records_kept_their_tags_gets_its_catalogue_cases():

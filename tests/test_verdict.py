@@ -60,7 +60,7 @@ def test_gradient_shape_mismatch_is_an_error():
 def test_loss_of_another_shape_is_inaccurate_and_named(reference):
     verdict = judge_loss(np.zeros(0), reference, unit=1.0, largest=1e300)
     assert (verdict.outcome, verdict.value, verdict.error_units) == ("inaccurate", None, None)
-    assert shape_mismatch(np.zeros(0), reference) == {
+    assert shape_mismatch(np.zeros(0), reference).to_json() == {
         "type": "shape", "message": "loss of shape (0,) where the reference has shape ()"}
     assert shape_mismatch(np.zeros(3), np.ones(3)) is None
 

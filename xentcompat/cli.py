@@ -310,9 +310,9 @@ def _wait_while_busy(child: subprocess.Popen, log: Path, idle_timeout: float, ta
 def _write_outputs(document: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "results.json", document)
-    write_text_atomic(out / "report.md", render_markdown(document))
-    write_text_atomic(out / "report.html", render_html(document))
-    records = [Record.from_json(r) for r in document["records"]]
+    records = [Record.from_json(r) for r in document["records"]]  # read once, for both reports and the summary
+    write_text_atomic(out / "report.md", render_markdown(document, records=records))
+    write_text_atomic(out / "report.html", render_html(document, records=records))
     unexpected = sum(1 for r in records if r.observed != r.promised)
     conflicts = len(document.get("conflicts", []))
     print(f"xentcompat: {len(records)} cells, {sum(1 for r in records if r.finding)} deviating, "

@@ -45,13 +45,13 @@ def _accumulation(records: list[Record]) -> list[tuple[Record, str, str]]:
 
 def _result(record: Record) -> str:
     loss = record.loss
-    value, reference = loss.get("value"), loss.get("reference")
+    value, reference = loss.value, loss.reference
     if not isinstance(value, float) or not isinstance(reference, float) or reference == 0:
-        return loss["outcome"]
+        return loss.outcome
     relative = (value - reference) / abs(reference)
-    norm, reference_norm = record.grad.get("norm"), record.grad.get("reference_norm")
+    norm, reference_norm = record.grad.norm, record.grad.reference_norm
     gradient = f", ‖g‖ ×{norm / reference_norm:.3g}" if norm and reference_norm else ""
-    mark = "✓" if (loss["outcome"], record.grad["outcome"]) == ("ok", "ok") else "✗"
+    mark = "✓" if (loss.outcome, record.grad.outcome) == ("ok", "ok") else "✗"
     return f"{mark} {value:.4g} ({_percent(relative)}{gradient})"
 
 
@@ -69,7 +69,7 @@ def accumulation_table(records: list[Record]) -> Table | None:
     for (label, batch), recipes in by_api.items():
         if DOCUMENTED not in recipes or NAIVE not in recipes:
             continue
-        reference = recipes[DOCUMENTED].loss.get("reference")
+        reference = recipes[DOCUMENTED].loss.reference
         key = (BATCHES.get(batch, batch), f"{reference:.4g}" if isinstance(reference, float) else "—",
                _result(recipes[DOCUMENTED]), _result(recipes[NAIVE]))
         rows[key].add(label)
@@ -87,7 +87,7 @@ def recipe_sentences(records: list[Record]) -> list[str]:
     sentences = []
     for framework, found in sorted(by_framework.items()):
         documented = [r for r, recipe in found if recipe == DOCUMENTED]
-        exact = [r for r in documented if (r.loss["outcome"], r.grad["outcome"]) == ("ok", "ok")]
+        exact = [r for r in documented if (r.loss.outcome, r.grad.outcome) == ("ok", "ok")]
         naive = [_relative(r) for r, recipe in found if recipe == NAIVE and r.finding == "XC-mean-of-micro-batch-means"]
         naive = [value for value in naive if value is not None]
         how = RECIPE_WORDS.get(framework, "sum each micro-batch, add, divide by the batch's count")
@@ -102,7 +102,7 @@ def recipe_sentences(records: list[Record]) -> list[str]:
 
 
 def _relative(record: Record) -> float | None:
-    value, reference = record.loss.get("value"), record.loss.get("reference")
+    value, reference = record.loss.value, record.loss.reference
     if isinstance(value, float) and isinstance(reference, float) and reference:
         return (value - reference) / abs(reference)
     return None

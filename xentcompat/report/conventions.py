@@ -24,9 +24,9 @@ SMOOTHING_INTRO = ("Label smoothing α = 0.1 over K = 5 classes. The α/K conven
 
 def _returned(record: Record) -> str:
     loss = record.loss
-    if loss["outcome"] in ("raised", "crashed"):
-        return f"{loss['outcome']} {(record.error or {}).get('type', '')}".strip()
-    value = loss.get("value")
+    if loss.outcome in ("raised", "crashed"):
+        return f"{loss.outcome} {record.error.type if record.error else ''}".strip()
+    value = loss.value
     if value is None:
         return "an array, not a scalar"
     if isinstance(value, str):
@@ -41,7 +41,7 @@ def empty_denominators_table(records: list[Record]) -> Table | None:
     for record in records:
         if record.case in EMPTY_CASES and record.dtype == "float32":
             rows[api_label(record)][record.case] = _returned(record)
-            value = record.loss.get("reference")
+            value = record.loss.reference
             if value is not None:
                 reference[record.case] = "NaN" if value == "nan" or (isinstance(value, float) and math.isnan(value)) \
                     else f"{value:.6g}" if isinstance(value, float) else str(value)
@@ -63,16 +63,16 @@ def _grouped(results: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
 def smoothing_table(records: list[Record]) -> Table | None:
     """API × (its loss at α = 0.1, the α/K value, the α·K/(K − 1) value, which convention it follows)."""
     at = {(api_label(r), r.case): r for r in records if r.case in (SMOOTHING, OTHER_CLASSES) and r.dtype == "float32"}
-    megatron = next((r.loss.get("reference") for (_, case), r in at.items() if case == OTHER_CLASSES
+    megatron = next((r.loss.reference for (_, case), r in at.items() if case == OTHER_CLASSES
                      and r.api.startswith("torch.nn.CrossEntropyLoss")), None)
     rows = {}
     for (label, case), record in sorted(at.items()):
         if case != SMOOTHING:
             continue
-        value, alpha_k = record.loss.get("value"), record.loss.get("reference")
+        value, alpha_k = record.loss.value, record.loss.reference
         if not isinstance(value, float) or not isinstance(alpha_k, float):
             continue
-        follows = "α/K" if record.loss["outcome"] == "ok" else (
+        follows = "α/K" if record.loss.outcome == "ok" else (
             "α·K/(K − 1)" if isinstance(megatron, float) and abs(value - megatron) <= 1e-6 * abs(megatron) else "neither")
         rows[label] = (f"{value:.6g}", f"{alpha_k:.6g}", f"{megatron:.6g}" if isinstance(megatron, float) else "—",
                        follows)

@@ -281,13 +281,13 @@ def _good_text(records: list[Record], key: str) -> str:
 def _severity(record: Record) -> tuple:
     """Worst outcome first; among equals, the case practitioners meet first."""
     order = ("nan", "inf", "finite", "silent", "inaccurate", "crashed", "raised", "ok")
-    outcomes = (record.loss["outcome"], record.grad["outcome"])
+    outcomes = (record.loss.outcome, record.grad.outcome)
     preference = EXAMPLE_ORDER.index(record.case) if record.case in EXAMPLE_ORDER else len(EXAMPLE_ORDER)
     return (-min(order.index(o) for o in outcomes), -preference, _relative_error(record))
 
 
 def _relative_error(record: Record) -> float:
-    value, reference = number(record.loss.get("value")), number(record.loss.get("reference"))
+    value, reference = number(record.loss.value), number(record.loss.reference)
     if value is None or reference is None or reference == 0:
         return 0.0
     return abs(value - reference) / abs(reference)
@@ -295,17 +295,17 @@ def _relative_error(record: Record) -> float:
 
 def _labels_cell(records: list[Record]) -> Cell:
     """Invalid labels: raising is the good outcome; a returned value (silent) names the label and the value."""
-    silent = [r for r in records if r.loss["outcome"] == "silent"]
-    crashed = [r for r in records if r.loss["outcome"] == "crashed"]
-    raised = [r for r in records if r.loss["outcome"] == "raised"]
+    silent = [r for r in records if r.loss.outcome == "silent"]
+    crashed = [r for r in records if r.loss.outcome == "crashed"]
+    raised = [r for r in records if r.loss.outcome == "raised"]
     findings = tuple(sorted({r.finding for r in silent + crashed if r.finding}))
     if silent:
         first = silent[0]
-        return Cell("✗", f"returns {shown(first.loss.get('value'))} for {case_words(first.case)} "
+        return Cell("✗", f"returns {shown(first.loss.value)} for {case_words(first.case)} "
                          f"({len(silent)}/{len(records)})", findings)
     if crashed:
         return Cell("✗", f"crashes the process on {', '.join(r.case for r in crashed)}", findings)
-    kinds = sorted({r.error["type"] for r in raised if r.error})
+    kinds = sorted({r.error.type for r in raised if r.error})
     return Cell("✓", f"raises {'/'.join(kinds)}", ())
 
 
@@ -352,7 +352,7 @@ def _first_of(example: Record, records: list[Record]) -> tuple[str, ...]:
 def _verdict_words(record: Record) -> str:
     if record.invalid and not record.finding:
         return "raises"  # the good outcome of invalid input
-    if (record.error or {}).get("device_fault"):
+    if record.error and record.error.device_fault:
         return DEVICE_ASSERT
     loss, grad = _verdict(record)
     return loss if loss == grad else f"{loss}/{grad}"

@@ -45,8 +45,8 @@ class Finding:
         if self.cause is not None:
             return self.cause["title"]
         first = self.records[0]
-        return (f"Unexplained: {api_label(first, with_place=False)} gives loss {first.loss['outcome']}, "
-                f"gradient {first.grad['outcome']}, and no cause predicts it")
+        return (f"Unexplained: {api_label(first, with_place=False)} gives loss {first.loss.outcome}, "
+                f"gradient {first.grad.outcome}, and no cause predicts it")
 
     @property
     def kind(self) -> str:
@@ -66,7 +66,7 @@ class Finding:
         """"loss/grad" -> number of cells."""
         counts: dict[str, int] = defaultdict(int)
         for record in self.records:
-            counts[f"{record.loss['outcome']}/{record.grad['outcome']}"] += 1
+            counts[f"{record.loss.outcome}/{record.grad.outcome}"] += 1
         return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
     @property
@@ -83,7 +83,7 @@ class Finding:
         api, backend, dtype, mode, case, what came out."""
         seen, shown_cells = set(), []
         for record in sorted(self.records, key=_example_order):
-            key = (record.api, record.backend, record.loss["outcome"], record.grad["outcome"])
+            key = (record.api, record.backend, record.loss.outcome, record.grad.outcome)
             if key in seen:
                 continue
             seen.add(key)
@@ -113,7 +113,7 @@ class Finding:
         """The cause's links, then any a cell's entry adds."""
         links = list(self.cause["upstream"]) if self.cause else []
         for record in self.records:
-            link = (record.expected or {}).get("upstream")
+            link = record.expected.upstream
             if link and link not in links and not unexpected(record):
                 links.append(link)
         return links
@@ -177,9 +177,7 @@ def _example_order(record: Record) -> tuple:
 
 def unexpected(record: Record) -> bool:
     """Whether the record's outcomes differ from what its expectation entry (or the default ok/ok) promised."""
-    expected = record.expected or {}
-    return (record.loss["outcome"], record.grad["outcome"]) != (expected.get("loss", "ok"),
-                                                                     expected.get("grad", "ok"))
+    return record.observed != record.promised
 
 
 def api_label(record: Record, with_place: bool = True) -> str:
@@ -196,10 +194,10 @@ def dtype_order(dtype: str) -> int:
 
 def _measured(record: Record) -> str:
     where = f"{record.case} in {record.dtype}"
-    if record.loss["outcome"] == "raised" and record.error:
-        return f"For example, {where} raises {record.error['type']}: {record.error['message']}."
+    if record.loss.outcome == "raised" and record.error:
+        return f"For example, {where} raises {record.error.type}: {record.error.message}."
     said = words(record.loss, record.grad, record.error)
     grad = record.grad
-    counts = [f"{grad[key]} {name} gradient elements" for key, name in (("nan_count", "NaN"), ("inf_count", "infinite"))
-              if grad.get(key)]
+    counts = [f"{count} {name} gradient elements" for count, name in ((grad.nan_count, "NaN"), (grad.inf_count, "infinite"))
+              if count]
     return f"For example, {where}: " + ", ".join([said or "agrees", *counts]) + "."

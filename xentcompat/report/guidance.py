@@ -68,7 +68,7 @@ def _pairs(records: list[Record], first: str, fused: str) -> list[tuple[Record, 
 
 def _outcomes(record: Record) -> tuple[str, str]:
     """The record's outcomes, or ok/ok when they are its good outcome (a raised error on invalid input)."""
-    return (record.loss["outcome"], record.grad["outcome"]) if record.finding else OK
+    return (record.loss.outcome, record.grad.outcome) if record.finding else OK
 
 
 def _findings(records) -> tuple[str, ...]:
@@ -102,7 +102,7 @@ def _from_logits(records: list[Record]) -> list[Claim]:
             continue
         for backend, pairs in sorted(_by_backend(_pairs(records, first, fused)).items(), key=lambda i: str(i[0])):
             worse = [a for a, b in pairs if _outcomes(a) != OK and _outcomes(b) == OK]
-            outcomes = sorted({f"{a.loss['outcome']}/{a.grad['outcome']}" for a in worse})
+            outcomes = sorted({f"{a.loss.outcome}/{a.grad.outcome}" for a in worse})
             errors = _median_error(pairs)
             text = (f"On the {backend} backend, `{first}` costs {len(worse)} of {len(pairs)} cells against "
                     f"`{fused}`" + (f" (loss/gradient {', '.join(outcomes)}){_cases(worse)}" if worse else "")
@@ -122,7 +122,7 @@ def _median_error(pairs: list[tuple[Record, Record]]) -> tuple[float, float] | N
 
 
 def _relative(record: Record) -> float | None:
-    value, reference = record.loss.get("value"), record.loss.get("reference")
+    value, reference = record.loss.value, record.loss.reference
     if not (_is_number(value) and _is_number(reference)) or reference == 0:
         return None
     return abs(value - reference) / abs(reference)
@@ -180,18 +180,18 @@ def _invalid_input(records: list[Record]) -> list[Claim]:
         if record.invalid:
             rows[api_label(record)].append(record)
     claims = []
-    clear = sorted(label for label, group in rows.items() if all(r.loss["outcome"] == "raised" for r in group))
+    clear = sorted(label for label, group in rows.items() if all(r.loss.outcome == "raised" for r in group))
     if clear:
         cases = sorted({r.case for label in clear for r in rows[label]})
         claims.append(Claim(f"Raise an error on every invalid input run ({', '.join(cases)}): "
                             + ", ".join(f"`{label}`" for label in clear) + ".", (),
                             sum(len(rows[label]) for label in clear)))
     for outcome, words in (("silent", "Return a value anyway (silent)"), ("crashed", "Crash the process")):
-        hit = {label: sorted(r.case for r in group if r.loss["outcome"] == outcome)
+        hit = {label: sorted(r.case for r in group if r.loss.outcome == outcome)
                for label, group in sorted(rows.items())}
         hit = {label: cases for label, cases in hit.items() if cases}
         if hit:
-            evidence = [r for label in hit for r in rows[label] if r.loss["outcome"] == outcome]
+            evidence = [r for label in hit for r in rows[label] if r.loss.outcome == outcome]
             claims.append(Claim(f"{words}: " + "; ".join(f"`{label}` on {', '.join(cases)}"
                                                          for label, cases in hit.items()) + ".",
                                 _findings(evidence), len(evidence)))

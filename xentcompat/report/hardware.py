@@ -52,12 +52,12 @@ def varies_by_cpu_table(records: list[Record]) -> Table | None:
 
 
 def _varies(group: list[Record]) -> bool:
-    declared = any(record.expected.get("varies") for record in group)
+    declared = any(record.expected.varies for record in group)
     return declared or len({_outcome(record) for record in group}) > 1
 
 
 def _outcome(record: Record) -> str:
-    return f"{record.loss['outcome']} / {record.grad['outcome']}"
+    return f"{record.loss.outcome} / {record.grad.outcome}"
 
 
 def _measured(group: list[Record]) -> str:
@@ -66,9 +66,9 @@ def _measured(group: list[Record]) -> str:
 
 
 def _paths(group: list[Record]) -> str:
-    declared = next((record.expected["varies"] for record in group if record.expected.get("varies")), None)
+    declared = next((record.expected.varies for record in group if record.expected.varies), None)
     if not declared:
         return "no kernel path declared: the expectations do not explain the difference"
-    taken = {record.expected.get("kernel_path") for record in group}
+    taken = {record.expected.kernel_path for record in group}
     return "; ".join(f"{path['loss']} / {path['grad']} with {path['when']}"
                      + (" (measured)" if path["path"] in taken else "") for path in declared)

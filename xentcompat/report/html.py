@@ -49,9 +49,10 @@ document.querySelectorAll("input.filter").forEach(function (input) {
 """
 
 
-def render_html(document: dict, today: datetime.date | None = None) -> str:
+def render_html(document: dict, today: datetime.date | None = None, records: list[Record] | None = None) -> str:
+    """The report of `document`; `records` its records already typed (read from the document when None)."""
     today = today or datetime.date.today()
-    records = decision.typed(document.get("records", []))
+    records = decision.typed(document.get("records", [])) if records is None else records
     findings = collect(records, document.get("causes"))
     kinds = decision.cause_kinds(document)
     first_screen = ([html_decision.answer_section(decision.decision_rows(records, kinds), document.get("training"))]
@@ -266,12 +267,12 @@ def _matrix(records: list[Record]):
 def _cell(record: Record | None) -> str:
     if record is None:
         return "<td>—</td>"
-    observed = (record.loss["outcome"], record.grad["outcome"])
+    observed = (record.loss.outcome, record.grad.outcome)
     if observed == ("ok", "ok") and not unexpected(record):
         return "<td>ok</td>"
     text = escape(" / ".join(observed)) + (" !" if unexpected(record) else "")
-    error = record.error or {}
-    said = f'{error.get("type")}: {error.get("message")}'[:120] if error else ""
+    error = record.error
+    said = f"{error.type}: {error.message}"[:120] if error else ""
     title = f' title="{escape(said)}"' if error else ""
     css = "ok" if observed == ("ok", "ok") else f"o-{observed[0]}" if observed[0] in ("raised", "silent") \
         else "deviation"

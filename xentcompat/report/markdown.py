@@ -49,9 +49,10 @@ def citation(document: dict) -> str:
             "(see CITATION.cff; the hash identifies the records this report was rendered from)")
 
 
-def render_markdown(document: dict, today: datetime.date | None = None) -> str:
+def render_markdown(document: dict, today: datetime.date | None = None, records: list[Record] | None = None) -> str:
+    """The report of `document`; `records` its records already typed (read from the document when None)."""
     today = today or datetime.date.today()
-    records = decision.typed(document.get("records", []))
+    records = decision.typed(document.get("records", [])) if records is None else records
     findings = collect(records, document.get("causes"))
     kinds = decision.cause_kinds(document)
     lines = [

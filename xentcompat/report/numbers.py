@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from xentcompat.results.record import Record
+from xentcompat.results.record import Failure, GradVerdict, LossVerdict, Record
 
 
 def number(value) -> float | None:
@@ -36,7 +36,7 @@ def loss_words(record: Record) -> str:
     return words(record.loss, record.grad, record.error)
 
 
-def words(loss: dict, grad: dict, error: dict | None) -> str:
+def words(loss: LossVerdict, grad: GradVerdict, error: Failure | None) -> str:
     """`loss_words` of a record's loss, grad and error objects."""
     parts = [_loss_part(loss, error)]
     grad_part = _grad_part(grad)
@@ -45,12 +45,12 @@ def words(loss: dict, grad: dict, error: dict | None) -> str:
     return ", ".join(part for part in parts if part) or "agrees"
 
 
-def _loss_part(loss: dict, error: dict | None) -> str:
-    outcome, value, reference = loss["outcome"], loss.get("value"), loss.get("reference")
+def _loss_part(loss: LossVerdict, error: Failure | None) -> str:
+    outcome, value, reference = loss.outcome, loss.value, loss.reference
     if outcome == "ok":
         return ""
     if outcome == "raised":
-        return f"raises {error['type'] if error else 'an error'}"
+        return f"raises {error.type if error else 'an error'}"
     if outcome == "crashed":
         return "crashes the process"
     if outcome == "silent":
@@ -71,8 +71,8 @@ def _relative(value, reference) -> float | None:
     return abs(value - reference) / abs(reference)
 
 
-def _grad_part(grad: dict) -> str:
-    outcome = grad["outcome"]
+def _grad_part(grad: GradVerdict) -> str:
+    outcome = grad.outcome
     if outcome in ("ok", "raised", "crashed", "silent"):
         return ""
     if outcome == "nan":
@@ -81,7 +81,7 @@ def _grad_part(grad: dict) -> str:
         return "inf gradient"
     if outcome == "finite":
         return "finite gradient where the reference is not"
-    norm, reference = number(grad.get("norm")), number(grad.get("reference_norm"))
+    norm, reference = number(grad.norm), number(grad.reference_norm)
     if norm is None or reference is None:
         return "gradient off"
     if norm == 0 and reference > 0:

@@ -100,15 +100,15 @@ API_RANK = {choice.api: index for index, choice in enumerate(CHOICES)}
 
 def _signature(group: list[Record]) -> tuple:
     """What a panel is told apart by: its realistic float32 outcomes."""
-    return tuple(sorted((r.case, r.dtype, r.loss["outcome"]) for r in group if _compared(r)))
+    return tuple(sorted((r.case, r.dtype, r.loss.outcome) for r in group if _compared(r)))
 
 
 def _separates(key: tuple[str, str | None], panels: dict) -> bool:
     fused = (FUSED[FRAMEWORK_OF[key[0]]], key[1])
     if key == fused or fused not in panels:
         return False
-    outcomes = {(r.case, r.dtype): r.loss["outcome"] for r in panels[key] if _compared(r)}
-    theirs = {(r.case, r.dtype): r.loss["outcome"] for r in panels[fused] if _compared(r)}
+    outcomes = {(r.case, r.dtype): r.loss.outcome for r in panels[key] if _compared(r)}
+    theirs = {(r.case, r.dtype): r.loss.outcome for r in panels[fused] if _compared(r)}
     return any(outcome != "ok" and theirs.get(place) == "ok" for place, outcome in outcomes.items())
 
 
@@ -144,7 +144,7 @@ def _scale_axis(records: list[Record]) -> LogAxis:
 
 
 def _error_axis(records: list[Record]) -> LogAxis:
-    errors = [e for e in (_number(r.loss.get("error_units")) for r in records) if e is not None and e > 0]
+    errors = [e for e in (_number(r.loss.error_units) for r in records) if e is not None and e > 0]
     high = max([math.ceil(math.log10(e)) for e in errors] + [math.ceil(math.log10(TOLERANCE_UNITS)) + 1])
     floor = ERROR_FLOOR_DECADE
     return LogAxis(floor, floor, high, PLOT_BOTTOM, PLOT_TOP, "≤" + power_of_ten(floor))
@@ -155,9 +155,9 @@ def _panel(label: str, records: list[Record], x_axis: LogAxis, y_axis: LogAxis) 
              f'viewBox="0 0 {PANEL_WIDTH} {PANEL_HEIGHT}" {FONT} role="img" aria-label="{escape(label)}: loss error '
              f'against logit scale">', f"<title>{escape(label)}: loss error in dtype units against logit scale"
              "</title>", *_tolerance_band(y_axis), *_axes(x_axis, y_axis)]
-    measured = [r for r in records if r.loss["outcome"] not in NONFINITE_OUTCOMES]
-    parts += [_point(r, x_axis, y_axis) for r in measured if _number(r.loss.get("error_units")) is not None]
-    parts += [_nonfinite_mark(r, x_axis) for r in records if r.loss["outcome"] in NONFINITE_OUTCOMES]
+    measured = [r for r in records if r.loss.outcome not in NONFINITE_OUTCOMES]
+    parts += [_point(r, x_axis, y_axis) for r in measured if _number(r.loss.error_units) is not None]
+    parts += [_nonfinite_mark(r, x_axis) for r in records if r.loss.outcome in NONFINITE_OUTCOMES]
     return "\n".join(parts + ["</svg>"])
 
 
@@ -199,11 +199,11 @@ def _dodge(dtype: str) -> float:
 
 
 def _point(record: Record, x_axis: LogAxis, y_axis: LogAxis) -> str:
-    error = record.loss["error_units"]
+    error = record.loss.error_units
     x = x_axis.position(_number(record.scale) or 0.0) + _dodge(record.dtype)
     y = y_axis.position(error)
-    title = (f"{record.case} in {record.dtype}: loss error {error:.3g} units ({record.loss['outcome']})"
-             if record.loss["outcome"] != "ok" else "")  # hover text where it is out of the band
+    title = (f"{record.case} in {record.dtype}: loss error {error:.3g} units ({record.loss.outcome})"
+             if record.loss.outcome != "ok" else "")  # hover text where it is out of the band
     return _marker(record.dtype, x, y, title)
 
 
@@ -211,7 +211,7 @@ def _nonfinite_mark(record: Record, x_axis: LogAxis) -> str:
     x = x_axis.position(_number(record.scale) or 0.0) + _dodge(record.dtype)
     y = PLOT_TOP - NONFINITE_ROW
     colour = DTYPE_STYLES.get(record.dtype, OTHER_DTYPE_STYLE)[0]
-    title = f"{record.case} in {record.dtype}: loss {record.loss['outcome']}"
+    title = f"{record.case} in {record.dtype}: loss {record.loss.outcome}"
     return (f'<g class="nonfinite" stroke="{colour}" stroke-width="2"><title>{escape(title)}</title>'
             f'<path d="M{x - 4:.1f} {y - 4:.1f}L{x + 4:.1f} {y + 4:.1f}M{x - 4:.1f} {y + 4:.1f}L{x + 4:.1f} '
             f'{y - 4:.1f}"/></g>')
@@ -271,7 +271,7 @@ def heatmap_records(records: list[Record]) -> dict[str, list[Record]]:
 
 def worst_outcome(records: list[Record]) -> str:
     """The most severe loss or gradient outcome among `records`; "not-run" when there are none."""
-    outcomes = [o for r in records for o in (r.loss["outcome"], r.grad["outcome"])]
+    outcomes = [o for r in records for o in (r.loss.outcome, r.grad.outcome)]
     if not outcomes:
         return "not-run"
     return max(outcomes, key=lambda o: SEVERITY.index(o) if o in SEVERITY else len(SEVERITY))
@@ -334,7 +334,7 @@ def _heat_cell(label: str, case: str, records: list[Record], x: float, y: float)
     if worst == "ok" and not mark:
         return cell
     ordered = sorted(records, key=_record_order)
-    detail = "; ".join(f"{r.dtype}{_place(r)} {r.loss['outcome']}/{r.grad['outcome']}"
+    detail = "; ".join(f"{r.dtype}{_place(r)} {r.loss.outcome}/{r.grad.outcome}"
                        + (" (not predicted)" if unexpected(r) else "") for r in ordered)
     return f"<g><title>{escape(f'{label} · {case}: {detail}')}</title>{cell}{mark}</g>"
 

@@ -16,8 +16,8 @@ INTRO = ("Relations that need no reference: the loss must not change when a cons
 def checked_count(records: list[Record]) -> tuple[int, int]:
     """(relations checked, relations broken) over the run."""
     relations = [relation for record in records for relation in record.relations or []
-                 if not relation.get("skipped")]
-    return len(relations), sum(1 for relation in relations if not relation["holds"])
+                 if not relation.skipped]
+    return len(relations), sum(1 for relation in relations if not relation.holds)
 
 
 def broken_relations_table(records: list[Record]) -> Table | None:
@@ -25,11 +25,11 @@ def broken_relations_table(records: list[Record]) -> Table | None:
     rows = []
     for record in records:
         for relation in record.relations or []:
-            if relation["holds"] or relation.get("skipped"):
+            if relation.holds or relation.skipped:
                 continue
-            rows.append((api_label(record), record.case, record.dtype, relation["relation"],
-                         _number(relation["loss"]), _number(relation["transformed"]),
-                         "did not return" if relation["error_units"] is None else f"{relation['error_units']:.3g}"))
+            rows.append((api_label(record), record.case, record.dtype, relation.relation,
+                         _number(relation.loss), _number(relation.transformed),
+                         "did not return" if relation.error_units is None else f"{relation.error_units:.3g}"))
     if not rows:
         return None
     return Table(("api", "case", "dtype", "relation", "loss", "loss from the transformed input",

@@ -33,10 +33,10 @@ def quantised(value: float) -> bool:
 
 
 def _cell(record: Record) -> str:
-    value, reference = record.loss.get("value"), record.loss.get("reference")
-    good = (record.loss["outcome"], record.grad["outcome"]) == ("ok", "ok")
+    value, reference = record.loss.value, record.loss.reference
+    good = (record.loss.outcome, record.grad.outcome) == ("ok", "ok")
     if not isinstance(value, float) or not isinstance(reference, float) or not reference:
-        return f"✗ {record.loss['outcome']}"
+        return f"✗ {record.loss.outcome}"
     text = f"{abs(value - reference) / abs(reference):.1e}" + (" q" if quantised(value) else "")
     return text if good else f"✗ {text}"
 
@@ -61,7 +61,7 @@ def _ok_up_to(found: dict[int, Record], scales: list[int]) -> str:
     last = None
     for scale in scales:
         record = found.get(scale)
-        if record is None or (record.loss["outcome"], record.grad["outcome"]) != ("ok", "ok"):
+        if record is None or (record.loss.outcome, record.grad.outcome) != ("ok", "ok"):
             break
         last = scale
     return "none" if last is None else ("all" if last == scales[-1] else f"s = {last}")

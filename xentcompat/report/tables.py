@@ -35,13 +35,13 @@ def invalid_input_table(records: list[Record]) -> Table | None:
 
 
 def _what_it_did(record: Record) -> str:
-    outcome = record.loss["outcome"]
+    outcome = record.loss.outcome
     if outcome == "raised":
-        return f"raised {record.error['type']}"
+        return f"raised {record.error.type}"
     if outcome == "crashed":
-        return f"crashed ({record.error['message']})"
+        return f"crashed ({record.error.message})"
     if outcome == "silent":
-        return f"silent: {_number(record.loss.get('value'))}"
+        return f"silent: {_number(record.loss.value)}"
     return outcome
 
 
@@ -53,8 +53,8 @@ def option_values_table(records: list[Record]) -> Table | None:
         return None
     groups: dict[tuple[str, ...], set[str]] = defaultdict(set)
     for record in options:
-        result = (record.case, _number(record.loss.get("value")), _number(record.loss.get("reference")),
-                  f"{record.loss['outcome']} / {record.grad['outcome']}")
+        result = (record.case, _number(record.loss.value), _number(record.loss.reference),
+                  f"{record.loss.outcome} / {record.grad.outcome}")
         groups[result].add(_api_where(record))
     rows = tuple((*result, ", ".join(sorted(apis))) for result, apis in sorted(groups.items()))
     return Table(("case", "loss", "reference", "loss / gradient", "apis"), rows)
@@ -73,8 +73,8 @@ def same_name_different_numbers(records: list[Record]) -> dict[str, dict[str, fl
     """
     by_case: dict[str, dict[str, float]] = defaultdict(dict)
     for record in records:
-        value = record.loss.get("value")
-        if record.area == "options" and record.loss["outcome"] == "ok" and _finite(value):
+        value = record.loss.value
+        if record.area == "options" and record.loss.outcome == "ok" and _finite(value):
             by_case[record.case][api_label(record)] = value
     return {case: values for case, values in sorted(by_case.items()) if _differ(list(values.values()))}
 

@@ -9,7 +9,7 @@ field. Non-finite numbers stay the strings "nan", "inf", "-inf" on disk
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from functools import cache
 
@@ -31,6 +31,107 @@ OUTCOMES = tuple(outcome.value for outcome in Outcome)
 TIERS = ("realistic", "stress")  # what models produce; the dtype's limits (never a row's headline)
 
 
+class _Part:
+    """A typed part of a record: its outcomes are `Outcome`s, and it reads and writes itself as the JSON object it
+    is on disk (`OMITTED_WHEN_NONE` keys are left out while they are None, as records written before had them)."""
+
+    OUTCOME_FIELDS: tuple[str, ...] = ("outcome",)
+    OMITTED_WHEN_NONE: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for name in self.OUTCOME_FIELDS:
+            object.__setattr__(self, name, Outcome(getattr(self, name)))  # ValueError for anything else
+
+    def to_json(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if not (f.name in self.OMITTED_WHEN_NONE and getattr(self, f.name) is None)}
+
+    @classmethod
+    def from_json(cls, value, name: str):
+        """The part `value` holds; ValueError naming the field `name` and what is wrong with it."""
+        known = {f.name for f in fields(cls)}
+        if not isinstance(value, dict):
+            raise ValueError(f"field {name!r}: expected an object")
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise ValueError(f"field {name!r}: unknown key {unknown[0]!r}")
+        for key in cls.OUTCOME_FIELDS:
+            if value.get(key) not in OUTCOMES:
+                raise ValueError(f"field '{name}.{key}': {value.get(key)!r} is not an outcome")
+        return cls(**value)
+
+
+@dataclass(frozen=True)
+class LossVerdict(_Part):
+    """The loss against the reference: its value, the reference's, and the error in units of the dtype's model."""
+
+    outcome: Outcome
+    value: float | str | None = None  # non-finite numbers are the strings "nan", "inf", "-inf" on disk
+    reference: float | str | None = None
+    error_units: float | None = None
+
+
+@dataclass(frozen=True)
+class GradVerdict(_Part):
+    """`max_error_units` is the verdict's: each row's largest error against the row's largest unit.
+    `elementwise_max_units` is a detail: the largest error of an element against its own unit."""
+
+    outcome: Outcome
+    max_error_units: float | None = None
+    nan_count: int = 0
+    inf_count: int = 0
+    elementwise_max_units: float | None = None
+    norm: float | None = None  # the L2 norm of the API's gradient, and of the reference's: "gradient 0" reads here
+    reference_norm: float | None = None
+
+
+@dataclass(frozen=True)
+class Expectation(_Part):
+    """What the cell was expected to give: a cause's outcomes, or the good outcome (`cause` None)."""
+
+    OUTCOME_FIELDS = ("loss", "grad")
+
+    loss: Outcome
+    grad: Outcome
+    cause: str | None = None
+    reason: str | None = None
+    upstream: str | None = None
+    kernel_path: str | None = None
+    varies: list | None = None  # the kernel paths whose outcomes differ, where the cause names them
+
+
+@dataclass(frozen=True)
+class Failure(_Part):
+    """The exception a call raised (its type and first line), or how the process died; for a device fault, that it
+    was one and whether the device context still worked afterwards."""
+
+    OUTCOME_FIELDS = ()
+
+    type: str
+    message: str
+    device_fault: bool | None = None
+    context_usable: bool | None = None  # None under a device fault: not checked
+
+    def to_json(self) -> dict:
+        value = super().to_json()
+        return value if self.device_fault is not None else {"type": self.type, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Relation(_Part):
+    """A metamorphic relation checked on the cell (run/metamorphic.py)."""
+
+    OUTCOME_FIELDS = ()
+    OMITTED_WHEN_NONE = ("skipped",)
+
+    relation: str
+    holds: bool | None  # None: not checked (see `skipped`)
+    loss: float | str | None  # the original loss (the worst row for reduction none)
+    transformed: float | str | None  # the loss the relation gives back from the transformed input(s)
+    error_units: float | None  # the largest difference, loss or gradient, in units
+    skipped: str | None = None  # why it was not checked
+
+
 @dataclass(frozen=True)
 class Record:
     framework: str
@@ -48,31 +149,32 @@ class Record:
     options: dict
     scale: float | str | None
     invalid: str | None
-    loss: dict  # outcome, value, reference, error_units (and the row details of a per-row loss)
-    grad: dict  # outcome, max_error_units, nan_count, inf_count, elementwise_max_units, norm, reference_norm
-    error: dict | None  # type, message
-    expected: dict  # loss, grad, cause, reason, upstream, kernel_path, varies
-    relations: list | None
+    loss: LossVerdict
+    grad: GradVerdict
+    error: Failure | None
+    expected: Expectation
+    relations: tuple[Relation, ...] | None
     finding: str | None
     repro: str | None
     seconds: float
 
-    def __post_init__(self):
-        for name in ("loss", "grad"):
-            Outcome(getattr(self, name)["outcome"])  # ValueError for anything else
-        Outcome(self.expected["loss"]), Outcome(self.expected["grad"])
-
     @property
     def observed(self) -> tuple[str, str]:
-        return self.loss["outcome"], self.grad["outcome"]
+        return self.loss.outcome, self.grad.outcome
 
     @property
     def promised(self) -> tuple[str, str]:
         """The outcomes its expectation (a cause, or the good outcome) promised."""
-        return self.expected["loss"], self.expected["grad"]
+        return self.expected.loss, self.expected.grad
 
     def to_json(self) -> dict:
-        return asdict(self)
+        value = {field.name: getattr(self, field.name) for field in fields(self)}
+        for name in PARTS:
+            if value[name] is not None:
+                value[name] = value[name].to_json()
+        if self.relations is not None:
+            value["relations"] = [relation.to_json() for relation in self.relations]
+        return value
 
     @classmethod
     def from_json(cls, value) -> Record:
@@ -86,17 +188,27 @@ class Record:
                 raise ValueError(f"lacks field {field.name!r}")
         if not isinstance(value["tags"], list) or not all(isinstance(tag, str) for tag in value["tags"]):
             raise ValueError("field 'tags': expected a list of facts")
-        for name, keys in (("loss", ("outcome",)), ("grad", ("outcome",)), ("expected", ("loss", "grad"))):
-            if not isinstance(value[name], dict) or not all(isinstance(value[name].get(k), str) for k in keys):
-                raise ValueError(f"field {name!r}: expected an object with {', '.join(keys)}")
-            for key in keys:
-                if value[name][key] not in OUTCOMES:
-                    raise ValueError(f"field '{name}.{key}': {value[name][key]!r} is not an outcome")
         if value["tier"] not in TIERS:
             raise ValueError(f"field 'tier': {value['tier']!r} is not one of {', '.join(TIERS)}")
         if not isinstance(value["options"], dict):
             raise ValueError("field 'options': expected an object")
-        return cls(**{field.name: value[field.name] for field in fields(cls)})
+        typed = {field.name: value[field.name] for field in fields(cls)}
+        for name, part in PARTS.items():
+            if typed[name] is not None or name != "error":
+                typed[name] = part.from_json(typed[name], name)
+        typed["relations"] = _relations(typed["relations"])
+        return cls(**typed)
+
+
+PARTS = {"loss": LossVerdict, "grad": GradVerdict, "error": Failure, "expected": Expectation}
+
+
+def _relations(value) -> tuple[Relation, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError("field 'relations': expected a list")
+    return tuple(Relation.from_json(relation, f"relations[{i}]") for i, relation in enumerate(value))
 
 
 RECORD_FIELDS = tuple(field.name for field in fields(Record))

@@ -22,7 +22,7 @@ from xentcompat.reference.cases import Case
 from xentcompat.reference.compact import is_big, largest_finite_magnitude
 from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.judging import grad_units, has_relations, loss_unit, solve
-from xentcompat.results.record import Record
+from xentcompat.results.record import Expectation, Failure, Record
 from xentcompat.run import accumulation
 from xentcompat.run.cell_memory import refusal
 from xentcompat.run.isolation import Crashed, Setup, capture_isolated
@@ -204,11 +204,10 @@ def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> C
         "framework": api.framework, "framework_version": promise.version, **claim_fields(cell),
         "machine": promise.machine, "options": case_options(cell.case),
         "scale": _scale(cell, call), "invalid": invalid,
-        "loss": loss.__dict__, "grad": grad.__dict__, "error": error,
-        "expected": {"loss": expected[0], "grad": expected[1], "cause": promised.cause, "reason": promised.reason,
-                     "upstream": promised.upstream, "kernel_path": promised.kernel_path,
-                     "varies": list(promised.varies) or None},
-        "relations": relations,
+        "loss": loss, "grad": grad, "error": error,
+        "expected": Expectation(*expected, promised.cause, promised.reason, promised.upstream, promised.kernel_path,
+                                list(promised.varies) or None),
+        "relations": None if relations is None else tuple(relations),
         "finding": finding, "repro": promise.repro if finding else None,
         "seconds": round(captured.seconds, 6),
     }).to_json()
@@ -226,7 +225,7 @@ def _relations(cell: Cell, call: Call, captured, truth: Truth | None) -> list[di
     return check_relations(cell.api, call, captured, truth.loss_unit, truth.grad_units.row)
 
 
-def _verdicts(captured, truth: Truth | None, problem, dtype: str) -> tuple[LossVerdict, GradVerdict, dict | None]:
+def _verdicts(captured, truth: Truth | None, problem, dtype: str) -> tuple[LossVerdict, GradVerdict, Failure | None]:
     """Loss and gradient verdicts of what the API did; `truth` None means the input is invalid."""
     reference = None if truth is None else truth.result
     reference_loss = None if reference is None else _scalar(reference.loss)
@@ -245,15 +244,14 @@ def _verdicts(captured, truth: Truth | None, problem, dtype: str) -> tuple[LossV
     return loss, grad, shape_mismatch(captured.loss, reference.loss)
 
 
-def _error(captured: Raised | Crashed | Faulted) -> dict:
+def _error(captured: Raised | Crashed | Faulted) -> Failure:
     """The record's `error`: the exception's type and first line; for a device fault also that it was reported
     asynchronously and whether the process's device context still worked afterwards."""
     if isinstance(captured, Crashed):
-        return {"type": "crashed", "message": captured.message}
+        return Failure("crashed", captured.message)
     if isinstance(captured, Faulted):
-        return {"type": captured.type, "message": captured.message, "device_fault": True,
-                "context_usable": captured.context_usable}
-    return {"type": captured.type, "message": captured.message}
+        return Failure(captured.type, captured.message, device_fault=True, context_usable=captured.context_usable)
+    return Failure(captured.type, captured.message)
 
 
 def claim_fields(cell: Cell) -> dict:

@@ -17,7 +17,7 @@ right on the cell's input and wrong on the transformed one. Non-finite results m
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -26,18 +26,10 @@ from xentcompat.reference.compact import big_batch_bytes, is_big
 from xentcompat.reference.dtypes import round_to
 from xentcompat.reference.errors import TOLERANCE_UNITS
 from xentcompat.reference.options import Problem, terms
+from xentcompat.results.record import Relation
 
 
-@dataclass(frozen=True)
-class Relation:
-    relation: str
-    holds: bool | None  # None: not checked (see the entry's `skipped`)
-    loss: float | None  # the original loss (the worst row for reduction none)
-    transformed: float | None  # the loss the relation gives back from the transformed input(s)
-    error_units: float | None  # the largest difference, loss or gradient, in units
-
-
-def check_relations(api: LossApi, call: Call, original: Returned, loss_unit, grad_unit) -> list[dict]:
+def check_relations(api: LossApi, call: Call, original: Returned, loss_unit, grad_unit) -> list[Relation]:
     """Every relation that applies to `call`, checked against the API's `original` result; on a big batch (see
     `reference.compact`) each is listed as skipped, with the reason."""
     if is_big(call.problem.logits):
@@ -50,18 +42,18 @@ def check_relations(api: LossApi, call: Call, original: Returned, loss_unit, gra
         calls, combine = plan
         results = [capture(api, replace(call, problem=problem)) for problem in calls]
         if not all(isinstance(result, Returned) for result in results):
-            found.append(Relation(name, False, _worst(original.loss), None, None).__dict__)
+            found.append(Relation(name, False, _worst(original.loss), None, None))
             continue
         loss, grad, slack = combine(results)
-        found.append(_compare(name, original, loss, grad, loss_unit, grad_unit, slack).__dict__)
+        found.append(_compare(name, original, loss, grad, loss_unit, grad_unit, slack))
     return found
 
 
-def _skipped(name: str, original: Returned, shape: tuple[int, int]) -> dict:
+def _skipped(name: str, original: Returned, shape: tuple[int, int]) -> Relation:
     reason = (f"not checked on a batch this big ({shape[0]} x {shape[1]}): the relation would copy the batch and call "
               f"the API on the copy again (batches over {big_batch_bytes() // 2**20} MiB as float64 skip it; "
               "XENTCOMPAT_BIG_BATCH_BYTES sets the size)")
-    return {**Relation(name, None, _worst(original.loss), None, None).__dict__, "skipped": reason}
+    return Relation(name, None, _worst(original.loss), None, None, skipped=reason)
 
 
 def _compare(name, original: Returned, loss, grad, loss_unit, grad_unit, slack) -> Relation:

@@ -9,36 +9,13 @@ array where a scalar is due, say) has no value to compare: it is `inaccurate`, w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from xentcompat.reference.compact import is_big, row_slices
 from xentcompat.reference.errors import TOLERANCE_UNITS
+from xentcompat.results.record import Failure, GradVerdict, LossVerdict
 
 SEVERITY = ("nan", "inf", "finite", "inaccurate", "ok")
-
-
-@dataclass(frozen=True)
-class LossVerdict:
-    outcome: str
-    value: float | None
-    reference: float | None
-    error_units: float | None
-
-
-@dataclass(frozen=True)
-class GradVerdict:
-    """`max_error_units` is the verdict's: each row's largest error against the row's largest unit.
-    `elementwise_max_units` is a detail: the largest error of an element against its own unit."""
-
-    outcome: str
-    max_error_units: float | None
-    nan_count: int
-    inf_count: int
-    elementwise_max_units: float | None = None
-    norm: float | None = None  # the L2 norm of the API's gradient, and of the reference's: "gradient 0" reads here
-    reference_norm: float | None = None
 
 
 def classify(values, reference, unit, largest: float) -> tuple[np.ndarray, np.ndarray]:
@@ -79,12 +56,12 @@ def worst(outcomes: np.ndarray) -> str:
     return next((outcome for outcome in SEVERITY if outcome in present), "ok")
 
 
-def shape_mismatch(value, reference) -> dict | None:
+def shape_mismatch(value, reference) -> Failure | None:
     """The record's `error` for a loss whose shape is not the reference's, else None."""
     got, want = np.shape(value), np.shape(reference)
     if got == want:
         return None
-    return {"type": "shape", "message": f"loss of shape {got} where the reference has shape {want}"}
+    return Failure("shape", f"loss of shape {got} where the reference has shape {want}")
 
 
 def judge_loss(value, reference, unit, largest: float) -> LossVerdict:
