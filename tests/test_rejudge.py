@@ -67,8 +67,9 @@ def test_a_raised_record_whose_error_is_a_device_fault_becomes_the_fault():
 
 def test_records_of_a_target_not_installed_are_kept_as_recorded_and_said_so():
     records = [record("a", framework="nosuch")]
-    document = rejudge_document(results_document(records, []))
-    assert document["records"] == records
+    earlier = {"cell": "fault.faulty|label-equals-C|float32|cuda|eager (fault 1.0, M-1)", "reason": "set aside before"}
+    document = rejudge_document({**results_document(records, []), "set_aside": [earlier]})
+    assert document["records"] == records and document["set_aside"] == [earlier]  # what was said before stays
     assert document["rejudged"] == {"nosuch": {"records": 1, "kept_as_recorded": [
         "1 records: no target 'nosuch' in this suite"]}}
 

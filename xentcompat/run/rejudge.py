@@ -58,11 +58,12 @@ def rejudge_document(document: dict, workers: int = 2) -> dict:
     environments = document.get("environments", [])
     jobs = {target: records for target, records in sorted(by_target.items())}
     results = _run_each(jobs, environments, workers)
-    records, not_run, set_aside, notes = [], list(document.get("not_run", [])), [], {}
+    records, notes = [], {}
+    not_run, set_aside = list(document.get("not_run", [])), list(document.get("set_aside", []))  # kept: said before
     for target, found in results.items():
         records += found.records
         not_run += [entry for entry in found.not_run if entry not in not_run]
-        set_aside += found.set_aside
+        set_aside += [entry for entry in found.set_aside if entry not in set_aside]
         notes[target] = {"records": len(jobs[target]), "kept_as_recorded": found.kept_as_recorded}
     causes = expectations.summaries(records)
     return {**document, "records": records, "not_run": not_run, "set_aside": set_aside, "causes": causes,
