@@ -1,6 +1,7 @@
 """Causes on a user's own batch, end to end through `xentcompat run` (PyTorch): a batch whose target probability
 underflows gets the catalogue's cause through its input conditions; a deviation no cause predicts is an unexplained
-finding, listed first in report.md, and `--strict` exits 1 on it."""
+finding, listed first in report.md, and `--strict` exits 1 on it. Mechanisms a cause states, checked on the framework
+directly (near-max rows under torch, JAX's out-of-range indexing)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,25 @@ def test_a_users_batch_is_explained_by_a_cause_or_reported_unexplained(tmp_path,
     report = (out / "report.md").read_text()
     findings = report[report.index("## Findings"):]
     assert findings.index(twice["finding"]) < findings.index("XC-log-of-underflowed-softmax")
+
+
+def test_jax_indexing_clamps_a_label_past_the_last_class_forward_and_drops_it_backward(target):
+    """What index-clamps-out-of-range says: label C reads class C-1's loss, its row's gradient is 0; -1 wraps."""
+    if target != "jax":
+        pytest.skip("the JAX APIs carry this check")
+    import jax
+    import jax.numpy as jnp
+    x = jnp.array([[1.0, 2.0, 3.0], [0.5, 0.1, -1.0]])
+    log_p = jax.nn.log_softmax(x)
+
+    def loss(logits, labels):
+        return -jax.nn.log_softmax(logits)[jnp.arange(2), labels].mean()
+
+    for grad_of in (jax.grad(loss), jax.jit(jax.grad(loss))):
+        past, wrapped = jnp.array([0, 3]), jnp.array([0, -1])
+        assert float(loss(x, past)) == pytest.approx(-float(log_p[0, 0] + log_p[1, 2]) / 2)
+        assert not bool(grad_of(x, past)[1].any())  # the clamped class gets no gradient back
+        assert grad_of(x, wrapped)[1].tolist() == pytest.approx(grad_of(x, jnp.array([0, 2]))[1].tolist())
 
 
 @pytest.mark.parametrize("dtype_name, top", [("float16", 65504.0), ("bfloat16", 3e38), ("float32", 3e38)])
