@@ -174,3 +174,22 @@ def test_a_target_without_a_loop_is_skipped_by_train(tmp_path, target):
     assert done.returncode == 0, done.stderr[-2000:]
     [entry] = read_training(out / "training.json")["targets"]
     assert entry["name"] == target and "has no training loop" in entry["skipped"], entry
+
+
+def test_pytorch_training_runs_the_loss_the_matrix_registers(target):
+    """One definition: each PyTorch variant trains with the registered API's own function, the one its cells call."""
+    if target != "torch":
+        pytest.skip("the PyTorch loop carries this check")
+    import torch
+
+    from xentcompat.adapters import torch as adapter
+    from xentcompat.training import torch_loop
+
+    z, y = torch.tensor([[2.0, 0.5, -1.0], [0.0, 3.0, 1.0]]), torch.tensor([0, 2])
+    for variant in variants_for("torch"):
+        api = base.api_named(adapter.__name__, variant.api)
+        assert torch_loop.loss_of(variant) is api.loss is not None
+        mean = -torch.log_softmax(torch.softmax(z, 1) if variant.kind == "double-softmax" else z, 1)[[0, 1], y].mean()
+        assert float(api.loss(z, y)) == pytest.approx(float(mean), rel=1e-6)
+    with pytest.raises(KeyError, match="registers no API 'torch.nn.Nothing'"):
+        base.api_named(adapter.__name__, "torch.nn.Nothing")

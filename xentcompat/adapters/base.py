@@ -64,6 +64,8 @@ class LossApi:
     needs: str | None = None  # the dotted name the framework must have for it, e.g. "torch.nn.functional.f"
     memory_batches: float | None = None  # peak memory of forward + backward, in batches of the cell dtype
     # (measured on a 512 x 131072 float32 batch; see xentcompat.run.cell_memory); None: not measured
+    loss: Callable | None = field(default=None, compare=False)  # the call itself, a plain function of the
+    # framework's logits and targets returning the mean loss as a user's model would: what training runs
 
     @property
     def adapter(self):
@@ -185,18 +187,19 @@ _REGISTRY: dict[str, list[LossApi]] = {}
 def register(framework: str, api_id: str, expression: str, targets: str = "labels",
              supports: frozenset[str] = ALL_OPTIONS, mean_over: str = "weight", backend: str | None = None,
              modes: frozenset[str] = EAGER_ONLY, areas: frozenset[str] | None = None, since: str | None = None,
-             needs: str | None = None, memory_batches: float | None = None):
+             needs: str | None = None, memory_batches: float | None = None, loss: Callable | None = None):
     """Decorator: register an adapter function as the loss API `api_id` of its module.
 
     `modes` are the execution modes the function implements ("compiled": the framework's compiler on the call);
     `areas`, when given, the only case areas it runs (an API that probes one behaviour on a case family of its own);
     `since` and `needs`, the releases that have it (see `LossApi.missing_in`): on another, its cells are not run;
-    `memory_batches`, its measured peak memory (see `LossApi`).
+    `memory_batches`, its measured peak memory (see `LossApi`); `loss`, the call as a plain function of the
+    framework's arrays (logits, targets) giving the mean loss, the one function the training loops run.
     """
 
     def decorate(run: Callable[[Call], tuple]) -> Callable[[Call], tuple]:
         api = LossApi(api_id, framework, targets, expression, run, supports, mean_over, backend, modes, areas,
-                      since, needs, memory_batches)
+                      since, needs, memory_batches, loss)
         _REGISTRY.setdefault(run.__module__, []).append(api)
         return run
 
@@ -347,3 +350,11 @@ def raised_by_adapter(error: BaseException, api: LossApi) -> bool:
     where = os.path.abspath(frames[-1].filename)
     module_file = getattr(sys.modules.get(api.run.__module__), "__file__", None)
     return where.startswith(PACKAGE_DIR + os.sep) or (module_file is not None and where == os.path.abspath(module_file))
+
+
+def api_named(module_name: str, api_id: str) -> LossApi:
+    """The API `api_id` an (imported) adapter module registered; KeyError naming it when there is none."""
+    found = {api.id: api for api in registered(module_name)}
+    if api_id not in found:
+        raise KeyError(f"{module_name} registers no API {api_id!r}")
+    return found[api_id]

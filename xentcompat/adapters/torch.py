@@ -169,21 +169,21 @@ def _cross_entropy_of_softmax(x, y, **options):
 
 @register("torch", "torch.nn.CrossEntropyLoss", "torch.nn.CrossEntropyLoss({options})(x, y)",
           supports=CLASS_INDEX_OPTIONS, modes=EAGER_AND_COMPILED,
-          memory_batches=2.9)
+          memory_batches=2.9, loss=_cross_entropy)
 def cross_entropy(call: Call):
     return _run(call, _cross_entropy, _logits(call), _labels(call))
 
 
 @register("torch", "torch.nn.CrossEntropyLoss[probs]", "torch.nn.CrossEntropyLoss({options})(x, q)",
           targets="probs", supports=PROBS_OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED,
-          memory_batches=4.9)
+          memory_batches=4.9, loss=_cross_entropy_probs)
 def cross_entropy_probs(call: Call):
     return _run(call, _cross_entropy_probs, _logits(call), _probs(call))
 
 
 @register("torch", "torch.nn.NLLLoss(log_softmax)", "torch.nn.NLLLoss({options})(torch.log_softmax(x, dim=1), y)",
           supports=NLL_OPTIONS, modes=EAGER_AND_COMPILED,
-          memory_batches=2.9)
+          memory_batches=2.9, loss=_nll_log_softmax)
 def nll_log_softmax(call: Call):
     return _run(call, _nll_log_softmax, _logits(call), _labels(call))
 
@@ -191,7 +191,7 @@ def nll_log_softmax(call: Call):
 @register("torch", "torch.nn.NLLLoss(log(softmax))",
           "torch.nn.NLLLoss({options})(torch.log(torch.softmax(x, dim=1)), y)", supports=NLL_OPTIONS,
           modes=EAGER_AND_COMPILED,
-          memory_batches=2.9)
+          memory_batches=2.9, loss=_nll_log_of_softmax)
 def nll_log_of_softmax(call: Call):
     return _run(call, _nll_log_of_softmax, _logits(call), _labels(call))
 
@@ -199,7 +199,7 @@ def nll_log_of_softmax(call: Call):
 @register("torch", "torch.nn.CrossEntropyLoss(softmax)",
           "torch.nn.CrossEntropyLoss({options})(torch.softmax(x, dim=1), y)", supports=CLASS_INDEX_OPTIONS,
           modes=EAGER_AND_COMPILED,
-          memory_batches=3.9)
+          memory_batches=3.9, loss=_cross_entropy_of_softmax)
 def cross_entropy_of_softmax(call: Call):
     """Softmax applied twice: the model's last layer is a softmax and CrossEntropyLoss applies another."""
     return _run(call, _cross_entropy_of_softmax, _logits(call), _labels(call))

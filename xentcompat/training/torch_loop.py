@@ -10,16 +10,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from xentcompat.adapters import torch as adapter
+from xentcompat.adapters.base import api_named
 from xentcompat.training.experiment import Config, Regime
 from xentcompat.training.loop import Trainer
 from xentcompat.training.variants import Variant
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-LOSSES = {
-    "fused": lambda z, y: torch.nn.CrossEntropyLoss()(z, y),
-    "double-softmax": lambda z, y: torch.nn.CrossEntropyLoss()(torch.softmax(z, dim=1), y),
-    "softmax-then-log": lambda z, y: torch.nn.NLLLoss()(torch.log(torch.softmax(z, dim=1)), y),
-}
+
+
+def loss_of(variant: Variant):
+    """The variant's loss: the registered API's own function (every PyTorch variant is one the matrix runs)."""
+    return api_named(adapter.__name__, variant.api).loss
 
 
 def versions() -> dict[str, str]:
@@ -42,12 +44,12 @@ def make_trainer(variant: Variant, regime: Regime, weights: dict, config: Config
     dtype = DTYPES[regime.dtype]
     model = build_model(weights, dtype)
     optimizer = torch.optim.SGD(model.parameters(), lr=regime.learning_rate, momentum=config.momentum)
-    loss_of = LOSSES[variant.kind]
+    loss_fn = loss_of(variant)
 
     def step(x: np.ndarray, y: np.ndarray):
         z = model(torch.from_numpy(x).to(dtype))
         z.retain_grad()
-        loss = loss_of(z, torch.from_numpy(y))
+        loss = loss_fn(z, torch.from_numpy(y))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
