@@ -176,17 +176,31 @@ def test_a_user_batch_gets_the_catalogue_s_cause_through_its_input_conditions():
 
 
 @pytest.mark.parametrize("logits, label, dtype, expected", [
-    ([[200.0, 0.0, 0.0]], 1, "float32", {"target-underflows", "probability-zero"}),
-    ([[100.0, 0.0, 0.0]], 1, "float32", {"target-subnormal", "probability-subnormal"}),
-    ([[100.0, 0.0, 0.0]], 1, "float16", {"target-underflows", "probability-zero"}),
-    ([[100.0, 0.0, 0.0]], 0, "float32", {"probability-subnormal"}),
+    ([[200.0, 0.0, 0.0]], 1, "float32", {"target-underflows", "probability-zero", "target-outside-keras-clip"}),
+    ([[100.0, 0.0, 0.0]], 1, "float32", {"target-subnormal", "probability-subnormal", "target-outside-keras-clip"}),
+    ([[100.0, 0.0, 0.0]], 1, "float16", {"target-underflows", "probability-zero", "target-outside-keras-clip"}),
+    ([[100.0, 0.0, 0.0]], 0, "float32", {"probability-subnormal", "target-outside-keras-clip"}),
     ([[1.0, 0.0, -np.inf]], 0, "float64", {"probability-zero"}),
     ([[1.0, 0.0, np.nan]], 0, "float32", set()),
-    ([[800.0, 0.0, 0.0]], 1, "float64", {"target-underflows", "probability-zero"}),
+    ([[800.0, 0.0, 0.0]], 1, "float64", {"target-underflows", "probability-zero", "target-outside-keras-clip"}),
     ([[1.0, 0.0, 0.0]], 0, "float16", set()),
 ])
 def test_input_conditions(logits, label, dtype, expected):
     assert holding(Problem(np.array(logits), np.array([label])), dtype) & set(PROBABILITY_CONDITIONS) == expected
+
+
+@pytest.mark.parametrize("logits, label, dtype, outside", [
+    ([[0.0, 0.0, 0.0]], 0, "float32", False),  # 1/3
+    ([[16.0, 0.0, 0.0]], 1, "float32", False),  # e^-16 = 1.1e-7: just inside
+    ([[17.0, 0.0, 0.0]], 1, "float32", True),  # e^-17 = 4.1e-8 < 1e-7
+    ([[0.0, -np.inf, -np.inf]], 1, "float64", True),  # a masked target: probability 0
+    ([[17.0, 0.0, 0.0]], 0, "float64", True),  # 1 - 8e-8 > 1 - 1e-7 as float32 holds it (0.99999988)
+    ([[17.0, 0.0, 0.0]], 0, "float16", True),  # rounds to 1 in float16
+    ([[8.0, 0.0, 0.0]], 0, "float16", False),  # 1 - 6.7e-4 stays below 1 in float16 (0.99951)
+])
+def test_target_outside_keras_clip(logits, label, dtype, outside):
+    holds = "target-outside-keras-clip" in holding(Problem(np.array(logits), np.array([label])), dtype)
+    assert holds == outside
 
 
 @pytest.mark.parametrize("logits, outside", [

@@ -2,16 +2,21 @@
 
 A cause (`causes/<kind>.toml`, one top-level table per cause id) is one mechanism: a `kind` from `model.KINDS`, a
 one-line `title`, an `explanation`, its `upstream` links (or `no_upstream`, saying what was searched), and the cells
-it covers as `[[<id>.cells]]` entries, each one loss/grad outcome pair: the `framework`, its `apis`, glob selectors
-(`cases`, `areas`, `tiers`, `dtypes`, `devices`, `modes`, `backends`; `tags`, facts of the input of which one must
-hold, `reference/facts.py`: an entry that selects by fact covers a user's own batch as it covers the catalogue's),
-`when` and `unless` (input conditions in the dtype, any of which must hold, none of which may: see `conditions.py`), `[[<id>.cells.except]]` selectors taken out, `versions` (PEP 440), an
-optional `note` (the specific mechanism in that cell) and `upstream` link, and `[[<id>.cells.kernel]]` outcomes on
-kernel paths (`causes/kernel_paths.toml`: a `title`, `when` conditions on the machine, `modes`, `upstream`), each
-with an optional `cause` of its own.
+it covers as `[[<id>.cells]]` entries, each one loss/grad outcome pair (`loss`, `grad`) or a `mechanism` that gives
+it cell by cell (see below): the `framework`, its `apis`, glob selectors (`cases`, `areas`, `tiers`, `dtypes`,
+`devices`, `modes`, `backends`; `tags`, facts of the input of which one must hold, `reference/facts.py`: an entry that
+selects by fact covers a user's own batch as it covers the catalogue's), `when` and `unless` (input conditions in the
+dtype, any of which must hold, none of which may: see `conditions.py`), `[[<id>.cells.except]]` selectors taken out,
+`versions` (PEP 440), an optional `note` (the specific mechanism in that cell) and `upstream` link, and
+`[[<id>.cells.kernel]]` outcomes on kernel paths (`causes/kernel_paths.toml`: a `title`, `when` conditions on the
+machine, `modes`, `upstream`), each with an optional `cause` of its own.
 
 An id, once cited, stays: a cause found to be another's mechanism keeps its table with `merged_into` (the id that now
 covers its cells) and no cells.
+
+An entry may name a `mechanism` (`mechanisms.py`) instead of its outcomes: they are then computed from each cell's
+input and judged with its error model (`run/predicted.py`). On a cell that an entry of fixed outcomes also covers,
+that entry stands (something else happens there first).
 
 No order carries meaning: a cell claimed by two entries that promise different things (another cause, other outcomes)
 is an error naming both, raised when the claims are checked (`check_claims`, run over a target's cells before a shard
@@ -31,8 +36,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from xentcompat.adapters.base import TARGETS
 from xentcompat.expectations.conditions import CONDITIONS
-from xentcompat.expectations.model import (KINDS, SELECTOR_FIELDS, Cause, Effect, Expected, KernelOutcome,
-                                           KernelPath, Selector)
+from xentcompat.expectations.mechanisms import MECHANISMS
+from xentcompat.expectations.model import (KINDS, PREDICTED, SELECTOR_FIELDS, Cause, Effect, Expected,
+                                           KernelOutcome, KernelPath, Selector)
 from xentcompat.machine import condition
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.reference.facts import FACTS
@@ -48,8 +54,8 @@ GOOD_INVALID = ("raised", "raised")  # invalid input: a clear error is the good 
 KNOWN = {"dtypes": DTYPE_NAMES, "devices": ("cpu", "cuda"), "modes": ("eager", "compiled"),
          "backends": (*dict.fromkeys(target.backend for target in TARGETS.values() if target.backend), "none")}
 CAUSE_FIELDS = {"kind", "title", "explanation", "upstream", "no_upstream", "cells", "merged_into"}
-CELLS_FIELDS = {"framework", "apis", "loss", "grad", "when", "unless", "except", "versions", "note", "upstream", "kernel",
-                *SELECTOR_FIELDS}
+CELLS_FIELDS = {"framework", "apis", "loss", "grad", "mechanism", "when", "unless", "except", "versions", "note",
+                "upstream", "kernel", *SELECTOR_FIELDS}
 
 
 class CauseConflict(ValueError):
@@ -134,12 +140,15 @@ def _effect(where: str, cause: Cause, entry, paths: dict[str, KernelPath], found
     unknown = set(entry) - CELLS_FIELDS
     if unknown:
         raise ValueError(f"{where}: unknown field {sorted(unknown)[0]!r}")
-    missing = [name for name in ("framework", "apis", "loss", "grad") if name not in entry]
+    mechanism = _mechanism(where, entry)
+    outcomes = () if mechanism else ("loss", "grad")
+    missing = [name for name in ("framework", "apis", *outcomes) if name not in entry]
     if missing:
         raise ValueError(f"{where}: missing field {missing[0]!r}")
     if not isinstance(entry["apis"], list) or not entry["apis"] or not all(isinstance(a, str) for a in entry["apis"]):
         raise ValueError(f"{where}: field 'apis': expected a non-empty list of API ids")
-    _check_outcomes(where, entry)
+    if not mechanism:
+        _check_outcomes(where, entry)
     try:
         SpecifierSet(entry.get("versions", ""))
     except InvalidSpecifier:
@@ -152,12 +161,25 @@ def _effect(where: str, cause: Cause, entry, paths: dict[str, KernelPath], found
     if not isinstance(excepts, list):
         raise ValueError(f"{where}: field 'except': expected a list of selectors")
     return Effect(
-        cause=cause, framework=entry["framework"], apis=tuple(entry["apis"]), loss=entry["loss"],
-        grad=entry["grad"], where=where, selector=_selector(where, entry), when=tuple(entry.get("when", [])),
+        cause=cause, framework=entry["framework"], apis=tuple(entry["apis"]), loss=entry.get("loss", PREDICTED),
+        grad=entry.get("grad", PREDICTED), where=where, selector=_selector(where, entry), when=tuple(entry.get("when", [])),
         unless=tuple(entry.get("unless", [])),
         excepts=tuple(_selector(f"{where}: except #{i}", item, alone=True) for i, item in enumerate(excepts)),
         versions=entry.get("versions", ""), note=entry.get("note"), upstream=entry.get("upstream"),
-        kernel=_kernel_outcomes(where, entry.get("kernel", []), paths, cause, found))
+        kernel=_kernel_outcomes(where, entry.get("kernel", []), paths, cause, found), mechanism=mechanism)
+
+
+def _mechanism(where: str, entry: dict) -> str | None:
+    """The entry's mechanism, which then gives its outcomes (no `loss`, `grad` or `kernel` beside it)."""
+    name = entry.get("mechanism")
+    if name is None:
+        return None
+    if name not in MECHANISMS:
+        raise ValueError(f"{where}: field 'mechanism': {name!r} is not one of {', '.join(MECHANISMS)}")
+    given = [field for field in ("loss", "grad", "kernel") if field in entry]
+    if given:
+        raise ValueError(f"{where}: field {given[0]!r}: an entry with a mechanism takes its outcomes from it")
+    return name
 
 
 def _check_outcomes(where: str, entry: dict) -> None:
@@ -239,8 +261,13 @@ def check_apis(effects: list[Effect], api_ids: set[str], where: str) -> None:
 
 def expectation(effects: list[Effect], cell: dict, version: str | None,
                 conditions: Callable[[], frozenset[str]] = frozenset) -> Effect | None:
-    """The entry covering `cell`, or None (expected good); CauseConflict if two entries claim it differently."""
+    """The entry covering `cell`, or None (expected good); CauseConflict if two entries claim it differently. An
+    entry of fixed outcomes stands over an entry with a mechanism on a cell both cover: the mechanism says what the
+    API computes from its input, the other entry that something else happens on that cell first (the input is
+    refused, a sum overflows on one device)."""
     claims = [effect for effect in effects if effect.covers(cell, version, conditions)]
+    fixed = [effect for effect in claims if effect.mechanism is None]
+    claims = fixed or claims
     for other in claims[1:]:
         if other.promise() != claims[0].promise():
             first = claims[0]

@@ -11,6 +11,8 @@ float64 from the exact softmax, over the rows the loss counts (label in [0, C), 
 - `probability-subnormal`: some class's probability is subnormal in the dtype;
 - `exp-outside-keras-clip`: exp of some finite logit lies outside [1e-7, 1 - 1e-7], Keras' probability clip (the
   condition of an API fed the unnormalized row exp(x), which a clip before normalizing changes);
+- `target-outside-keras-clip`: some counted row's target probability, rounded to the dtype, lies outside Keras'
+  clip [1e-7, 1 - 1e-7] as float32 holds it (a loss that clips changes that row's loss and gradient);
 - `softmax-sum-overflows`: some row's sum of exp(x - max) rounds to inf in the dtype (C equal logits
   with C > 65504 in float16): a softmax that sums in the dtype gets inf;
 - `logit-spread-overflows`: some row's largest finite logit minus its smallest rounds to inf in the dtype,
@@ -33,11 +35,13 @@ from xentcompat.reference.compact import is_big, row_slices
 from xentcompat.reference.dtypes import float_type, round_to
 from xentcompat.reference.options import Problem
 
-PROBABILITY_CONDITIONS = ("target-underflows", "target-subnormal", "probability-zero", "probability-subnormal")
+PROBABILITY_CONDITIONS = ("target-underflows", "target-subnormal", "probability-zero", "probability-subnormal",
+                          "target-outside-keras-clip")
 RANGE_CONDITIONS = ("softmax-sum-overflows", "logit-spread-overflows")
 LOSS_CONDITIONS = ("row-loss-overflows", "loss-sum-overflows", "rows-uniform")
 CONDITIONS = (*PROBABILITY_CONDITIONS, "exp-outside-keras-clip", *RANGE_CONDITIONS, *LOSS_CONDITIONS)
 KERAS_EPSILON = 1e-7
+KERAS_CLIP = tuple(float(np.float32(bound)) for bound in (KERAS_EPSILON, 1.0 - KERAS_EPSILON))  # as float32 holds it
 
 
 def holding(problem: Problem, dtype: str) -> frozenset[str]:
@@ -88,11 +92,15 @@ def _probability_conditions(problem: Problem, dtype: str) -> frozenset[str]:
     at = np.arange(len(rows))
     target, finite_target = log_p[at, targets], np.isfinite(rows[at, targets])
     zero, subnormal = _thresholds(dtype)
+    with np.errstate(under="ignore"):
+        target_probability = round_to(np.exp(target), dtype)
+    low, high = KERAS_CLIP
     facts = {
         "target-underflows": np.any(finite_target & (target < zero)),
         "target-subnormal": np.any(finite_target & (target >= zero) & (target < subnormal)),
         "probability-zero": np.any(log_p < zero),
         "probability-subnormal": np.any((log_p >= zero) & (log_p < subnormal)),
+        "target-outside-keras-clip": np.any((target_probability < low) | (target_probability > high)),
     }
     return frozenset(name for name, holds in facts.items() if holds)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -13,6 +13,7 @@ from xentcompat.machine import Condition
 
 KINDS = ("precision", "rounding", "underflow", "overflow", "clipping", "masking", "validation", "semantics",
          "compiler")
+PREDICTED = "predicted"  # the outcomes of an entry with a mechanism, until a cell's input gives them
 SELECTOR_FIELDS = ("cases", "areas", "tiers", "tags", "dtypes", "devices", "modes", "backends")
 
 
@@ -112,7 +113,8 @@ class Expected:
 class Effect:
     """The cells one cause covers with one loss/grad outcome pair: APIs of one framework, a selector, conditions on
     the input (`when`, any of which must hold, none of `unless`; neither: every input), cells taken out
-    (`excepts`), versions."""
+    (`excepts`), versions. With a `mechanism` (see `mechanisms`) the outcomes are `PREDICTED`: each cell's come from
+    computing the mechanism on its input (`predicted`)."""
 
     cause: Cause
     framework: str
@@ -128,10 +130,17 @@ class Effect:
     note: str | None = None
     upstream: str | None = None
     kernel: tuple[KernelOutcome, ...] = ()
+    mechanism: str | None = None
 
     @property
     def reason(self) -> str:
         return self.note or self.cause.explanation
+
+    def predicted(self, loss: str, grad: str) -> Effect:
+        """This entry with the outcomes its mechanism gives on one cell's input (its reason says so)."""
+        computed = f"outcomes computed by the mechanism {self.mechanism!r} on this input"
+        note = f"{self.note}; {computed}" if self.note else f"{self.cause.explanation} ({computed})"
+        return replace(self, loss=loss, grad=grad, note=note)
 
     def covers(self, cell: dict, version: str | None, conditions: Callable[[], frozenset[str]]) -> bool:
         """Whether this effect covers `cell` (keys api, case, dtype, device, mode, backend) at `version` (None: any),
@@ -147,7 +156,7 @@ class Effect:
 
     def promise(self) -> tuple:
         """What the effect promises, for telling two claims on one cell apart."""
-        return (self.cause.id, self.loss, self.grad,
+        return (self.cause.id, self.loss, self.grad, self.mechanism,
                 tuple((k.path.id, k.cause.id, k.loss, k.grad) for k in self.kernel))
 
     def on(self, machine: dict, mode: str) -> Expected:

@@ -23,7 +23,7 @@ from xentcompat.reference.compact import is_big, largest_finite_magnitude
 from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.judging import grad_units, has_relations, loss_unit, solve
 from xentcompat.results.record import Expectation, Failure, Record
-from xentcompat.run import accumulation
+from xentcompat.run import accumulation, predicted
 from xentcompat.run.cell_memory import refusal
 from xentcompat.run.isolation import Crashed, Setup, capture_isolated
 from xentcompat.run.metamorphic import check_relations
@@ -88,7 +88,7 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
     call = cell.call()
     later = is_big(call.problem.logits)  # a big batch's reference comes after the call, the framework's memory freed
     reference = None if cell.case.invalid or later else _truth(cell, call)
-    promise = _promise(cell, call, deviations)
+    promise = _promise(cell, call, deviations, lambda: reference)
     refused = refusal(api, cell.case, cell.dtype)
     if refused:
         return _not_run(cell, call, promise, refused)
@@ -175,14 +175,30 @@ class _Promise:
     repro: str
 
 
-def _promise(cell: Cell, call: Call, deviations: list[Effect]) -> _Promise:
+def _promise(cell: Cell, call: Call, deviations: list[Effect], truth: Callable[[], Truth | None]) -> _Promise:
+    """What `cell` is expected to give; `truth()` its reference (None for invalid input), read only when the entry
+    covering it predicts its outcomes from a mechanism."""
     api = cell.api
     version = api.adapter.versions()[api.framework]
-    deviation = expectation(deviations, claim_fields(cell), version, cell_conditions(cell, call))
+    claimed = expectation(deviations, claim_fields(cell), version, cell_conditions(cell, call))
+    deviation = predicted_claim(cell, call, claimed, truth)
     machine = current_machine()
     good_outcome = good(cell.case.invalid is not None)
     expected = deviation.on(machine, cell.mode) if deviation else Expected(*good_outcome, None, None, None)
     return _Promise(version, deviation, expected, machine["machine"], cell_repro(cell, call))
+
+
+def predicted_claim(cell: Cell, call: Call, claimed: Effect | None, truth: Callable[[], Truth | None]) -> Effect | None:
+    """The entry covering `cell`, its outcomes computed when it names a mechanism (once per case, dtype, targets and
+    mean, whichever API asks); no promise where they are good (ok/ok) or not computed, or on a cell of an accumulation
+    recipe (its mechanism is not the call's)."""
+    if claimed is None or claimed.mechanism is None:
+        return claimed
+    if cell.case.accumulation is not None:
+        return None
+    found = _kept(cell, ("predicted", claimed.mechanism),
+                  lambda: predicted.outcomes(claimed.mechanism, call.problem, truth))
+    return None if found is None or found == GOOD else claimed.predicted(*found)
 
 
 def cell_repro(cell: Cell, call: Call) -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from xentcompat import expectations
 from xentcompat.adapters import base
+from xentcompat.reference.judging import solve
 
 DIED_PREFIX = "the process running this cell died before the call returned"
 SET_ASIDE_REASON = ("invalid input on an accelerator recorded as a process that died: not a measurement (a harness "
@@ -151,12 +152,18 @@ def _is_stale_death(record: dict) -> bool:
 
 def judged(record: dict, api, case, effects, machine: dict) -> dict:
     """`record` with the expectation and finding today's causes give its cell."""
-    from xentcompat.run.harness import Cell, cell_conditions, cell_repro, claim_fields, finding_id
+    from xentcompat.run.harness import (Cell, Truth, cell_conditions, cell_repro, claim_fields, finding_id,
+                                        predicted_claim)
 
     cell = Cell(api, case, record["dtype"], record["device"], record["mode"])
-    deviation = expectations.expectation(effects, claim_fields(cell), record["framework_version"],
-                                         cell_conditions(cell))
+    claimed = expectations.expectation(effects, claim_fields(cell), record["framework_version"],
+                                       cell_conditions(cell))
     invalid = record["invalid"] is not None
+    deviation = claimed
+    if claimed is not None and claimed.mechanism is not None:
+        call = cell.call()
+        deviation = predicted_claim(cell, call, claimed,
+                                    lambda: None if invalid else Truth(call.problem, solve(call.problem), cell.dtype))
     promised = (deviation.on(machine, cell.mode) if deviation
                 else expectations.Expected(*expectations.good(invalid), None, None, None))
     observed = (record["loss"]["outcome"], record["grad"]["outcome"])
