@@ -32,8 +32,17 @@ def facts(logits, labels=None, probs=None, options=Options()):
     ([[40.0, 0.0, 5.0]], [0], Options(), {"confident-right"}),
     ([[0.0, 30.0, 5.0]], [0], Options(), {"confident-wrong"}),
     ([[0.0, 29.0, 5.0]], [0], Options(), set()),  # 29 apart: not yet confident
-    ([[0.0, 1.0]], [2], Options(), {"label-out-of-range"}),
-    ([[0.0, 1.0]], [-1], Options(), {"label-out-of-range"}),
+    ([[0.0, 1.0]], [2], Options(), {"label-out-of-range", "label-past-every-class"}),
+    ([[0.0, 1.0]], [-1], Options(), {"label-out-of-range", "label-wraps-to-a-class"}),
+    ([[0.0, 1.0]], [-2], Options(), {"label-out-of-range", "label-wraps-to-a-class"}),  # -C wraps to class 0
+    ([[0.0, 1.0]], [-3], Options(), {"label-out-of-range", "label-past-every-class"}),
+    ([[0.0, 1.0]], np.array([1], np.int32), Options(), {"int32-labels"}),
+    ([[0.0, 1.0]], np.array([1], np.uint8), Options(), {"uint8-labels"}),
+    ([[0.0, 1.0]], [1.0], Options(), {"float-labels"}),
+    ([[0.0, 1.0]], [-100], Options(ignore_index=-100), {"ignored-rows", "mean-over-nothing"}),
+    ([[0.0, 1.0]], [-100], Options(ignore_index=-100, reduction="sum"), {"ignored-rows"}),  # a sum of nothing is 0
+    ([[0.0, 1.0], [0.0, 1.0]], [0, 0], Options(weight=(0.0, 2.0)), {"class-weights", "zero-total-weight"}),
+    ([[0.0, 1.0], [0.0, 1.0]], [0, 1], Options(weight=(0.0, 2.0)), {"class-weights"}),
     ([[0.0, 1.0], [0.0, 1.0]], [-100, 0], Options(ignore_index=-100), {"ignored-rows"}),
     ([[NAN, 1.0], [0.0, 1.0]], [-100, 0], Options(ignore_index=-100), {"ignored-rows", "ignored-row-nonfinite",
                                                                      "nan-logit"}),
@@ -51,12 +60,15 @@ def test_each_fact(logits, labels, options, expected):
 
 
 def test_a_confident_wrong_row_that_is_ignored_is_no_fact():
-    assert facts([[0.0, 50.0]], [-100], options=Options(ignore_index=-100)) == {"ignored-rows"}
+    assert facts([[0.0, 50.0]], [-100], options=Options(ignore_index=-100)) == {"ignored-rows", "mean-over-nothing"}
 
 
 def test_probabilities_that_are_not_one_hot_are_soft_targets_and_large_vocabularies_are_a_fact():
     assert facts([[0.0, 1.0]], probs=[[0.3, 0.7]]) == {"soft-targets"}
     assert facts([[0.0, 1.0]], probs=[[0.0, 1.0]]) == set()
+    assert facts([[0.0, 1.0]], probs=[[0.3, 0.6]]) == {"soft-targets", "unnormalized-targets"}
+    assert facts([[0.0, 1.0]], probs=[[-0.5, 1.5]]) == {"soft-targets", "invalid-probabilities"}
+    assert facts([[0.0, 1.0]], probs=[[NAN, 1.0]]) == {"soft-targets", "invalid-probabilities"}
     assert facts(np.zeros((1, 32768)), [0]) == {"large-vocab"}
 
 
@@ -71,6 +83,7 @@ def test_facts_of_differences_do_not_change_with_a_shift_of_the_row(row, label, 
 def test_every_fact_is_one_the_catalogue_shows_or_a_user_batch_can():
     shown = set().union(*(case.facts for case in CATALOGUE))
     assert shown <= set(FACTS)
+    assert {"recipe-mean-of-means", "recipe-sum-over-count"} <= shown  # a case run as micro-batches: its recipe
     assert {"mask", "masked-target", "label-out-of-range", "ignored-row-nonfinite", "empty-batch"} <= shown
 
 

@@ -34,8 +34,10 @@ class Case:
 
     @property
     def facts(self) -> frozenset[str]:
-        """The facts of its input (`reference.facts`), computed once."""
-        return self.remembered("facts", lambda: input_facts(self.logits, self.labels, self.probs, self.options))
+        """The facts of its input (`reference.facts`) and, run as micro-batches, its recipe; computed once."""
+        recipe = frozenset() if self.accumulation is None else frozenset({f"recipe-{self.accumulation.recipe}"})
+        return self.remembered("facts", lambda: input_facts(self.logits, self.labels, self.probs, self.options)
+                               | recipe)
 
     def runs_in(self, dtype: str) -> bool:
         return dtype in self.dtypes and self.overflowing(dtype).size == 0

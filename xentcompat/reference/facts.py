@@ -28,6 +28,16 @@ FACTS = {
     "confident-wrong": f"some counted row's target logit is at least {CONFIDENT_GAP:g} below the row's largest",
     "large-vocab": f"at least {LARGE_VOCABULARY} classes",
     "label-out-of-range": "some class-index label lies outside [0, C) and is not the ignore index",
+    "label-wraps-to-a-class": "some class-index label lies in [-C, -1] (negative indexing reaches a class) and is not "
+                              "the ignore index",
+    "label-past-every-class": "some class-index label is at least C or below -C (no indexing reaches a class)",
+    "int32-labels": "the class indices are int32",
+    "uint8-labels": "the class indices are uint8",
+    "float-labels": "the class indices are floating-point numbers",
+    "mean-over-nothing": "the reduction is a mean and every row's label is the ignore index",
+    "zero-total-weight": "class weights are given and the counted targets' weights sum to 0",
+    "invalid-probabilities": "some probability target is negative or NaN",
+    "unnormalized-targets": "some row of probability targets, none negative or NaN, does not sum to 1",
     "ignored-rows": "some row's label is the ignore index",
     "ignored-row-nonfinite": "some row whose label is the ignore index holds a NaN or an infinite logit",
     "class-weights": "class weights are given",
@@ -35,7 +45,10 @@ FACTS = {
     "soft-targets": "the targets are probabilities that are not one-hot",
     "extra-dims": "the rows are positions of extra dimensions (n, d1, ...)",
     "empty-batch": "no rows",
+    "recipe-mean-of-means": "the batch runs as micro-batches whose mean losses are averaged",
+    "recipe-sum-over-count": "the batch runs as micro-batches whose summed losses are divided by the batch's count",
 }
+PROBABILITY_SUM_TOLERANCE = 1e-6
 
 
 def input_facts(logits: np.ndarray, labels: np.ndarray | None, probs: np.ndarray | None, options) -> frozenset[str]:
@@ -62,9 +75,17 @@ def _option_facts(options, probs, logits) -> set[str]:
     found |= {"empty-batch"} if logits.shape[0] == 0 else set()
     found |= {"large-vocab"} if logits.shape[1] >= LARGE_VOCABULARY else set()
     if probs is not None:
-        values = np.asarray(probs, dtype=np.float64)
-        if np.any((values != 0) & (values != 1)):
-            found.add("soft-targets")
+        found |= _probability_facts(np.asarray(probs, dtype=np.float64))
+    return found
+
+
+def _probability_facts(values: np.ndarray) -> set[str]:
+    found = {"soft-targets"} if np.any((values != 0) & (values != 1)) else set()
+    invalid = np.isnan(values) | (values < 0)
+    found |= {"invalid-probabilities"} if np.any(invalid) else set()
+    valid_rows = values[~np.any(invalid, axis=1)] if values.ndim == 2 else values[:0]
+    if np.any(np.abs(np.sum(valid_rows, axis=1) - 1.0) > PROBABILITY_SUM_TOLERANCE):
+        found.add("unnormalized-targets")
     return found
 
 
@@ -72,12 +93,23 @@ def _label_facts(classes: int, labels, options) -> set[str]:
     if labels is None:
         return set()
     values = np.asarray(labels)
+    if values.dtype.kind == "f":
+        return {"float-labels"}
     if values.dtype.kind not in "iu":
         return set()
+    found = {f"{values.dtype.name}-labels"} if values.dtype.name in ("int32", "uint8") else set()
     ignored = values == options.ignore_index if options.ignore_index is not None else np.zeros(values.shape, bool)
-    found = {"ignored-rows"} if np.any(ignored) else set()
-    if np.any(((values < 0) | (values >= classes)) & ~ignored):
-        found.add("label-out-of-range")
+    found |= {"ignored-rows"} if np.any(ignored) else set()
+    found |= {"mean-over-nothing"} if values.size and np.all(ignored) and options.reduction == "mean" else set()
+    wide = values.astype(np.int64)
+    facts = {"label-out-of-range": (wide < 0) | (wide >= classes), "label-wraps-to-a-class": (wide < 0) & (wide >= -classes),
+             "label-past-every-class": (wide >= classes) | (wide < -classes)}
+    found |= {name for name, where in facts.items() if np.any(where & ~ignored)}
+    if options.weight is not None and np.any(~ignored):
+        weight = np.asarray(options.weight, dtype=np.float64)
+        inside = ~ignored & ~facts["label-out-of-range"]
+        if np.all(inside[~ignored]) and np.sum(weight[wide[inside]]) == 0:
+            found.add("zero-total-weight")
     return found
 
 
