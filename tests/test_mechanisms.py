@@ -183,3 +183,19 @@ def test_two_mechanisms_of_two_causes_on_one_cell_conflict(tmp_path):
 def test_malformed_mechanism_entries_refused(tmp_path, edit, message):
     with pytest.raises(ValueError, match=message):
         _load(tmp_path, MECHANISM_CAUSE.replace(*edit))
+
+
+@pytest.mark.parametrize("mechanism", sorted(MECHANISMS))
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_a_big_batch_is_predicted_row_chunk_by_row_chunk_as_a_whole_one(monkeypatch, mechanism, reduction):
+    rng = np.random.default_rng(5)
+    logits = 3 * rng.standard_normal((64, 256))
+    logits[:4] -= 40.0
+    labels = rng.integers(0, 256, 64)
+    logits[np.arange(4), labels[:4]] += 40.0  # confident rows
+    problem = _problem(logits.astype(np.float32).astype(np.float64), labels, reduction=reduction)
+    whole = [_predicted(mechanism, problem, dtype) for dtype in ("float32", "float64")]
+    monkeypatch.setenv("XENTCOMPAT_BIG_BATCH_BYTES", str(2**12))
+    from xentcompat.reference.compact import is_big
+    assert is_big(problem.logits)
+    assert [_predicted(mechanism, problem, dtype) for dtype in ("float32", "float64")] == whole

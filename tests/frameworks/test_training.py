@@ -193,3 +193,33 @@ def test_pytorch_training_runs_the_loss_the_matrix_registers(target):
         assert float(api.loss(z, y)) == pytest.approx(float(mean), rel=1e-6)
     with pytest.raises(KeyError, match="registers no API 'torch.nn.Nothing'"):
         base.api_named(adapter.__name__, "torch.nn.Nothing")
+
+
+def test_jax_training_runs_the_loss_the_matrix_registers(target):
+    """The JAX loop trains with each variant's registered function too; importing the adapter without 64-bit JAX
+    (as the training worker does) is allowed, and a cell then refuses to run rather than compute float64 in float32."""
+    if target != "jax":
+        pytest.skip("the JAX loop carries this check")
+    import jax
+    import jax.numpy as jnp
+
+    from xentcompat.adapters import jax as adapter
+    from xentcompat.training import jax_loop
+
+    z, y = jnp.array([[2.0, 0.5, -1.0], [0.0, 3.0, 1.0]]), jnp.array([0, 2])
+    for variant in variants_for("jax"):
+        api = base.api_named(adapter.__name__, variant.api)
+        assert jax_loop.loss_of(variant) is api.loss is not None
+        inner = jax.nn.softmax(z, axis=-1) if variant.kind == "double-softmax" else z
+        log_p = jnp.log(jax.nn.softmax(inner, axis=-1))
+        assert float(api.loss(z, y)) == pytest.approx(float(-log_p[jnp.arange(2), y].mean()), rel=1e-6)
+    from xentcompat.adapters.base import Call
+    from xentcompat.reference.options import Problem
+
+    call = Call(Problem(np.zeros((1, 3)), np.array([0])), "float64", "cpu", "eager")
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(RuntimeError, match="JAX_ENABLE_X64"):
+            adapter.softmax_cross_entropy_with_integer_labels(call)
+    finally:
+        jax.config.update("jax_enable_x64", True)

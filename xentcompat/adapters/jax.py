@@ -10,7 +10,8 @@ Each API is a function of the logits and its targets, `rows(x, t)`. Mode "eager"
 op by op, no `jax.jit` around them; mode "compiled" runs that same loss-and-gradient under `jax.jit`, as users jit a
 train step: one jitted function per API for the whole process, the reduction a static argument, the targets a traced
 one, so XLA compiles once per API, reduction, shape and dtype. The target sets JAX_ENABLE_X64=1 so float64 cells (and
-int64 labels) really are 64-bit.
+int64 labels) really are 64-bit: a cell refuses to run without it. Each API's `loss` (its mean over positions) is the
+function the JAX training loop trains with, which runs in JAX's default 32 bits.
 """
 
 from __future__ import annotations
@@ -26,10 +27,6 @@ from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, register
 from xentcompat.adapters.layout import native, native_code
 from xentcompat.adapters.repro import array_code
 from xentcompat.reference.compact import float64_unless_big, is_big
-
-if not jax.config.jax_enable_x64:
-    raise RuntimeError("xentcompat.adapters.jax needs JAX_ENABLE_X64=1 set before jax is imported "
-                       "(float64 would silently run in float32)")
 
 OPTIONS = frozenset({"reduction", "extra_dims"})  # no class weights, ignore_index or label smoothing
 REDUCERS = {"mean": "({}).mean()", "sum": "({}).sum()", "none": "{}"}
@@ -99,6 +96,9 @@ def compiled(rows):
 def _loss_and_grad(call: Call, rows, jitted, t: jax.Array) -> tuple:
     """Loss and gradient of one API in the call's mode; a per-position loss (n, d1, ...) comes back as (N,), the
     gradient as (N, C)."""
+    if not jax.config.jax_enable_x64:
+        raise RuntimeError("a JAX cell needs JAX_ENABLE_X64=1 set before jax is imported "
+                           "(float64 would silently run in float32)")
     x = array(call.problem.logits, call)
     run = jitted if call.mode == "compiled" else functools.partial(loss_and_pullback, rows)
     loss, grad = run(x, t, reduction=call.problem.options.reduction)
@@ -109,6 +109,11 @@ def _loss_and_grad(call: Call, rows, jitted, t: jax.Array) -> tuple:
 def _numpy(values: jax.Array) -> np.ndarray:
     """float64, or a big batch's own exact container (no N × C float64 copy; see `reference.compact`)."""
     return float64_unless_big(np.asarray(values))
+
+
+def _mean(rows):
+    """The API as the training loop runs it: its loss averaged over positions."""
+    return lambda x, t: rows(x, t).mean()
 
 
 def _integer_labels_rows(x, y):
@@ -142,6 +147,10 @@ def _log_softmax_where_rows(x, y):
     return -jnp.take_along_axis(log_p, y[..., None], axis=-1)[..., 0]
 
 
+def _integer_labels_of_softmax_rows(x, y):
+    return optax.softmax_cross_entropy_with_integer_labels(jax.nn.softmax(x, axis=-1), y)
+
+
 def _plain_index_rows(x, y):
     return -jax.nn.log_softmax(x, axis=-1)[jnp.arange(x.shape[0]), y]
 
@@ -154,28 +163,29 @@ _log_softmax_jit = compiled(_log_softmax_rows)
 _plain_index_jit = compiled(_plain_index_rows)
 _integer_labels_where_jit = compiled(_integer_labels_where_rows)
 _log_softmax_where_jit = compiled(_log_softmax_where_rows)
+_integer_labels_of_softmax_jit = compiled(_integer_labels_of_softmax_rows)
 JITTED = (_integer_labels_jit, _softmax_jit, _safe_softmax_jit, _log_of_softmax_jit, _log_softmax_jit,
-          _plain_index_jit, _integer_labels_where_jit, _log_softmax_where_jit)
+          _plain_index_jit, _integer_labels_where_jit, _log_softmax_where_jit, _integer_labels_of_softmax_jit)
 MASK = "x != -jnp.inf"  # the `where=` variants mask the -inf (masked) classes instead of feeding -inf
 
 
 @register("jax", "optax.softmax_cross_entropy_with_integer_labels",
           "optax.softmax_cross_entropy_with_integer_labels(x, y)", supports=OPTIONS, modes=EAGER_AND_COMPILED,
-          memory_batches=3.9)
+          memory_batches=3.9, loss=_mean(_integer_labels_rows))
 def softmax_cross_entropy_with_integer_labels(call: Call):
     return _loss_and_grad(call, _integer_labels_rows, _integer_labels_jit, _labels(call))
 
 
 @register("jax", "optax.softmax_cross_entropy", "optax.softmax_cross_entropy(x, q)", targets="probs",
           supports=OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED,
-          memory_batches=4.8)
+          memory_batches=4.8, loss=_mean(_softmax_rows))
 def softmax_cross_entropy(call: Call):
     return _loss_and_grad(call, _softmax_rows, _softmax_jit, array(call.problem.probs, call))
 
 
 @register("jax", "optax.safe_softmax_cross_entropy", "optax.safe_softmax_cross_entropy(x, q)", targets="probs",
           supports=OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED,
-          memory_batches=7.1)
+          memory_batches=7.1, loss=_mean(_safe_softmax_rows))
 def safe_softmax_cross_entropy(call: Call):
     return _loss_and_grad(call, _safe_softmax_rows, _safe_softmax_jit, array(call.problem.probs, call))
 
@@ -183,22 +193,30 @@ def safe_softmax_cross_entropy(call: Call):
 @register("jax", "log(jax.nn.softmax)[label]",
           "-jnp.take_along_axis(jnp.log(jax.nn.softmax(x, axis=-1)), y[..., None], axis=-1)[..., 0]",
           supports=OPTIONS, modes=EAGER_AND_COMPILED,
-          memory_batches=4.5)
+          memory_batches=4.5, loss=_mean(_log_of_softmax_rows))
 def log_of_softmax(call: Call):
     """The tutorial form: log of the probabilities, picked at the label."""
     return _loss_and_grad(call, _log_of_softmax_rows, _log_of_softmax_jit, _labels(call))
 
 
+@register("jax", "optax.softmax_cross_entropy_with_integer_labels(softmax)",
+          "optax.softmax_cross_entropy_with_integer_labels(jax.nn.softmax(x, axis=-1), y)", supports=OPTIONS,
+          modes=EAGER_AND_COMPILED, loss=_mean(_integer_labels_of_softmax_rows))
+def integer_labels_of_softmax(call: Call):
+    """The double softmax: a model ending in a softmax, fed to the fused loss, which applies its own."""
+    return _loss_and_grad(call, _integer_labels_of_softmax_rows, _integer_labels_of_softmax_jit, _labels(call))
+
+
 @register("jax", "jax.nn.log_softmax[label]",
           "-jnp.take_along_axis(jax.nn.log_softmax(x, axis=-1), y[..., None], axis=-1)[..., 0]",
           supports=OPTIONS, modes=EAGER_AND_COMPILED,
-          memory_batches=2.8)
+          memory_batches=2.8, loss=_mean(_log_softmax_rows))
 def log_softmax(call: Call):
     return _loss_and_grad(call, _log_softmax_rows, _log_softmax_jit, _labels(call))
 
 
 @register("jax", "jax.nn.log_softmax[arange(n), label]", "-jax.nn.log_softmax(x, axis=-1)[jnp.arange(x.shape[0]), y]",
-          supports=frozenset({"reduction"}), modes=EAGER_AND_COMPILED)
+          supports=frozenset({"reduction"}), modes=EAGER_AND_COMPILED, loss=_mean(_plain_index_rows))
 def log_softmax_plain_index(call: Call):
     """The hand-written form with NumPy-style indexing, which JAX clamps out of range instead of raising."""
     return _loss_and_grad(call, _plain_index_rows, _plain_index_jit, _labels(call))
@@ -207,7 +225,7 @@ def log_softmax_plain_index(call: Call):
 @register("jax", "optax.softmax_cross_entropy_with_integer_labels(where=mask)",
           f"optax.softmax_cross_entropy_with_integer_labels(jnp.where({MASK}, x, 0), y, where={MASK})",
           supports=OPTIONS, modes=EAGER_AND_COMPILED,
-          memory_batches=7.2)
+          memory_batches=7.2, loss=_mean(_integer_labels_where_rows))
 def integer_labels_where(call: Call):
     """A mask instead of -inf logits: `where=` marks the classes that count (a row of only masked classes has
     none)."""
@@ -217,7 +235,7 @@ def integer_labels_where(call: Call):
 @register("jax", "jax.nn.log_softmax(where=mask)[label]",
           f"-jnp.take_along_axis(jax.nn.log_softmax(jnp.where({MASK}, x, 0), axis=-1, where={MASK}), "
           "y[..., None], axis=-1)[..., 0]", supports=OPTIONS, modes=EAGER_AND_COMPILED,
-          memory_batches=7.1)
+          memory_batches=7.1, loss=_mean(_log_softmax_where_rows))
 def log_softmax_where(call: Call):
     return _loss_and_grad(call, _log_softmax_where_rows, _log_softmax_where_jit, _labels(call))
 

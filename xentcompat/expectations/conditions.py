@@ -20,7 +20,9 @@ float64 from the exact softmax, over the rows the loss counts (label in [0, C), 
 - `row-loss-overflows`: some counted row's loss rounds to inf in the dtype;
 - `loss-sum-overflows`: the sum of the counted rows' losses rounds to inf in the dtype (a mean taken as a
   sum in the dtype, then divided, gets inf);
-- `rows-uniform`: every counted row's finite logits are equal in the dtype (its softmax is uniform over them).
+- `rows-uniform`: every counted row's finite logits are equal in the dtype (its softmax is uniform over them);
+- `class-count-overflows`: the number of classes C rounds to inf in the dtype (C > 65504 in float16), so a sum over
+  a row of terms near 1, as a softmax of probabilities (a softmax applied twice) sums, overflows in the dtype.
 
 An entry names those that must hold (`when`, any of them) and those that must not (`unless`).
 """
@@ -37,7 +39,7 @@ from xentcompat.reference.options import Problem
 
 PROBABILITY_CONDITIONS = ("target-underflows", "target-subnormal", "probability-zero", "probability-subnormal",
                           "target-outside-keras-clip")
-RANGE_CONDITIONS = ("softmax-sum-overflows", "logit-spread-overflows")
+RANGE_CONDITIONS = ("softmax-sum-overflows", "logit-spread-overflows", "class-count-overflows")
 LOSS_CONDITIONS = ("row-loss-overflows", "loss-sum-overflows", "rows-uniform")
 CONDITIONS = (*PROBABILITY_CONDITIONS, "exp-outside-keras-clip", *RANGE_CONDITIONS, *LOSS_CONDITIONS)
 KERAS_EPSILON = 1e-7
@@ -125,8 +127,8 @@ def _counted_rows(problem: Problem) -> tuple[np.ndarray | None, np.ndarray | Non
 
 
 def _range_conditions(problem: Problem, dtype: str) -> frozenset[str]:
-    """softmax-sum-overflows and logit-spread-overflows, over the rows without NaN or +inf that hold a finite
-    logit."""
+    """softmax-sum-overflows, logit-spread-overflows and class-count-overflows, over the rows without NaN or +inf
+    that hold a finite logit."""
     logits = np.asarray(problem.logits, dtype=np.float64)
     if logits.size == 0:
         return frozenset()
@@ -138,7 +140,8 @@ def _range_conditions(problem: Problem, dtype: str) -> frozenset[str]:
     with np.errstate(over="ignore", invalid="ignore"):
         sums = np.sum(np.exp(rows - top[:, None]), axis=1)
         spread = top - bottom
-    facts = {"softmax-sum-overflows": _overflows(sums, dtype), "logit-spread-overflows": _overflows(spread, dtype)}
+    facts = {"softmax-sum-overflows": _overflows(sums, dtype), "logit-spread-overflows": _overflows(spread, dtype),
+             "class-count-overflows": _overflows(float(logits.shape[1]), dtype)}
     return frozenset(name for name, holds in facts.items() if holds)
 
 

@@ -5,8 +5,9 @@ gets its outcomes without an edit to the cause.
 A mechanism is what an API that works that way returns, written in numpy from the cell's input as the dtype holds
 it: the loss and the gradient with respect to the logits, in float64. The run judges them against the reference
 with the same error model as a framework's values (`run/predicted.py`); the outcomes it gets are the ones the entry
-promises. Only valid input of logits (not linear cross-entropy, not a big batch, see `reference.compact`) is
-predicted: on any other cell an entry with a mechanism promises nothing.
+promises. Only valid input of logits (not linear cross-entropy) is
+predicted: on any other cell an entry with a mechanism promises nothing. A big batch is computed row chunk by row
+chunk (see `run/predicted.py`).
 
 - `softmax-twice`: the loss is fed probabilities where it takes logits (a softmax layer before a loss that applies
   its own): the softmax, rounded to the dtype, becomes the logits of the exact loss; its gradient reaches the logits

@@ -88,7 +88,8 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
     call = cell.call()
     later = is_big(call.problem.logits)  # a big batch's reference comes after the call, the framework's memory freed
     reference = None if cell.case.invalid or later else _truth(cell, call)
-    promise = _promise(cell, call, deviations, lambda: reference)
+    promise = _promise(cell, call, deviations, lambda: reference if reference is not None or cell.case.invalid
+                       else Truth(call.problem, solve(call.problem), cell.dtype))
     refused = refusal(api, cell.case, cell.dtype)
     if refused:
         return _not_run(cell, call, promise, refused)

@@ -15,17 +15,22 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from xentcompat.adapters import jax as adapter
+from xentcompat.adapters.base import api_named
 from xentcompat.training.experiment import Config, Regime
 from xentcompat.training.loop import Trainer
 from xentcompat.training.variants import Variant
 
 DTYPES = {"float32": jnp.float32, "float16": jnp.float16, "bfloat16": jnp.bfloat16}
-LOSSES = {
-    "fused": lambda z, y: optax.softmax_cross_entropy_with_integer_labels(z, y).mean(),
-    "double-softmax": lambda z, y: optax.softmax_cross_entropy_with_integer_labels(jax.nn.softmax(z), y).mean(),
-    "softmax-then-log": lambda z, y: -jnp.take_along_axis(jnp.log(jax.nn.softmax(z, axis=-1)), y[:, None],
-                                                          axis=-1).mean(),
-}
+
+
+def loss_of(variant: Variant):
+    """The variant's loss: the registered API's own function (every JAX variant is one the matrix runs)."""
+    return _loss(variant.api)
+
+
+def _loss(api: str):
+    return api_named(adapter.__name__, api).loss
 
 
 def versions() -> dict[str, str]:
@@ -41,14 +46,14 @@ _apply = jax.jit(forward)
 
 
 @functools.cache
-def _step(kind: str, learning_rate: float, momentum: float):
-    """The jitted step of one variant and optimiser (cached: one compilation per batch shape)."""
+def _step(api: str, learning_rate: float, momentum: float):
+    """The jitted step of one variant's API and optimiser (cached: one compilation per batch shape)."""
     optimizer = optax.sgd(learning_rate, momentum=momentum)
-    loss_of = LOSSES[kind]
+    loss = _loss(api)
 
     def perturbed_loss(params, delta, x, y):
         z = forward(params, x)
-        return loss_of(z + delta, y), z
+        return loss(z + delta, y), z
 
     @jax.jit
     def step(params, state, x, y):
@@ -62,7 +67,7 @@ def _step(kind: str, learning_rate: float, momentum: float):
 
 def make_trainer(variant: Variant, regime: Regime, weights: dict, config: Config) -> Trainer:
     dtype = DTYPES[regime.dtype]
-    optimizer, step_fn = _step(variant.kind, regime.learning_rate, config.momentum)
+    optimizer, step_fn = _step(variant.api, regime.learning_rate, config.momentum)
     params = {name: jnp.asarray(value, dtype=dtype) for name, value in weights.items()}
     box = {"params": params, "state": optimizer.init(params)}
 

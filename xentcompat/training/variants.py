@@ -48,7 +48,7 @@ VARIANTS: dict[str, tuple[Variant, ...]] = {
         Variant("fused", "optax.softmax_cross_entropy_with_integer_labels",
                 "optax.softmax_cross_entropy_with_integer_labels(z, y).mean()"),
         Variant("double-softmax", "optax.softmax_cross_entropy_with_integer_labels(softmax)",
-                "optax.softmax_cross_entropy_with_integer_labels(jax.nn.softmax(z), y).mean()", matrix_api=False,
+                "optax.softmax_cross_entropy_with_integer_labels(jax.nn.softmax(z), y).mean()",
                 causes=("softmax-twice",)),
         Variant("softmax-then-log", "log(jax.nn.softmax)[label]",
                 "-jnp.take_along_axis(jnp.log(jax.nn.softmax(z, axis=-1)), y[:, None], axis=-1).mean()",
