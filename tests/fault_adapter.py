@@ -32,6 +32,8 @@ def faulty(call):
             os.kill(os.getpid(), signal.SIGKILL)
         if os.environ.get("XC_FAULT") == "hang":
             time.sleep(3600)
+        if os.environ.get("XC_FAULT") == "adapter-error":
+            raise KeyError("a bug in the adapter itself")
     result = solve(call.problem)
     return result.loss, result.grad
 

@@ -1,6 +1,6 @@
 """Faults injected into real runs of `xentcompat run` (the `fault` target of tests/fault_target.py, a user case file
 of six cases, the fourth of which triggers the fault): a worker or a whole shard killed mid-cell, a cell that hangs,
-a disk that fills while the report is written. Nothing measured is lost; the cell that was running is recorded as
+an adapter that raises an error of its own, a disk that fills while the report is written. Nothing measured is lost; the cell that was running is recorded as
 crashed, saying why; cells that never ran are counted."""
 
 from __future__ import annotations
@@ -74,6 +74,16 @@ def test_a_hung_cell_is_stopped_by_the_cell_timeout_and_recorded_as_crashed(faul
     assert records["c3"]["loss"]["outcome"] == "crashed"
     assert "cell timeout of 3 s" in records["c3"]["error"]["message"]
     assert status == 3 and sorted(records) == ["c0", "c1", "c2", "c3"]
+
+
+def test_an_adapter_s_own_error_fails_the_run_and_keeps_every_other_cell(fault):
+    """A check that raises before recording its cell is not a deviation: the run exits 3, says so, and keeps what
+    the shard measured."""
+    status, out = fault("adapter-error", "1")
+    assert status == 3
+    document = _results(out)
+    assert sorted(_by_case(document)) == ["c0", "c1", "c2", "c4", "c5"]
+    assert "raised before recording their cell" in document["targets"][0]["failed"]
 
 
 def test_a_full_disk_while_writing_the_report_is_one_line_and_keeps_the_measurements(fault, monkeypatch, capsys):

@@ -2,8 +2,10 @@
 
 Each process appends one line per finished cell to `<process>.records.jsonl` and, before each call, the record that
 stands if the process dies during it (the cell as `crashed`) to `<process>.standing.jsonl`. A cell with a standing
-record and no finished one was lost with its process: its standing record is kept in its place. Read by the shard's
-controlling process at the end of a run, and by the command line when a shard did not finish.
+record and no finished one was lost with its process: its standing record is kept in its place, unless the process
+withdrew it (`<process>.withdrawn.jsonl`: the check raised in the process, an adapter's own error, so there is no
+record of the framework to keep). Read by the shard's controlling process at the end of a run, and by the command
+line when a shard did not finish.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 RECORDS = ".records.jsonl"
 STANDING = ".standing.jsonl"
+WITHDRAWN = ".withdrawn.jsonl"
 PLANNED = "planned.json"
 
 
@@ -52,7 +55,7 @@ def read(directory: Path) -> Parts:
     if not directory.is_dir():
         return Parts([], [], None)
     measured = _lines(directory, RECORDS)
-    done = {cell_key(record) for record in measured}
+    done = {cell_key(record) for record in measured + _lines(directory, WITHDRAWN)}
     lost = {cell_key(record): record for record in _lines(directory, STANDING) if cell_key(record) not in done}
     planned = directory / PLANNED
     cells = json.loads(planned.read_text())["cells"] if planned.is_file() else None

@@ -163,7 +163,12 @@ def check_and_record(config, cell) -> None:
 
     lock_dir = None if settings.results is None else settings.results.parent  # the run's shards directory
     with one_big_cell_at_a_time(cell.case, lock_dir), _timeout(config, settings.cell_timeout, standing):
-        checked = check(cell, settings.deviations, settings.isolation, stand)
+        try:
+            checked = check(cell, settings.deviations, settings.isolation, stand)
+        except Exception:  # raised here, not a dead process: the standing record does not stand
+            if "record" in standing:
+                _append(config, parts.WITHDRAWN, standing["record"])
+            raise
     _append(config, parts.RECORDS, checked.record)
     if checked.observed != checked.expected:
         pytest.fail(failure_message(checked), pytrace=False)
@@ -248,10 +253,11 @@ def finish_collector(session) -> None:
     shutil.rmtree(parts.parts_dir(settings.results), ignore_errors=True)
     write_json_atomic(settings.results, shard_document(settings, found.records, not_run=parts.unfinished(found, settings.target)))
     problems = [f"{len(found.lost)} cells lost with their process, recorded as crashed"] if found.lost else []
-    if len(found.measured) != _COUNTER["checks"]:
+    unrecorded = len(found.measured) != _COUNTER["checks"]
+    if unrecorded:  # a check raised before its record (an adapter's own error): the shard did not do its job
         problems.append(f"{len(found.measured)} records written but {_COUNTER['checks']} checks ran")
     if problems:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR if unrecorded else pytest.ExitCode.TESTS_FAILED
         config.get_terminal_writer().line(f"xentcompat: {'; '.join(problems)}", red=True)
 
 
