@@ -324,3 +324,15 @@ def test_a_merged_cause_keeps_its_id_and_covers_nothing(tmp_path):
 def test_a_merged_cause_must_name_a_cause_in_use_and_cover_nothing(tmp_path, edit, message):
     with pytest.raises(ValueError, match=message):
         _load(tmp_path, CAUSE, edit(MERGED))
+
+
+@pytest.mark.parametrize("classes, rows, dtype, holding_now", [
+    (128256, 2, "float16", "uniform-gradient-fits"),  # C/N = 64128 <= 65504
+    (151936, 2, "float16", "uniform-gradient-overflows"),  # 75968
+    (151936, 4, "float16", "uniform-gradient-fits"),
+    (151936, 2, "float32", "uniform-gradient-fits"),
+])
+def test_uniform_gradient_conditions(classes, rows, dtype, holding_now):
+    """-1/(N p) at p = 1/C: whether the mean's gradient of a uniform row's log-probability fits the dtype."""
+    found = holding(Problem(np.zeros((rows, classes)), np.zeros(rows, np.int64)), dtype)
+    assert found & {"uniform-gradient-fits", "uniform-gradient-overflows"} == {holding_now}

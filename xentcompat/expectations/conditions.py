@@ -23,6 +23,9 @@ float64 from the exact softmax, over the rows the loss counts (label in [0, C), 
 - `rows-uniform`: every counted row's finite logits are equal in the dtype (its softmax is uniform over them);
 - `class-count-overflows`: the number of classes C rounds to inf in the dtype (C > 65504 in float16), so a sum over
   a row of terms near 1, as a softmax of probabilities (a softmax applied twice) sums, overflows in the dtype.
+- `uniform-gradient-overflows` / `uniform-gradient-fits`: C / N, N the counted rows, rounds to inf / stays finite in
+  the dtype: the mean's gradient of the log of a probability 1/C, -1 / (N p), held in the dtype (exactly one of the
+  two holds where some row counts).
 
 An entry names those that must hold (`when`, any of them) and those that must not (`unless`).
 """
@@ -41,7 +44,9 @@ PROBABILITY_CONDITIONS = ("target-underflows", "target-subnormal", "probability-
                           "target-outside-keras-clip")
 RANGE_CONDITIONS = ("softmax-sum-overflows", "logit-spread-overflows", "class-count-overflows")
 LOSS_CONDITIONS = ("row-loss-overflows", "loss-sum-overflows", "rows-uniform")
-CONDITIONS = (*PROBABILITY_CONDITIONS, "exp-outside-keras-clip", *RANGE_CONDITIONS, *LOSS_CONDITIONS)
+GRADIENT_CONDITIONS = ("uniform-gradient-overflows", "uniform-gradient-fits")
+CONDITIONS = (*PROBABILITY_CONDITIONS, "exp-outside-keras-clip", *RANGE_CONDITIONS, *LOSS_CONDITIONS,
+              *GRADIENT_CONDITIONS)
 KERAS_EPSILON = 1e-7
 KERAS_CLIP = tuple(float(np.float32(bound)) for bound in (KERAS_EPSILON, 1.0 - KERAS_EPSILON))  # as float32 holds it
 
@@ -51,7 +56,7 @@ def holding(problem: Problem, dtype: str) -> frozenset[str]:
     if is_big(problem.logits):
         return _holding_in_chunks(problem, dtype)
     return (_probability_conditions(problem, dtype) | _clip_conditions(problem) | _range_conditions(problem, dtype)
-            | _loss_conditions([_row_losses(problem)], dtype))
+            | _loss_conditions([_row_losses(problem)], dtype) | _gradient_conditions(problem, dtype))
 
 
 def _holding_in_chunks(problem: Problem, dtype: str) -> frozenset[str]:
@@ -71,7 +76,7 @@ def _holding_in_chunks(problem: Problem, dtype: str) -> frozenset[str]:
         losses.append(_row_losses(part))
         if softmax_exists:
             found |= _probability_conditions(part, dtype)
-    return frozenset(found) | _loss_conditions(losses, dtype)
+    return frozenset(found) | _loss_conditions(losses, dtype) | _gradient_conditions(problem, dtype)
 
 
 def _clip_conditions(problem: Problem) -> frozenset[str]:
@@ -143,6 +148,22 @@ def _range_conditions(problem: Problem, dtype: str) -> frozenset[str]:
     facts = {"softmax-sum-overflows": _overflows(sums, dtype), "logit-spread-overflows": _overflows(spread, dtype),
              "class-count-overflows": _overflows(float(logits.shape[1]), dtype)}
     return frozenset(name for name, holds in facts.items() if holds)
+
+
+def _gradient_conditions(problem: Problem, dtype: str) -> frozenset[str]:
+    """uniform-gradient-overflows or uniform-gradient-fits, from C and the number of counted rows."""
+    labels = problem.labels
+    if labels is None or np.asarray(labels).dtype.kind not in "iu" or np.shape(labels) != (problem.logits.shape[0],):
+        return frozenset()
+    labels = np.asarray(labels)
+    counted = (labels >= 0) & (labels < problem.logits.shape[1])
+    if problem.options.ignore_index is not None:
+        counted &= labels != problem.options.ignore_index
+    rows = int(np.count_nonzero(counted))
+    if rows == 0:
+        return frozenset()
+    overflows = _overflows(problem.logits.shape[1] / rows, dtype)
+    return frozenset({"uniform-gradient-overflows" if overflows else "uniform-gradient-fits"})
 
 
 def _row_losses(problem: Problem) -> np.ndarray:
