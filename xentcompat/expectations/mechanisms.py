@@ -91,10 +91,9 @@ def clipped_probabilities(problem: Problem, dtype: str) -> Computed:
         row_losses = _float32(np.sum(np.where(c == 0, 0.0, c * -_float32(np.log(clipped))), axis=1))
         g_q = np.where((q >= low) & (q <= high), -c / clipped, 0.0)
         g_q[~coefficients.counted] = 0.0
-        g_q = _reduced(row_losses, g_q, problem.options.reduction, coefficients.denominator)[1]
+        loss, g_q = _reduced(row_losses, g_q, problem.options.reduction, coefficients.denominator)
         g_p = round_to(_float32((g_q - np.sum(g_q * q, axis=1, keepdims=True)) / total), dtype)
         grad = round_to(p * (g_p - np.sum(g_p * p, axis=1, keepdims=True)), dtype)
-    loss = _reduced(row_losses, g_q, problem.options.reduction, coefficients.denominator)[0]
     return loss, grad
 
 
