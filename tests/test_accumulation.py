@@ -105,8 +105,8 @@ def test_the_report_states_each_recipe_with_its_numbers(exact_api):
         if record["finding"]:
             record["finding"] = "XC-mean-of-micro-batch-means"
     table = accumulation_table(typed(records))
-    assert [row[0] for row in table.rows] == ["micro-batches of 2, 7, 3 rows",
-                                              "micro-batches of 4 rows with 1, 4, 2 counted targets"]
+    assert [row[0] for row in table.rows] == ["every target counted",
+                                              "padding rows ignored: uneven counts of targets"]
     assert all(row[2].startswith("✓") and row[3].startswith("✗") for row in table.rows)
     [sentence] = recipe_sentences(typed(records))
     assert "in 2 of 2 cells" in sentence and "off by up to" in sentence

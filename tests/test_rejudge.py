@@ -43,6 +43,14 @@ def test_a_cell_is_judged_again_by_todays_expectations(monkeypatch):
     assert right["loss"] == records[0]["loss"]  # the measurement is kept as it was
 
 
+def test_a_record_gets_todays_facts_of_its_input(monkeypatch):
+    """A record written before a fact existed is selected by it after re-judging (the report selects by facts)."""
+    _fault_target(monkeypatch)
+    old = _fault_record("ignore-index-every-row", "ok", tags=["ignored-rows"])
+    [found] = rejudge_target("fault", [old], []).records
+    assert found["tags"] == ["ignored-rows", "mean-over-nothing"]
+
+
 def test_an_invalid_cell_of_a_process_that_died_on_an_accelerator_is_set_aside(monkeypatch):
     _fault_target(monkeypatch)
     died = {"type": "crashed", "message": DIED}

@@ -10,8 +10,8 @@ from xentcompat.report.tables import Table
 from xentcompat.results.record import Record
 
 DOCUMENTED, NAIVE = "sum-over-count", "mean-of-means"
-BATCHES = {"uneven-sizes": "micro-batches of 2, 7, 3 rows",
-           "uneven-ignored": "micro-batches of 4 rows with 1, 4, 2 counted targets"}
+RECIPE_FACTS = {"recipe-sum-over-count": DOCUMENTED, "recipe-mean-of-means": NAIVE}  # reference/facts.py
+BATCH_WORDS = {True: "padding rows ignored: uneven counts of targets", False: "every target counted"}
 RECIPE_WORDS = {  # the calls each adapter makes for the documented recipe (xentcompat/adapters, accumulation.py)
     "torch": "sum each micro-batch (`reduction=\"sum\"`), add, divide by the batch's count",
     "keras": "sum each micro-batch (`reduction=\"sum\"`), add, divide by the batch's count",
@@ -20,27 +20,28 @@ RECIPE_WORDS = {  # the calls each adapter makes for the documented recipe (xent
     "transformers": "pass the batch's count of targets != -100 as `num_items_in_batch` to every micro-batch and add "
                     "the losses",
 }
-INTRO = ("One batch of 12 rows run as micro-batches, as a training loop accumulating gradients runs it. The "
+INTRO = ("One batch of 12 rows run as micro-batches, as a training loop accumulating gradients runs it: of 2, 7 and "
+         "3 rows with every target counted, or of 4 rows each holding 1, 4 and 2 counted targets (the rest padding, "
+         "ignore_index -100, as in language-model batches). The "
          "documented recipe sums each micro-batch and divides by the batch's count (what the API's mean counts: "
          "targets not ignored, or their class weights); the naive one averages the micro-batch means. The "
          "reference is the batch's own mean. Gradient: its norm against the reference's.")
 
 
-def _batch_and_recipe(case: str) -> tuple[str, str] | None:
-    for recipe in (DOCUMENTED, NAIVE):
-        suffix = f"-{recipe}"
-        if case.startswith("accumulate-") and case.endswith(suffix):
-            return case[len("accumulate-"):-len(suffix)], recipe
-    return None
+def _recipe(record: Record) -> str | None:
+    return next((recipe for fact, recipe in RECIPE_FACTS.items() if fact in record.tags), None)
 
 
-def _accumulation(records: list[Record]) -> list[tuple[Record, str, str]]:
-    found = []
-    for record in records:
-        parsed = _batch_and_recipe(record.case) if record.area == "accumulation" else None
-        if parsed is not None:
-            found.append((record, *parsed))
-    return found
+def _batch(record: Record) -> tuple:
+    """What pairs a record with its other recipe's: the facts of the batch and its options, not its case id."""
+    facts = tuple(sorted(set(record.tags) - set(RECIPE_FACTS)))
+    return facts, tuple(sorted((name, str(value)) for name, value in record.options.items()))
+
+
+def _accumulation(records: list[Record]) -> list[tuple[Record, tuple, str]]:
+    """(record, its batch, its recipe) for every record of a micro-batched case, selected by its recipe's fact."""
+    return [(record, _batch(record), recipe) for record in records
+            if (recipe := _recipe(record)) is not None]
 
 
 def _result(record: Record) -> str:
@@ -63,14 +64,15 @@ def _percent(relative: float) -> str:
 def accumulation_table(records: list[Record]) -> Table | None:
     """Batch × the two recipes' results, with the APIs that gave them (softmax-twice APIs are another finding)."""
     rows: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
-    by_api: dict[tuple[str, str], dict[str, Record]] = defaultdict(dict)
+    by_api: dict[tuple[str, tuple], dict[str, Record]] = defaultdict(dict)
     for record, batch, recipe in _accumulation(records):
         by_api[(api_label(record), batch)][recipe] = record
     for (label, batch), recipes in by_api.items():
         if DOCUMENTED not in recipes or NAIVE not in recipes:
             continue
         reference = recipes[DOCUMENTED].loss.reference
-        key = (BATCHES.get(batch, batch), f"{reference:.4g}" if isinstance(reference, float) else "—",
+        facts, _ = batch
+        key = (BATCH_WORDS["ignored-rows" in facts], f"{reference:.4g}" if isinstance(reference, float) else "—",
                _result(recipes[DOCUMENTED]), _result(recipes[NAIVE]))
         rows[key].add(label)
     if not rows:

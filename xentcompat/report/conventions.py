@@ -10,9 +10,9 @@ from xentcompat.report.findings import api_label
 from xentcompat.report.tables import Table
 from xentcompat.results.record import Record
 
-EMPTY_CASES = {"ignore-index-every-row": "every target ignored (mean)",
-               "class-weights-zero-total": "zero total class weight (mean)",
-               "empty-batch": "empty batch (mean)", "empty-batch-sum": "empty batch (sum)"}
+EMPTY_FACTS = {"mean-over-nothing": "every target ignored", "zero-total-weight": "zero total class weight",
+               "empty-batch": "empty batch"}  # the facts (reference/facts.py) of a denominator of nothing
+QUALIFYING_FACTS = {"label-smoothing": "smoothed"}
 EMPTY_INTRO = ("A mean over no targets is 0 / 0. What each API returns (the reference: NaN for a mean over nothing, "
                "0 for a sum; — where the API lacks the option).")
 SMOOTHING, OTHER_CLASSES = "label-smoothing", "label-smoothing-other-classes"
@@ -34,22 +34,41 @@ def _returned(record: Record) -> str:
     return "NaN" if math.isnan(value) else f"{value:.6g}"
 
 
+def _empty_column(record: Record) -> tuple[int, str] | None:
+    """The column a record of an empty denominator falls in (its place, its heading), named by the facts of its
+    input, or None."""
+    found = [(place, words) for place, (fact, words) in enumerate(EMPTY_FACTS.items()) if fact in record.tags]
+    if not found:
+        return None
+    place, what = found[0]
+    qualifiers = "".join(f", {words}" for fact, words in QUALIFYING_FACTS.items() if fact in record.tags)
+    return place, f"{what} ({record.options.get('reduction', 'mean')}{qualifiers})"
+
+
+def _reference_value(value) -> str:
+    if value == "nan" or (isinstance(value, float) and math.isnan(value)):
+        return "NaN"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
 def empty_denominators_table(records: list[Record]) -> Table | None:
-    """API × empty-denominator case: the value it returned, with the reference's row first."""
-    rows: dict[str, dict[str, str]] = defaultdict(dict)
-    reference: dict[str, str] = {}
+    """API × empty denominator (every target ignored, zero total weight, no rows): the value it returned, with the
+    reference's row first. Columns come from the records' facts, in the order of EMPTY_FACTS."""
+    rows: dict[str, dict[tuple[int, str], str]] = defaultdict(dict)
+    reference: dict[tuple[int, str], str] = {}
     for record in records:
-        if record.case in EMPTY_CASES and record.dtype == "float32":
-            rows[api_label(record)][record.case] = _returned(record)
-            value = record.loss.reference
-            if value is not None:
-                reference[record.case] = "NaN" if value == "nan" or (isinstance(value, float) and math.isnan(value)) \
-                    else f"{value:.6g}" if isinstance(value, float) else str(value)
+        column = _empty_column(record) if record.dtype == "float32" else None
+        if column is None:
+            continue
+        rows[api_label(record)][column] = _returned(record)
+        if record.loss.reference is not None:
+            reference[column] = _reference_value(record.loss.reference)
     if not rows:
         return None
-    return Table(("apis", *EMPTY_CASES.values()),
-                 (("reference", *(reference.get(case, "—") for case in EMPTY_CASES)),
-                  *_grouped({label: tuple(row.get(case, "—") for case in EMPTY_CASES) for label, row in rows.items()})))
+    columns = sorted({column for row in rows.values() for column in row})
+    return Table(("apis", *(heading for _, heading in columns)),
+                 (("reference", *(reference.get(column, "—") for column in columns)),
+                  *_grouped({label: tuple(row.get(column, "—") for column in columns) for label, row in rows.items()})))
 
 
 def _grouped(results: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:

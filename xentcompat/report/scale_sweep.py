@@ -22,9 +22,14 @@ INTRO = ("bfloat16 logits normal(0, s) over V = 128256 (4 rows), s = 5 … 640. 
          "up to which every cell is ✓.")
 
 
-def _scale(record: Record) -> int | None:
+def _scale(record: Record) -> tuple[float, str] | None:
+    """A bfloat16 record of the sweep's area: (its largest |logit|, which orders the columns; its column's name, the
+    sweep's s, or the case id for a case of the area named otherwise)."""
+    if record.area != "scale-sweep" or record.dtype != "bfloat16":
+        return None
     match = CASE.match(record.case)
-    return int(match.group(1)) if match and record.dtype == "bfloat16" else None
+    largest = record.scale if isinstance(record.scale, float) else 0.0
+    return largest, f"s = {match.group(1)}" if match else record.case
 
 
 def quantised(value: float) -> bool:
@@ -42,7 +47,7 @@ def _cell(record: Record) -> str:
 
 
 def scale_sweep_table(records: list[Record]) -> Table | None:
-    by_api: dict[str, dict[int, Record]] = defaultdict(dict)
+    by_api: dict[str, dict[tuple[float, str], Record]] = defaultdict(dict)
     for record in records:
         scale = _scale(record)
         if scale is not None:
@@ -54,14 +59,14 @@ def scale_sweep_table(records: list[Record]) -> Table | None:
     for label, found in sorted(by_api.items()):
         cells = [_cell(found[s]) if s in found else "—" for s in scales]
         rows.append((label, *cells, _ok_up_to(found, scales)))
-    return Table(("api", *(f"s = {s}" for s in scales), "ok up to"), tuple(rows))
+    return Table(("api", *(name for _, name in scales), "ok up to"), tuple(rows))
 
 
-def _ok_up_to(found: dict[int, Record], scales: list[int]) -> str:
+def _ok_up_to(found: dict[tuple[float, str], Record], scales: list[tuple[float, str]]) -> str:
     last = None
     for scale in scales:
         record = found.get(scale)
         if record is None or (record.loss.outcome, record.grad.outcome) != ("ok", "ok"):
             break
         last = scale
-    return "none" if last is None else ("all" if last == scales[-1] else f"s = {last}")
+    return "none" if last is None else ("all" if last == scales[-1] else last[1])

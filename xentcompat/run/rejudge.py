@@ -2,7 +2,7 @@
 change, and how records measured on another machine (a GPU, another release) are checked where that machine is not.
 
 Each record's cell is rebuilt from the catalogue (its case by id, its API from the target's adapter, which is imported
-but not called): its input conditions, the cause that covers it at the record's framework version and machine, and so
+but not called): the facts of its input (its tags), its input conditions, the cause that covers it at the record's framework version and machine, and so
 its `expected` and `finding`. The measured outcomes and numbers are kept as they are. Each target is re-judged in a
 process of its own (the Keras backend is fixed at import). Two kinds of record are not measurements and leave the
 records:
@@ -151,7 +151,8 @@ def _is_stale_death(record: dict) -> bool:
 
 
 def judged(record: dict, api, case, effects, machine: dict) -> dict:
-    """`record` with the expectation and finding today's causes give its cell."""
+    """`record` with the facts of its input (tags), and the expectation and finding, that today's catalogue and causes
+    give its cell."""
     from xentcompat.run.harness import (Cell, Truth, cell_conditions, cell_repro, claim_fields, finding_id,
                                         predicted_claim)
 
@@ -174,7 +175,7 @@ def judged(record: dict, api, case, effects, machine: dict) -> dict:
     repro = record.get("repro") if finding else None
     if finding and repro is None:
         repro = cell_repro(cell, cell.call())
-    return {**record, "expected": expected, "finding": finding, "repro": repro}
+    return {**record, "tags": sorted(case.facts), "expected": expected, "finding": finding, "repro": repro}
 
 
 def cell_key_text(record: dict) -> str:
