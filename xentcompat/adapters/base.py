@@ -340,12 +340,21 @@ def _has_name(dotted: str) -> bool:
     return hasattr(found, name)
 
 
+def framework_call(function: Callable, *args, **kwargs):
+    """`function(*args, **kwargs)`, for an adapter calling a framework's native function (a C binding) directly: an
+    exception raised from it has no frame of the framework's, and from here it reads as the framework's, not the
+    adapter's (see `raised_by_adapter`)."""
+    return function(*args, **kwargs)
+
+
 def raised_by_adapter(error: BaseException, api: LossApi) -> bool:
     """Whether the innermost frame of `error`'s traceback is the adapter's: in the module that registered `api` or
     elsewhere in xentcompat (a framework's Python code raises from its own frames; a C function the adapter calls
-    directly, from the adapter's)."""
+    directly, from the adapter's, unless the adapter calls it through `framework_call`)."""
     frames = traceback.extract_tb(error.__traceback__)
     if not frames:
+        return False
+    if frames[-1].name == framework_call.__name__ and os.path.abspath(frames[-1].filename) == os.path.abspath(__file__):
         return False
     where = os.path.abspath(frames[-1].filename)
     module_file = getattr(sys.modules.get(api.run.__module__), "__file__", None)
