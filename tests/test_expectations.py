@@ -102,6 +102,10 @@ def test_a_deviation_no_cause_predicts_is_an_unexplained_finding_of_its_api_and_
     (('loss = "inf"', 'colour = 1\nloss = "inf"'), "unknown field 'colour'"),
     (('apis = ["torch.nn.CrossEntropyLoss"]\n', ''), "missing field 'apis'"),
     (('[[overflow-one.cells]]', '[[overflow-one.cell]]'), "unknown field 'cell'"),
+    (('grad = "ok"', 'grad = "ok"\nalso = [["crashed"]]'), "field 'also': expected a list of \\[loss, grad\\]"),
+    (('grad = "ok"', 'grad = "ok"\nalso = [["crashed", "broken"]]'), "field 'also'"),
+    (('loss = "inf"\ngrad = "ok"', 'mechanism = "softmax-twice"\nalso = [["crashed", "crashed"]]'),
+     "only an entry of fixed outcomes lists other outcomes"),
 ])
 def test_malformed_causes_refused(tmp_path, edit, message):
     with pytest.raises(ValueError, match=message):
@@ -120,6 +124,18 @@ def test_shipped_causes_have_a_kind_a_title_and_upstream_or_what_was_searched():
         assert cause.kind in KINDS and cause.title and cause.explanation
         assert cause.upstream or cause.no_upstream
         assert all(link.startswith("https://") for link in cause.upstream)
+
+
+def test_an_outcome_that_depends_on_memory_outside_the_array_is_the_cause_s_either_way(tmp_path):
+    """An unchecked read outside the row returns what lies there (silent) or faults (crashed): `also` names the
+    other pair, and both are the cause's finding; any third outcome is not."""
+    unchecked = CAUSE.replace('loss = "inf"\ngrad = "ok"', 'loss = "silent"\ngrad = "silent"\nalso = [["crashed", "crashed"]]')
+    [effect], _ = _load(tmp_path, unchecked)
+    promised = effect.on({}, "eager")
+    found = [finding_id(observed, ("raised", "raised"), promised, "torch", None, CELL["api"])
+             for observed in (("silent", "silent"), ("crashed", "crashed"), ("nan", "nan"))]
+    assert found[:2] == ["XC-overflow-one", "XC-overflow-one"] and found[2].startswith("XC-unexplained-")
+    assert promised.allows(("crashed", "crashed")) and not promised.allows(("silent", "crashed"))
 
 
 API_PREFIXES = {"torch": ("torch.",), "keras": ("keras.",), "tensorflow": ("tf.",),

@@ -175,3 +175,13 @@ def test_a_record_written_before_records_kept_their_tags_gets_its_catalogue_case
 def test_tags_that_are_not_a_list_of_facts_are_refused():
     with pytest.raises(ValueError, match="field 'tags': expected a list of facts"):
         Record.from_json(record("neg-inf-target", tags="mask"))
+
+
+def test_a_record_is_as_promised_when_its_outcome_is_one_its_cause_allows():
+    allowing = {"loss": "silent", "grad": "silent", "cause": "unchecked", "reason": None, "upstream": None,
+                "kernel_path": None, "varies": None, "also": [["crashed", "crashed"]]}
+    crashed = Record.from_json(record("label-huge", loss="crashed", grad={"outcome": "crashed"}, expected=allowing))
+    assert crashed.as_promised and crashed.to_json()["expected"]["also"] == [["crashed", "crashed"]]
+    plain = Record.from_json(record("label-huge", loss="crashed", grad={"outcome": "crashed"},
+                                    expected={**allowing, "also": None}))
+    assert not plain.as_promised and "also" not in plain.to_json()["expected"]

@@ -313,7 +313,7 @@ def _write_outputs(document: dict, out: Path) -> None:
     records = [Record.from_json(r) for r in document["records"]]  # read once, for both reports and the summary
     write_text_atomic(out / "report.md", render_markdown(document, records=records))
     write_text_atomic(out / "report.html", render_html(document, records=records))
-    unexpected = sum(1 for r in records if r.observed != r.promised)
+    unexpected = sum(1 for r in records if not r.as_promised)
     conflicts = len(document.get("conflicts", []))
     print(f"xentcompat: {len(records)} cells, {sum(1 for r in records if r.finding)} deviating, "
           f"{unexpected} unexpected" + (f", {conflicts} measured twice with different outcomes" if conflicts else "")
@@ -334,7 +334,7 @@ def _train_beside(targets: list[str], args) -> list[Path]:
 def _exit_status(document: dict, failed: list[str], strict: bool) -> int:
     if failed:
         return 3
-    if strict and any(r.observed != r.promised for r in map(Record.from_json, document["records"])):
+    if strict and any(not r.as_promised for r in map(Record.from_json, document["records"])):
         return 1
     return 0
 

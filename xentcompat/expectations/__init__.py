@@ -9,7 +9,9 @@ selects by fact covers a user's own batch as it covers the catalogue's), `when` 
 dtype, any of which must hold, none of which may: see `conditions.py`), `[[<id>.cells.except]]` selectors taken out,
 `versions` (PEP 440), an optional `note` (the specific mechanism in that cell) and `upstream` link, and
 `[[<id>.cells.kernel]]` outcomes on kernel paths (`causes/kernel_paths.toml`: a `title`, `when` conditions on the
-machine, `modes`, `upstream`), each with an optional `cause` of its own.
+machine, `modes`, `upstream`), each with an optional `cause` of its own. `also` lists other [loss, grad] pairs the
+same defect gives from run to run, where what it gives depends on memory the call should never touch (an
+unchecked index read outside its array returns whatever lies there, or faults): any of them is the cause's.
 
 An id, once cited, stays: a cause found to be another's mechanism keeps its table with `merged_into` (the id that now
 covers its cells) and no cells.
@@ -54,8 +56,8 @@ GOOD_INVALID = ("raised", "raised")  # invalid input: a clear error is the good 
 KNOWN = {"dtypes": DTYPE_NAMES, "devices": ("cpu", "cuda"), "modes": ("eager", "compiled"),
          "backends": (*dict.fromkeys(target.backend for target in TARGETS.values() if target.backend), "none")}
 CAUSE_FIELDS = {"kind", "title", "explanation", "upstream", "no_upstream", "cells", "merged_into"}
-CELLS_FIELDS = {"framework", "apis", "loss", "grad", "mechanism", "when", "unless", "except", "versions", "note",
-                "upstream", "kernel", *SELECTOR_FIELDS}
+CELLS_FIELDS = {"framework", "apis", "loss", "grad", "also", "mechanism", "when", "unless", "except", "versions",
+                "note", "upstream", "kernel", *SELECTOR_FIELDS}
 
 
 class CauseConflict(ValueError):
@@ -166,7 +168,19 @@ def _effect(where: str, cause: Cause, entry, paths: dict[str, KernelPath], found
         unless=tuple(entry.get("unless", [])),
         excepts=tuple(_selector(f"{where}: except #{i}", item, alone=True) for i, item in enumerate(excepts)),
         versions=entry.get("versions", ""), note=entry.get("note"), upstream=entry.get("upstream"),
-        kernel=_kernel_outcomes(where, entry.get("kernel", []), paths, cause, found), mechanism=mechanism)
+        kernel=_kernel_outcomes(where, entry.get("kernel", []), paths, cause, found), mechanism=mechanism,
+        also=_also(where, entry))
+
+
+def _also(where: str, entry: dict) -> tuple[tuple[str, str], ...]:
+    """The other [loss, grad] outcome pairs an entry of fixed outcomes may give (field `also`)."""
+    pairs = entry.get("also", [])
+    if pairs and "loss" not in entry:
+        raise ValueError(f"{where}: field 'also': only an entry of fixed outcomes lists other outcomes")
+    if not isinstance(pairs, list) or not all(isinstance(pair, list) and len(pair) == 2 and set(pair) <= set(OUTCOMES)
+                                              for pair in pairs):
+        raise ValueError(f"{where}: field 'also': expected a list of [loss, grad] outcome pairs")
+    return tuple((loss, grad) for loss, grad in pairs)
 
 
 def _mechanism(where: str, entry: dict) -> str | None:

@@ -107,6 +107,11 @@ class Expected:
     upstream: str | None
     kernel_path: str | None = None
     varies: tuple[dict, ...] = ()
+    also: tuple[tuple[str, str], ...] = ()  # other outcome pairs of the same defect, from run to run
+
+    def allows(self, observed: tuple[str, str]) -> bool:
+        """Whether `observed` is what this expectation promised (its outcomes, or one of `also`)."""
+        return observed == (self.loss, self.grad) or tuple(observed) in self.also
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,7 @@ class Effect:
     upstream: str | None = None
     kernel: tuple[KernelOutcome, ...] = ()
     mechanism: str | None = None
+    also: tuple[tuple[str, str], ...] = ()  # other outcome pairs the same defect gives from run to run
 
     @property
     def reason(self) -> str:
@@ -156,7 +162,7 @@ class Effect:
 
     def promise(self) -> tuple:
         """What the effect promises, for telling two claims on one cell apart."""
-        return (self.cause.id, self.loss, self.grad, self.mechanism,
+        return (self.cause.id, self.loss, self.grad, self.mechanism, self.also,
                 tuple((k.path.id, k.cause.id, k.loss, k.grad) for k in self.kernel))
 
     def on(self, machine: dict, mode: str) -> Expected:
@@ -170,7 +176,7 @@ class Effect:
             varies += ({"path": None, "when": "any other machine", "cause": self.cause.id, "loss": self.loss,
                         "grad": self.grad, "reason": self.reason, "upstream": upstream},)
         if taken is None:
-            return Expected(self.loss, self.grad, self.cause.id, self.reason, upstream, None, varies)
+            return Expected(self.loss, self.grad, self.cause.id, self.reason, upstream, None, varies, self.also)
         return Expected(taken.loss, taken.grad, taken.cause.id, taken.note, taken.path.upstream or upstream,
                         taken.path.id, varies)
 

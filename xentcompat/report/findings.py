@@ -177,7 +177,7 @@ def _example_order(record: Record) -> tuple:
 
 def unexpected(record: Record) -> bool:
     """Whether the record's outcomes differ from what its expectation entry (or the default ok/ok) promised."""
-    return record.observed != record.promised
+    return not record.as_promised
 
 
 def api_label(record: Record, with_place: bool = True) -> str:

@@ -90,6 +90,7 @@ class Expectation(_Part):
     """What the cell was expected to give: a cause's outcomes, or the good outcome (`cause` None)."""
 
     OUTCOME_FIELDS = ("loss", "grad")
+    OMITTED_WHEN_NONE = ("also",)
 
     loss: Outcome
     grad: Outcome
@@ -98,6 +99,11 @@ class Expectation(_Part):
     upstream: str | None = None
     kernel_path: str | None = None
     varies: list | None = None  # the kernel paths whose outcomes differ, where the cause names them
+    also: list | None = None  # other [loss, grad] pairs the cause gives from run to run (an unchecked read)
+
+    def allows(self, observed: tuple[str, str]) -> bool:
+        """Whether `observed` is what was promised: the outcomes, or one of `also`."""
+        return tuple(observed) == (self.loss, self.grad) or list(observed) in (self.also or [])
 
 
 @dataclass(frozen=True)
@@ -166,6 +172,11 @@ class Record:
     def promised(self) -> tuple[str, str]:
         """The outcomes its expectation (a cause, or the good outcome) promised."""
         return self.expected.loss, self.expected.grad
+
+    @property
+    def as_promised(self) -> bool:
+        """Whether the outcomes are what its expectation promised (one of the pairs it allows)."""
+        return self.expected.allows(self.observed)
 
     def to_json(self) -> dict:
         value = {field.name: getattr(self, field.name) for field in fields(self)}

@@ -56,10 +56,15 @@ class Checked:
     expected: tuple[str, str]
     deviation: Effect | None
     repro: str
+    also: tuple[tuple[str, str], ...] = ()  # other outcome pairs the cause allows
 
     @property
     def observed(self) -> tuple[str, str]:
         return self.record["loss"]["outcome"], self.record["grad"]["outcome"]
+
+    @property
+    def as_promised(self) -> bool:
+        return self.observed == self.expected or self.observed in self.also
 
 
 def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)) -> list[Cell]:
@@ -223,12 +228,12 @@ def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> C
         "scale": _scale(cell, call), "invalid": invalid,
         "loss": loss, "grad": grad, "error": error,
         "expected": Expectation(*expected, promised.cause, promised.reason, promised.upstream, promised.kernel_path,
-                                list(promised.varies) or None),
+                                list(promised.varies) or None, [list(pair) for pair in promised.also] or None),
         "relations": None if relations is None else tuple(relations),
         "finding": finding, "repro": promise.repro if finding else None,
         "seconds": round(captured.seconds, 6),
     }).to_json()
-    return Checked(record, expected, promise.deviation, promise.repro)
+    return Checked(record, expected, promise.deviation, promise.repro, promised.also)
 
 
 def _relations(cell: Cell, call: Call, captured, truth: Truth | None) -> list[dict] | None:
@@ -310,7 +315,7 @@ def finding_id(observed: tuple[str, str], good_outcome: tuple[str, str], promise
     `XC-unexplained-<hash>` of the API and the outcome (a user's case, a new release: a deviation no cause knows)."""
     if observed == good_outcome:
         return None
-    if promised.cause is not None and observed == (promised.loss, promised.grad):
+    if promised.cause is not None and promised.allows(observed):
         return f"XC-{promised.cause}"
     text = f"{framework}|{backend}|{api}|{observed[0]}|{observed[1]}"
     return f"XC-unexplained-{hashlib.sha256(text.encode()).hexdigest()[:8]}"

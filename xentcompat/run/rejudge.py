@@ -171,7 +171,7 @@ def judged(record: dict, api, case, effects, machine: dict) -> dict:
     finding = finding_id(observed, expectations.good(invalid), promised, api.framework, api.backend, api.id)
     expected = {"loss": promised.loss, "grad": promised.grad, "cause": promised.cause, "reason": promised.reason,
                 "upstream": promised.upstream, "kernel_path": promised.kernel_path,
-                "varies": list(promised.varies) or None}
+                "varies": list(promised.varies) or None, **({"also": [list(p) for p in promised.also]} if promised.also else {})}
     repro = record.get("repro") if finding else None
     if finding and repro is None:
         repro = cell_repro(cell, cell.call())
