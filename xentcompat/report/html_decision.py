@@ -29,7 +29,11 @@ td.d-note { background: #eef3fb; }
 td.d-none { color: #9aa3ad; }
 td.d-bad a, td.d-note a { color: inherit; text-decoration-color: #b0b7bf; }
 .legend { font-size: .8em; color: #4a535c; margin: .3em 0; }
+details.framework { margin: .15em 0; }
+details.framework > summary { cursor: pointer; font-size: .86em; font-weight: 600; }
+details.framework > summary span { font-weight: 400; color: #4a535c; }
 """
+OPEN_ROWS = 12  # the frameworks opened on the first screen, in order, while their rows add up to at most this
 
 
 def answer_section(rows: list[decision.Row], training: dict | None = None) -> str:
@@ -37,8 +41,25 @@ def answer_section(rows: list[decision.Row], training: dict | None = None) -> st
     sentences = "".join(f"<li>{_inline(text)}</li>" for text in decision.verdict_sentences(rows))
     return "\n".join([
         '<section id="answer">', '<h2 class="first">Which loss API?</h2>', f'<ul class="answer">{sentences}</ul>',
-        decision_table(rows, columns), f'<p class="legend">{escape(decision.DECISION_INTRO)}</p>',
+        *framework_tables(rows, columns), f'<p class="legend">{escape(decision.DECISION_INTRO)}</p>',
         "</section>"])
+
+
+def framework_tables(rows: list[decision.Row], columns) -> list[str]:
+    """The decision table, one collapsible table per framework (the same columns, so they line up): the first
+    frameworks open while their rows fit `OPEN_ROWS`, the others one click away, every framework's line on the first
+    screen."""
+    groups: dict[str, list[decision.Row]] = {}
+    for row in rows:
+        groups.setdefault(row.choice.framework, []).append(row)
+    tables, shown = [], 0
+    for framework, found in groups.items():
+        shown += len(found)
+        opened = " open" if shown <= OPEN_ROWS or len(groups) == 1 else ""
+        count = f"{len(found)} choice{'s' if len(found) != 1 else ''}"
+        tables.append(f'<details class="framework"{opened}><summary>{escape(framework)} <span>({count})</span>'
+                      f"</summary>\n{decision_table(found, columns)}</details>")
+    return tables
 
 
 def stress_section(rows: list[decision.Row]) -> str | None:
