@@ -139,7 +139,7 @@ def test_an_outcome_that_depends_on_memory_outside_the_array_is_the_cause_s_eith
 
 
 API_PREFIXES = {"torch": ("torch.",), "keras": ("keras.",), "tensorflow": ("tf.",),
-                "jax": ("optax.", "jax.", "log(jax.")}
+                "jax": ("optax.", "jax.", "log(jax."), "mlx": ("mlx.", "mx.")}
 
 
 @pytest.mark.parametrize("framework", sorted(API_PREFIXES))

@@ -33,6 +33,14 @@ EXPECTED = {
             ("optax.softmax_cross_entropy_with_integer_labels", "user-offset-1e4", "float16"): ("inaccurate", "ok"),
             ("optax.softmax_cross_entropy", "user-offset-1e4", "bfloat16"): ("ok", "ok")},
 }
+EXPECTED["mlx"] = {("mx.fast.cross_entropy", "user-offset-1e4", "bfloat16"): ("inaccurate", "ok"),
+                   ("mlx.nn.losses.nll_loss(log_softmax)", "user-offset-1e4", "float16"): ("inaccurate", "ok"),
+                   ("mlx.nn.losses.cross_entropy", "user-offset-1e4", "bfloat16"): ("ok", "ok"),
+                   ("mlx.nn.losses.cross_entropy(softmax)", "user-moderate", "bfloat16"): ("inaccurate", "inaccurate")}
+# target -> (api, case, dtype) -> the finding: a user's batch is explained by the cause whose mechanism it meets
+EXPLAINED = {"mlx": {("mx.fast.cross_entropy", "user-offset-1e4", "bfloat16"): "XC-optax-lse-minus-logit",
+                     ("mlx.nn.losses.nll_loss(log_softmax)", "user-offset-1e4", "float16"): "XC-optax-lse-minus-logit",
+                     ("mlx.nn.losses.cross_entropy(softmax)", "user-moderate", "bfloat16"): "XC-softmax-twice"}}
 KERAS_FALSE = ("keras.losses.SparseCategoricalCrossentropy(from_logits=False)",
                "keras.losses.SparseCategoricalCrossentropy(from_logits=False)[external probs]")
 for keras_target in ("tensorflow", "keras-jax", "keras-torch"):
@@ -54,4 +62,6 @@ def test_user_cases_get_the_error_models_verdicts(tmp_path, target):
         record = records[key]
         assert (record["loss"]["outcome"], record["grad"]["outcome"]) == outcomes, (key, record["loss"],
                                                                                     record["grad"])
+    for key, finding in EXPLAINED.get(target, {}).items():
+        assert records[key]["finding"] == finding, (key, records[key]["finding"])
     assert done.returncode in (0, 1), done.stdout[-2000:]

@@ -178,6 +178,7 @@ TARGETS: dict[str, Target] = {
                           (("KERAS_BACKEND", "torch"),), eager_seconds=154, training="keras"),
     "huggingface": Target("huggingface", ("xentcompat.adapters.huggingface",), ("torch", "transformers"),
                           eager_seconds=62),
+    "mlx": Target("mlx", ("xentcompat.adapters.mlx",), ("mlx",), eager_seconds=24),
 }
 DEFAULT_OPTIONS = {"reduction": "mean", "weight": None, "ignore_index": None, "label_smoothing": 0.0,
                    "extra_dims": ()}

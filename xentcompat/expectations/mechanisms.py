@@ -23,6 +23,7 @@ chunk (see `run/predicted.py`).
   probability below 1e-7 caps its row's loss at -log(1e-7) = 16.1 with no gradient; the gradient goes back through
   the clip (0 where it clips) and the division in float32, reaches the softmax in the cell's dtype (where it may
   overflow: -1/p beyond float16's range) and goes through the softmax's Jacobian there.
+- `mlx-cpu-*`: what MLX's losses compute on the CPU (`mlx_cpu.py`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from xentcompat.expectations.mlx_cpu import MLX_CPU
 from xentcompat.reference.dtypes import round_to
 from xentcompat.reference.options import Problem, options_in_dtype, terms
 from xentcompat.reference.softmax_xent import solve
@@ -130,4 +132,5 @@ MECHANISMS: dict[str, Callable[[Problem, str], Computed]] = {
     "float32-arithmetic": float32_arithmetic,
     "softmax-twice-in-float32": softmax_twice_in_float32,
     "clipped-probabilities": clipped_probabilities,
+    **MLX_CPU,
 }

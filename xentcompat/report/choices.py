@@ -9,7 +9,7 @@ SPARSE = "keras.losses.SparseCategoricalCrossentropy"
 
 @dataclass(frozen=True)
 class Choice:
-    framework: str  # as practitioners name it: PyTorch, Keras, JAX, TensorFlow
+    framework: str  # as practitioners name it: PyTorch, Keras, JAX, TensorFlow, MLX
     api: str  # the registered API id
     label: str  # the call as users write it
     form: str  # "fused" (logits into the loss), "log-softmax", "softmax first", "double softmax"
@@ -36,4 +36,9 @@ CHOICES: tuple[Choice, ...] = (
            "tf.nn.sparse_softmax_cross_entropy_with_logits", "fused"),
     Choice("TensorFlow", "tf.nn.softmax_cross_entropy_with_logits",
            "tf.nn.softmax_cross_entropy_with_logits(one-hot)", "fused"),
+    Choice("MLX", "mlx.nn.losses.cross_entropy", "nn.losses.cross_entropy(logits)", "fused"),
+    Choice("MLX", "mx.fast.cross_entropy", "mx.fast.cross_entropy(logits)", "fused"),
+    Choice("MLX", "mlx.nn.losses.nll_loss(log_softmax)", "nll_loss(x - logsumexp(x))", "log-softmax"),
+    Choice("MLX", "mlx.nn.losses.nll_loss(log(softmax))", "nll_loss(log(softmax(x)))", "softmax first"),
+    Choice("MLX", "mlx.nn.losses.cross_entropy(softmax)", "cross_entropy(softmax(x))", "double softmax"),
 )
