@@ -81,13 +81,18 @@ def test_invalid_labels_are_good_when_raised_and_named_with_their_value_when_sil
 
 
 def test_compiled_is_compared_with_eager_cell_by_cell():
+    """And where a choice has no compiled cell: the API has none when another API of its framework ran compiled;
+    otherwise the run was eager only, which the cell says (not a property of the API)."""
     eager = [cell(CE, "confident-wrong-gap100"), cell(CE, "uniform-zeros", area="accuracy")]
     compiled = [cell(CE, "confident-wrong-gap100", mode="compiled"),
                 cell(CE, "uniform-zeros", "nan", "nan", "XC-nan", mode="compiled", area="accuracy")]
     [row] = decision.decision_rows(eager + compiled, KINDS)
     assert row.cells["compiled"] == decision.Cell("✗", "1/2 differ: uniform-zeros fp32 ok → nan", ("XC-nan",))
     [alone] = decision.decision_rows(eager, KINDS)
-    assert alone.cells["compiled"] == decision.Cell("—", "no compiled mode", ())
+    assert alone.cells["compiled"] == decision.Cell("—", "not run: an eager run (--mode all adds it)", ())
+    other = cell(NLL_LOG, "uniform-zeros", mode="compiled", area="accuracy")
+    eager_only_api = [r for r in decision.decision_rows(eager + [other], KINDS) if r.choice.api == CE]
+    assert eager_only_api[0].cells["compiled"] == decision.Cell("—", "no compiled mode", ())
 
 
 def test_keras_backends_that_agree_share_a_cell_and_the_odd_one_says_how():

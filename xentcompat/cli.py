@@ -73,9 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND", parser_class=_Parser)
     run = commands.add_parser("run", help="run every target's shard, merge them, render the report")
     run.add_argument("--targets", nargs="+", metavar="TARGET", help=f"default: all ({', '.join(TARGETS)})")
-    run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "all"))
+    run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "all"),
+                     help="cpu, cuda (where the framework sees a GPU) or both (default cpu)")
     run.add_argument("--mode", default="eager", choices=("eager", "compiled", "all"),
-                     help="eager, compiled (torch.compile, jax.jit, tf.function(jit_compile=True), mx.compile) or both")
+                     help="eager, compiled (torch.compile, jax.jit, tf.function(jit_compile=True), mx.compile) or both "
+                          "(default eager: the decision table's compiled column then says it was not run)")
     run.add_argument("--dtypes", nargs="+", metavar="DTYPE", help=f"default: all ({', '.join(DTYPE_NAMES)})")
     run.add_argument("--cases", type=Path, help="a user case file (JSON or NPZ) run besides the catalogue")
     run.add_argument("--only-cases", action="store_true", help="run only the --cases file's cases, not the catalogue")

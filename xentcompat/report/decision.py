@@ -132,16 +132,18 @@ def decision_rows(records: list[Record], kinds: dict[str, str],
     by_api: dict[str, list[Record]] = defaultdict(list)
     for record in records:
         by_api[record.api].append(record)
+    compiled = {record.framework for record in records if record.mode == "compiled"}
     rows = []
     for choice in CHOICES:
         ran = by_api.get(choice.api)
         if ran:
-            rows.append(_row(choice, ran, kinds, columns))
+            rows.append(_row(choice, ran, kinds, columns, ran[0].framework in compiled))
     return rows
 
 
-def _row(choice: Choice, records: list[Record], kinds: dict[str, str], columns: tuple[Column, ...]) -> Row:
-    cells = {column.key: _column_cell(column, records, kinds) for column in columns}
+def _row(choice: Choice, records: list[Record], kinds: dict[str, str], columns: tuple[Column, ...],
+         compiled_ran: bool = True) -> Row:
+    cells = {column.key: _column_cell(column, records, kinds, compiled_ran) for column in columns}
     realistic = [r for r in records if r.tier == "realistic" and r.device == "cpu"]  # CUDA: its own column
     notes = tuple(sorted({r.finding for r in realistic if r.finding and kinds.get(r.finding) == PRECISION}))
     deviating = sum(1 for r in realistic if _deviates(r, kinds))
@@ -152,10 +154,10 @@ def _deviates(record: Record, kinds: dict[str, str]) -> bool:
     return bool(record.finding) and kinds.get(record.finding) != PRECISION
 
 
-def _column_cell(column: Column, records: list[Record], kinds: dict[str, str]) -> Cell:
+def _column_cell(column: Column, records: list[Record], kinds: dict[str, str], compiled_ran: bool = True) -> Cell:
     selected = [r for r in records if column.selects(r)]
     if column.key == "compiled":
-        return _compiled_cell(selected, kinds)
+        return _compiled_cell(selected, kinds, compiled_ran)
     if column.key == "cuda":
         return _cuda_cell(selected, kinds)
     if not selected:
@@ -309,11 +311,13 @@ def _labels_cell(records: list[Record]) -> Cell:
     return Cell("✓", f"raises {'/'.join(kinds)}", ())
 
 
-def _compiled_cell(records: list[Record], kinds: dict[str, str]) -> Cell:
+def _compiled_cell(records: list[Record], kinds: dict[str, str], compiled_ran: bool = True) -> Cell:
+    """Eager against compiled on the same cells. With no compiled cell: the API has no compiled mode when others of
+    its framework ran compiled, else the run did not run compiled cells (a property of the run, not of the API)."""
     eager = {_place(r): r for r in records if r.mode == "eager"}
     pairs = [(eager[_place(r)], r) for r in records if r.mode == "compiled" and _place(r) in eager]
     if not pairs:
-        return Cell("—", "no compiled mode", ())
+        return Cell("—", "no compiled mode" if compiled_ran else "not run: an eager run (--mode all adds it)", ())
     changed = [(a, b) for a, b in pairs if _verdict(a) != _verdict(b)]
     if not changed:
         return Cell("✓", f"same verdict on {len(pairs)} cells", ())
