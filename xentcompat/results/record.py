@@ -15,7 +15,7 @@ from functools import cache
 
 
 class Outcome(StrEnum):
-    """What a loss or a gradient came out as, against the reference (see DESIGN.md)."""
+    """What a loss or a gradient came out as, against the reference (see the README, "Verdicts")."""
 
     OK = "ok"
     INACCURATE = "inaccurate"

@@ -1,6 +1,6 @@
 """Verdicts: what a framework returned, judged against the float64 reference in units of the dtype's error model.
 
-Each element gets an outcome (see DESIGN.md); a loss or a gradient takes the worst of its elements, in the order
+Each element gets an outcome (the README, "Verdicts"); a loss or a gradient takes the worst of its elements, in the order
 `SEVERITY`. A result beyond the dtype's largest finite value may come back as the infinity of its sign: that is the
 dtype's range, not the API's error, and counts as `ok`. A loss of another shape than the reference's (an empty
 array where a scalar is due, say) has no value to compare: it is `inaccurate`, with no value or error in units, and
