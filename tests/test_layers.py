@@ -17,7 +17,8 @@ LAYERS = (
     ("xentcompat.adapters", "xentcompat.expectations"),  # the frameworks' APIs; the causes and what they expect
     ("xentcompat.run", "xentcompat.matrix", "xentcompat.bench", "xentcompat.training"),  # measuring
     ("xentcompat.report",),  # rendering what was measured
-    ("xentcompat.cli", "xentcompat.commands"),  # the command line
+    ("xentcompat.cli", "xentcompat.commands",  # the command line
+     "xentcompat.own", "xentcompat.testing", "xentcompat.pytest_plugin"),  # checking a user's own loss
 )
 
 

@@ -1,4 +1,4 @@
-"""The `xentcompat` command line: run (shards → merge → render), merge, render, rejudge, train, bench.
+"""The `xentcompat` command line: run (shards → merge → render), merge, render, rejudge, train, bench, check.
 
 Exit status: 0 when the report was written; 1 with --strict when a cell deviates from its expectation; 2 for bad
 input (one line on stderr naming what is wrong); 3 when a shard could not be produced (the records it did write are
@@ -19,11 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from xentcompat.adapters.base import TARGETS, missing_requirement
+from xentcompat.own import command as own_command
 from xentcompat.reference.case_file import CaseFileError, load_cases
 from xentcompat.reference.dtypes import DTYPE_NAMES
-from xentcompat.report.html import render_html
-from xentcompat.report.markdown import render_markdown
-from xentcompat.results.documents import ResultsError, read_results, write_json_atomic, write_text_atomic
+from xentcompat.report.files import write_reports
+from xentcompat.results.documents import ResultsError, read_results, write_json_atomic
 from xentcompat.results.merge import merge_files
 from xentcompat.results.record import Record
 from xentcompat.run import compile_cache, parts
@@ -125,6 +125,7 @@ def _parser() -> argparse.ArgumentParser:
                                                                "training.html")
     train.set_defaults(command=train_command)
     _bench_parser(commands)
+    own_command.add_parser(commands)
     return parser
 
 
@@ -310,11 +311,7 @@ def _wait_while_busy(child: subprocess.Popen, log: Path, idle_timeout: float, ta
 
 
 def _write_outputs(document: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "results.json", document)
-    records = [Record.from_json(r) for r in document["records"]]  # read once, for both reports and the summary
-    write_text_atomic(out / "report.md", render_markdown(document, records=records))
-    write_text_atomic(out / "report.html", render_html(document, records=records))
+    records = write_reports(document, out)
     unexpected = sum(1 for r in records if not r.as_promised)
     conflicts = len(document.get("conflicts", []))
     print(f"xentcompat: {len(records)} cells, {sum(1 for r in records if r.finding)} deviating, "

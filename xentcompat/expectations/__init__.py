@@ -47,7 +47,7 @@ from xentcompat.reference.facts import FACTS
 from xentcompat.results.record import OUTCOMES, TIERS
 
 __all__ = ["Cause", "CauseConflict", "Effect", "Expected", "GOOD", "GOOD_INVALID", "KernelPath", "causes",
-           "check_apis", "check_claims", "expectation", "good", "load", "summaries"]
+           "check_apis", "check_claims", "every_entry", "expectation", "good", "load", "summaries"]
 
 HERE = Path(__file__).parent
 CAUSES_DIR = HERE / "causes"
@@ -72,6 +72,11 @@ def good(invalid: bool) -> tuple[str, str]:
 def load(framework: str, directory: Path | None = None) -> list[Effect]:
     """The effects of every cause on `framework`'s APIs; ValueError naming the file, cause and field if malformed."""
     return [effect for effect in _load_all(directory or CAUSES_DIR)[1] if effect.framework == framework]
+
+
+def every_entry(directory: Path | None = None) -> tuple[Effect, ...]:
+    """The entries of every cause, on every framework."""
+    return _load_all(directory or CAUSES_DIR)[1]
 
 
 def causes(directory: Path | None = None) -> dict[str, Cause]:

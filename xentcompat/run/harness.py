@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -82,12 +82,13 @@ def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)
 
 
 def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
-          standing: Callable[[dict], None] | None = None) -> Checked:
+          standing: Callable[[dict], None] | None = None, explain: Explain | None = None) -> Checked:
     """Run `cell` through its API and the reference; the record, what was expected, and a reproducer.
 
     A case of invalid input runs in a child process when `isolation` says how to set one up. Before the API runs,
     `standing` (when given) receives the record that stands if this process dies during the call: the cell as
-    `crashed`, so a killed worker loses no cell it was running.
+    `crashed`, so a killed worker loses no cell it was running. `explain`, when given, is asked for the entry that
+    explains a deviation no entry promised (a user's callable, which no cause names: see `own.resemblance`).
     """
     api = cell.api
     call = cell.call()
@@ -108,7 +109,25 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
                            f"{cell.case.id} ({cell.dtype}, {cell.mode}):\n{captured.traceback}")
     if later and not cell.case.invalid:
         reference = Truth(call.problem, solve(call.problem), cell.dtype)
+    if explain is not None:
+        promise = _explained(cell, call, reference, promise, captured, explain)
     return _record(cell, call, reference, promise, captured)
+
+
+# (cell, call, observed loss/grad outcomes, the input conditions, the reference) -> the entry explaining it, or None
+Explain = Callable[["Cell", Call, tuple[str, str], Callable[[], frozenset[str]], Callable[[], object]], Effect | None]
+
+
+def _explained(cell: Cell, call: Call, reference, promise: _Promise, captured, explain: Explain) -> _Promise:
+    """`promise`, or where the cell deviates from it and `explain` names an entry giving what it gave, that entry's."""
+    loss, grad, _ = _verdicts(captured, reference, call.problem, cell.dtype)
+    observed = (str(loss.outcome), str(grad.outcome))
+    if observed == good(cell.case.invalid is not None) or promise.expected.allows(observed):
+        return promise
+    entry = explain(cell, call, observed, cell_conditions(cell, call), lambda: reference)
+    if entry is None:
+        return promise
+    return replace(promise, deviation=entry, expected=entry.on(current_machine(), cell.mode))
 
 
 KEPT_BYTES = 2**30  # bytes (estimated: `KEPT_COPIES` float64 arrays of the logits' size each) of the problems and references kept

@@ -1,0 +1,111 @@
+"""`xentcompat check` on numpy callables (no framework needed): the correct example passes, a naive loss is caught
+with its cause named, declarations pass what they declare and flag what they no longer see, bad input is one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from xentcompat import cli
+from xentcompat.results.documents import read_results
+
+ROOT = Path(__file__).resolve().parents[1]
+STABLE = f"{ROOT / 'examples' / 'stable_numpy.py'}:cross_entropy"
+NAIVE = f"{ROOT / 'tests' / 'own_losses.py'}:naive_log_softmax"
+
+
+def check(*args: str) -> int:
+    return cli.main(["check", *args])
+
+
+@pytest.fixture(scope="module")
+def naive_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("naive")
+    status = check(NAIVE, "--framework", "numpy", "--out", str(out))
+    return status, out, read_results(out / "results.json")["records"]
+
+
+def test_the_correct_example_passes_with_no_deviation(tmp_path, capsys):
+    assert check(STABLE, "--framework", "numpy", "--out", str(tmp_path)) == 0
+    records = read_results(tmp_path / "results.json")["records"]
+    assert len(records) > 100
+    assert {r["finding"] for r in records} == {None}
+    assert {r["case"] for r in records if r["invalid"]} >= {"label-minus-1", "label-equals-C"}
+    assert "exit 0: no deviation" in capsys.readouterr().out
+    assert (tmp_path / "report.md").read_text().startswith("# ")
+
+
+def test_a_naive_loss_is_caught_with_its_cause(naive_run):
+    status, out, records = naive_run
+    assert status == 1
+    gap = {(r["case"], r["dtype"]): r for r in records}[("confident-wrong-gap10000", "float32")]
+    assert (gap["loss"]["outcome"], gap["grad"]["outcome"]) == ("inf", "nan")
+    assert gap["finding"] == "XC-log-of-underflowed-softmax"
+    assert "log(softmax)" in gap["expected"]["reason"]  # the API whose outcome it shares
+    underflowed = [r for r in records if r["finding"] == "XC-log-of-underflowed-softmax"]
+    assert len(underflowed) >= 10
+    assert all(r["loss"]["outcome"] != "ok" or r["grad"]["outcome"] == "nan" for r in underflowed)
+
+
+def test_the_repro_script_reproduces_the_finding(naive_run):
+    _, out, _ = naive_run
+    script = out / "repro" / "XC-log-of-underflowed-softmax.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=out)
+    assert done.returncode == 0, done.stderr
+    assert "inf" in done.stdout and "nan" in done.stdout
+
+
+def test_declared_deviations_pass_and_a_stale_declaration_fails(naive_run, tmp_path, capsys):
+    _, _, records = naive_run
+    findings = sorted({r["finding"] for r in records if r["finding"]})
+    expected = tmp_path / "expected.toml"
+    tables = [f'[[expected]]\ncause = "{f.removeprefix("XC-")}"\nreason = "naive on purpose"\n'
+              for f in findings if not f.startswith("XC-unexplained")]
+    unexplained = sorted({r["case"] for r in records if r["finding"] and r["finding"].startswith("XC-unexplained")})
+    tables.append(f'[[expected]]\ncases = {json.dumps(unexplained)}\nreason = "no check of label counts"\n')
+    expected.write_text("\n".join(tables))
+    assert check(NAIVE, "--framework", "numpy", "--expect", str(expected), "--out", str(tmp_path / "a")) == 0
+    assert "every deviation is declared expected" in capsys.readouterr().out
+    expected.write_text(expected.read_text() + '\n[[expected]]\ncause = "softmax-twice"\nreason = "stale"\n'
+                        'dtypes = ["float32"]\n')
+    assert check(NAIVE, "--framework", "numpy", "--expect", str(expected), "--out", str(tmp_path / "b")) == 1
+    assert "declared but not seen: softmax-twice on dtypes float32: stale" in capsys.readouterr().out
+
+
+BAD = {
+    "no module": (["no_such_module_xc:fn"], "cannot import no_such_module_xc"),
+    "no attribute": ([f"{ROOT / 'tests' / 'own_losses.py'}:missing"], "has no attribute 'missing'"),
+    "not callable": ([f"{ROOT / 'tests' / 'own_losses.py'}:NOT_CALLABLE"], "int object is not callable"),
+    "no colon": (["tests.own_losses"], "expected MODULE:CALLABLE"),
+    "signature": ([f"{ROOT / 'tests' / 'own_losses.py'}:one_argument"], "does not take (logits, targets)"),
+    "no gradient": ([f"{ROOT / 'tests' / 'own_losses.py'}:loss_only"], "numpy has no autodiff"),
+    "bad option": ([STABLE, "--options", "reduction,temperature"], "--options 'temperature'"),
+    "bad dtype": ([STABLE, "--dtypes", "float8"], "--dtypes 'float8'"),
+}
+
+
+@pytest.mark.parametrize("arguments, message", BAD.values(), ids=BAD.keys())
+def test_bad_input_is_one_line_and_exit_2(arguments, message, tmp_path, capsys):
+    assert check(*arguments, "--framework", "numpy", "--out", str(tmp_path)) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("xentcompat: error: ") and message in error and "\n" not in error
+    assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[expected]]\ncause = "no-such-cause"\nreason = "x"\n', "'no-such-cause' is not a known cause id"),
+    ('[[expected]]\ncause = "softmax-twice"\n', "field 'reason'"),
+    ('[[expected]]\nreason = "everything"\n', "needs a 'cause' or a glob list"),
+    ('[[expected]]\ncases = "nan-logit"\nreason = "x"\n', "field 'cases'"),
+    ("[expected\n", "not TOML"),
+])
+def test_a_bad_declarations_file_is_one_line(text, message, tmp_path, capsys):
+    expected = tmp_path / "expected.toml"
+    expected.write_text(text)
+    assert check(STABLE, "--framework", "numpy", "--expect", str(expected), "--out", str(tmp_path / "o")) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and "\n" not in error
