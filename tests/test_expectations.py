@@ -119,7 +119,7 @@ def test_a_cause_defined_twice_is_refused(tmp_path):
 
 def test_shipped_causes_have_a_kind_a_title_and_upstream_or_what_was_searched():
     causes = expectations.causes()
-    assert 10 <= len(causes) <= 40
+    assert 10 <= len(causes) <= 60  # one per mechanism: far fewer than the cells they cover
     for cause in causes.values():
         assert cause.kind in KINDS and cause.title and cause.explanation
         assert cause.upstream or cause.no_upstream
@@ -139,7 +139,8 @@ def test_an_outcome_that_depends_on_memory_outside_the_array_is_the_cause_s_eith
 
 
 API_PREFIXES = {"torch": ("torch.",), "keras": ("keras.",), "tensorflow": ("tf.",),
-                "jax": ("optax.", "jax.", "log(jax."), "mlx": ("mlx.", "mx.")}
+                "jax": ("optax.", "jax.", "log(jax."), "mlx": ("mlx.", "mx."),
+                "timm": ("timm.",), "torchtune": ("torchtune.",)}  # these two: measured by `xentcompat check`
 
 
 @pytest.mark.parametrize("framework", sorted(API_PREFIXES))

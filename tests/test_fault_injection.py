@@ -14,6 +14,7 @@ from tests.fault_adapter import FAULT
 from xentcompat import cli
 from xentcompat.adapters import base
 from xentcompat.results.documents import read_results
+from xentcompat.report import files as report_files
 
 CASES = [{"id": f"c{index}", "logits": [[7.25 if index == 3 else 1.0, 0.0, -1.0]], "labels": [0]}
          for index in range(6)]
@@ -90,7 +91,7 @@ def test_a_full_disk_while_writing_the_report_is_one_line_and_keeps_the_measurem
     def full_disk(path, text):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(cli, "write_text_atomic", full_disk)
+    monkeypatch.setattr(report_files, "write_text_atomic", full_disk)
     status, out = fault("none", "1")
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert status == 2 and "No space left on device" in error and "report.md" in error

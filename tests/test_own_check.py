@@ -109,3 +109,34 @@ def test_a_bad_declarations_file_is_one_line(text, message, tmp_path, capsys):
     assert check(STABLE, "--framework", "numpy", "--expect", str(expected), "--out", str(tmp_path / "o")) == 2
     error = capsys.readouterr().err.strip()
     assert message in error and "\n" not in error
+
+
+def test_an_entry_naming_the_api_promises_its_cells_and_one_that_no_longer_holds_fails(tmp_path, monkeypatch, capsys):
+    """`--name` gives the callable an API id; a cause entry naming it promises its cells' outcomes as a framework
+    API's do, and a promised deviation that comes out right fails the check, naming the cause."""
+    from dataclasses import replace
+
+    from xentcompat import expectations
+    from xentcompat.own import check as own_check
+
+    entry = next(e for e in expectations.every_entry() if e.cause.id == "chunk-pairs-zipped")
+    promising = replace(entry, apis=("mine.stable",), selector=replace(entry.selector, cases=("random-moderate",)),
+                        loss="nan", grad="ok")
+    monkeypatch.setattr(own_check, "entries_naming", lambda api: [promising] if api.id == "mine.stable" else [])
+    assert check(STABLE, "--framework", "numpy", "--name", "mine.stable", "--dtypes", "float32",
+                 "--out", str(tmp_path)) == 1
+    records = read_results(tmp_path / "results.json")["records"]
+    assert {r["api"] for r in records} == {"mine.stable"}
+    moderate = next(r for r in records if r["case"] == "random-moderate")
+    assert (moderate["expected"]["loss"], moderate["expected"]["cause"]) == ("nan", "chunk-pairs-zipped")
+    out = capsys.readouterr().out
+    assert "promised by cause chunk-pairs-zipped but not seen: random-moderate (float32" in out
+    assert "1 cells a cause entry promised a deviation on came out right" in out
+
+
+def test_a_cause_of_another_framework_names_no_cell_by_its_case_alone(naive_run):
+    """labels-too-few: the naive loss returns the mean of the rows it has labels for, as torchtune's chunked loss does,
+    but that entry names the case only: across frameworks that says too little, so the cell stays unexplained."""
+    _, _, records = naive_run
+    few = next(r for r in records if r["case"] == "labels-too-few")
+    assert few["loss"]["outcome"] == "silent" and few["finding"].startswith("XC-unexplained-")

@@ -51,3 +51,36 @@ def test_the_naive_example_is_caught_with_its_cause_eager_and_compiled(naive, tm
         assert {r["mode"] for r in records} == {"eager", "compiled"}
     summary = capsys.readouterr().out
     assert "XC-log-of-underflowed-softmax" in summary and "exit 1:" in summary
+
+
+THIRD_PARTY = ROOT / "examples" / "third_party" / "losses.py"
+# callable, its claims (and its API id, which cause entries name), and cells that must deviate with the finding (case,
+# dtype, loss outcome, finding)
+THIRD_PARTY_FINDINGS = {
+    "timm_label_smoothing": (["--options", "label_smoothing", "--name", "timm.loss.LabelSmoothingCrossEntropy"], [
+        ("neg-inf-nontarget", "float32", "nan", "XC-zero-times-neg-inf"),
+        ("neg-inf-target", "float32", "nan", "XC-zero-times-neg-inf")]),
+    "timm_soft_target": (["--targets", "probs", "--name", "timm.loss.SoftTargetCrossEntropy"], [
+        ("neg-inf-nontarget", "float32", "nan", "XC-zero-times-neg-inf"),
+        ("probs-nan", "float32", "silent", "XC-unchecked-probability-targets")]),
+    "torchtune_chunked": (["--options", "ignore_index", "--name", "torchtune.modules.loss.CEWithChunkedOutputLoss"], [
+        ("labels-too-many", "float32", "silent", "XC-chunk-pairs-zipped"),
+        ("labels-too-few", "float32", "silent", "XC-chunk-pairs-zipped"),
+        ("random-moderate", "float64", "inaccurate", "XC-floatx-downcast")]),
+}
+
+
+@pytest.mark.parametrize("name", THIRD_PARTY_FINDINGS)
+def test_third_party_losses_deviate_with_their_causes(name, target, tmp_path):
+    """timm and torchtune (installed --no-deps in the torch env): what `check` finds on them, by cause."""
+    import importlib.util
+
+    if target != "torch" or not all(importlib.util.find_spec(p) for p in ("timm", "torchtune")):
+        pytest.skip("timm and torchtune are installed in the torch env (tox -e torch)")
+    claims, expected = THIRD_PARTY_FINDINGS[name]
+    status = cli.main(["check", f"{THIRD_PARTY}:{name}", "--framework", "torch", *claims, "--out", str(tmp_path)])
+    assert status == 1
+    records = {(r["case"], r["dtype"]): r for r in read_results(tmp_path / "results.json")["records"]}
+    for case, dtype, loss, finding in expected:
+        record = records[(case, dtype)]
+        assert (record["loss"]["outcome"], record["finding"]) == (loss, finding), (case, dtype)

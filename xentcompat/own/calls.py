@@ -76,10 +76,15 @@ def run_jax(fn, call: Call, claimed: tuple[str, ...], targets: str):
     import jax.numpy as jnp
 
     dtype = getattr(jnp, call.dtype)
-    x = jnp.asarray(np.asarray(call.problem.logits, np.float64)).astype(dtype)
-    t = (jnp.asarray(call.problem.labels) if targets == "labels"
-         else jnp.asarray(np.asarray(call.problem.probs, np.float64)).astype(dtype))
-    kwargs = options(call, claimed, lambda values: jnp.asarray(values).astype(dtype))
+    where = jax.devices("gpu" if call.device == "cuda" else "cpu")[0]
+
+    def array(values, as_dtype=None):
+        moved = jax.device_put(np.asarray(values) if as_dtype is None else np.asarray(values, np.float64), where)
+        return moved if as_dtype is None else moved.astype(as_dtype)
+
+    x = array(call.problem.logits, dtype)
+    t = array(call.problem.labels) if targets == "labels" else array(call.problem.probs, dtype)
+    kwargs = options(call, claimed, lambda values: array(values, dtype))
     weight = kwargs.pop("weight", None)  # the one array option: traced; the others are Python constants
 
     def loss(x, t, weight):
@@ -100,15 +105,16 @@ def run_tensorflow(fn, call: Call, claimed: tuple[str, ...], targets: str):
     import tensorflow as tf
 
     dtype = getattr(tf, call.dtype)
-    x = tf.cast(tf.constant(np.asarray(call.problem.logits, np.float64)), dtype)
-    t = (tf.constant(call.problem.labels) if targets == "labels"
-         else tf.cast(tf.constant(np.asarray(call.problem.probs, np.float64)), dtype))
-    kwargs = options(call, claimed, lambda values: tf.cast(tf.constant(values), dtype))
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        loss, grad = _pair(fn(x, t, **kwargs))
-    if grad is None:
-        grad = tape.gradient(loss, x, output_gradients=tf.ones_like(loss))
+    with tf.device("/GPU:0" if call.device == "cuda" else "/CPU:0"):
+        x = tf.cast(tf.constant(np.asarray(call.problem.logits, np.float64)), dtype)
+        t = (tf.constant(call.problem.labels) if targets == "labels"
+             else tf.cast(tf.constant(np.asarray(call.problem.probs, np.float64)), dtype))
+        kwargs = options(call, claimed, lambda values: tf.cast(tf.constant(values), dtype))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss, grad = _pair(fn(x, t, **kwargs))
+        if grad is None:
+            grad = tape.gradient(loss, x, output_gradients=tf.ones_like(loss))
     return _tf_numpy(loss), _tf_numpy(grad)
 
 
@@ -164,7 +170,13 @@ def devices(framework: str) -> dict[str, str]:
 
         try:
             found["cuda"] = jax.devices("gpu")[0].device_kind
-        except RuntimeError:
+        except RuntimeError:  # no GPU backend in this process
             pass
+    if framework == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        if gpus:
+            found["cuda"] = gpus[0].name
     return found
 

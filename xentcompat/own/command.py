@@ -28,6 +28,9 @@ def add_parser(commands) -> None:
     check.add_argument("--options", default="", metavar="NAME,...",
                        help="keyword options it takes: reduction, weight, ignore_index, label_smoothing (default none: "
                             "the cases that set one are listed as not run)")
+    check.add_argument("--name", metavar="API",
+                       help="the API id its records carry (default MODULE:CALLABLE); a cause entry naming it (e.g. "
+                            "torchtune.modules.loss.CEWithChunkedOutputLoss) promises its cells' outcomes")
     check.add_argument("--dtypes", nargs="+", metavar="DTYPE", default=list(DTYPE_NAMES),
                        help=f"default: all ({', '.join(DTYPE_NAMES)})")
     check.add_argument("--device", default="cpu", choices=("cpu", "cuda", "all"), help="default cpu")
@@ -49,18 +52,24 @@ def check_command(args) -> int:
 
     try:
         spec = OwnLoss(args.callable, args.framework, args.targets,
-                       tuple(name for name in args.options.split(",") if name))
+                       tuple(name for name in args.options.split(",") if name), args.name)
         plan = _plan(args, spec, read(args.expect) if args.expect else ())
         if spec.framework == "jax":
             os.environ.setdefault("JAX_ENABLE_X64", "1")  # float64 cells really 64-bit (read when jax is imported)
         from xentcompat.own import check
 
-        outcome = check.run(plan)
+        outcome = check.run(plan, progress=_progress)
     except (SpecError, DeclarationError) as error:
         print(f"xentcompat: error: {error}", file=sys.stderr)
         return 2
     _write(outcome, args)
     return 0 if outcome.passed else 1
+
+
+def _progress(done: int, total: int) -> None:
+    """A line on stderr every tenth of the cells (stdout holds the summary)."""
+    if done == total or done % max(1, total // 10) == 0:
+        print(f"xentcompat check: {done} of {total} cells", file=sys.stderr, flush=True)
 
 
 def _plan(args, spec, declared):

@@ -34,6 +34,7 @@ class OwnLoss:
     framework: str
     targets: str = "labels"
     options: tuple[str, ...] = ()
+    name: str | None = None  # the API id its records carry (default: `where`); a cause entry naming it applies
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
@@ -50,8 +51,8 @@ class OwnLoss:
 
     @property
     def api_id(self) -> str:
-        suffix = "[probs]" if self.targets == "probs" else ""
-        return f"{self.where}{suffix}"
+        suffix = "[probs]" if self.targets == "probs" and not self.name else ""
+        return f"{self.name or self.where}{suffix}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -59,7 +60,7 @@ class OwnLoss:
     @classmethod
     def from_json(cls, text: str) -> OwnLoss:
         fields = json.loads(text)
-        return cls(fields["where"], fields["framework"], fields["targets"], tuple(fields["options"]))
+        return cls(fields["where"], fields["framework"], fields["targets"], tuple(fields["options"]), fields["name"])
 
     def load(self):
         """The callable; SpecError naming what is wrong when it does not import or is not callable."""

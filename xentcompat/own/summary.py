@@ -41,6 +41,10 @@ def summary(outcome: Outcome, spec_text: str, out: Path, repros: dict[str, Path]
         lines.append(f"\n  ... and {len(groups) - SHOWN_FINDINGS} more findings in {out / 'report.md'}")
     for item in outcome.stale:
         lines.append(f"\n  declared but not seen: {item.text()} (remove or narrow the declaration)")
+    for record in outcome.gone:
+        expected = record["expected"]
+        lines.append(f"\n  promised by cause {expected['cause']} but not seen: {cell_words(record)} (expected "
+                     f"{expected['loss']}/{expected['grad']}; narrow its entry)")
     lines += ["", f"  wrote {out / 'results.json'}, {out / 'report.md'}, {out / 'report.html'}", _verdict(outcome)]
     return "\n".join(lines)
 
@@ -94,4 +98,6 @@ def _verdict(outcome: Outcome) -> str:
         parts.append(f"{len(outcome.undeclared)} deviating cells not declared expected")
     if outcome.stale:
         parts.append(f"{len(outcome.stale)} declarations no longer seen")
+    if outcome.gone:
+        parts.append(f"{len(outcome.gone)} cells a cause entry promised a deviation on came out right")
     return f"  exit 1: {'; '.join(parts)} (declare them in an --expect file: README, 'Test your own cross-entropy')"

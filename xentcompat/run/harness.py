@@ -114,8 +114,10 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
     return _record(cell, call, reference, promise, captured)
 
 
-# (cell, call, observed loss/grad outcomes, the input conditions, the reference) -> the entry explaining it, or None
-Explain = Callable[["Cell", Call, tuple[str, str], Callable[[], frozenset[str]], Callable[[], object]], Effect | None]
+# (cell, call, observed loss/grad outcomes, the input conditions, the reference, what the API returned or raised)
+# -> the entry explaining it, or None
+Explain = Callable[["Cell", Call, tuple[str, str], Callable[[], frozenset[str]], Callable[[], object], object],
+                   Effect | None]
 
 
 def _explained(cell: Cell, call: Call, reference, promise: _Promise, captured, explain: Explain) -> _Promise:
@@ -124,7 +126,7 @@ def _explained(cell: Cell, call: Call, reference, promise: _Promise, captured, e
     observed = (str(loss.outcome), str(grad.outcome))
     if observed == good(cell.case.invalid is not None) or promise.expected.allows(observed):
         return promise
-    entry = explain(cell, call, observed, cell_conditions(cell, call), lambda: reference)
+    entry = explain(cell, call, observed, cell_conditions(cell, call), lambda: reference, captured)
     if entry is None:
         return promise
     return replace(promise, deviation=entry, expected=entry.on(current_machine(), cell.mode))
