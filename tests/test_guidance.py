@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from xentcompat.report.decision import typed
+from pathlib import Path
+
+from xentcompat.report.decision import cause_kinds, decision_rows, typed
 from xentcompat.report.guidance import guidance
+from xentcompat.results.documents import read_results
 from tests.test_records import record
+
+KEPT = Path(__file__).resolve().parents[1] / "docs" / "report" / "results.json"
 
 FUSED, TWICE = "torch.nn.CrossEntropyLoss", "torch.nn.CrossEntropyLoss(softmax)"
 SPARSE = "keras.losses.SparseCategoricalCrossentropy"
@@ -49,16 +54,48 @@ def test_from_logits_false_cost_is_per_backend_with_median_relative_errors():
     assert "units" not in claims[1].text
 
 
-def test_masking_and_large_vocab_claims_name_the_apis_and_are_absent_without_records():
+def test_masking_and_large_vocab_answers_name_the_safe_and_the_deviating_apis_per_dtype_with_numbers():
     records = [cell(FUSED, "neg-inf-target", "masking"), cell(TWICE, "neg-inf-target", "masking", "finite"),
-               cell(FUSED, "vocab", "large-vocab", "inf", dtype="float16"), cell(TWICE, "vocab", "large-vocab",
-                                                                                dtype="float16")]
-    clean, failing = answer(records, "Which API should masked").claims
-    assert f"`{FUSED}`" in clean.text and TWICE not in clean.text
-    assert f"`{TWICE}` on neg-inf-target" in failing.text
-    [vocab] = answer(records, "Which dtypes").claims
-    assert vocab.text.startswith("float16: 1 of 2 APIs agree") and f"deviating: `{FUSED}` (vocab)" in vocab.text
-    assert guidance(typed([cell(FUSED, "calm", "accuracy")])) == []
+               cell(FUSED, "many-classes-256k-zeros", "large-vocab", "inf", dtype="float16"),
+               cell(TWICE, "many-classes-256k-zeros", "large-vocab", dtype="float16"),
+               cell(TWICE, "many-classes-256k-zeros", "large-vocab", "inaccurate", dtype="bfloat16")]
+    safe, unsafe = answer(records, "Which API should masked").claims
+    assert safe.text == f"float32, -inf masks: agree on every case (1 case): `{FUSED}`."
+    assert (safe.apis, safe.agree, unsafe.apis, unsafe.agree) == ((FUSED,), True, (TWICE,), False)
+    assert unsafe.text == f"float32, -inf masks: deviate: `{TWICE}` −inf target: loss 1 for 1."
+    vocab = answer(records, "Which APIs are safe at a large vocabulary").claims
+    assert [(c.text.split(":")[0], c.apis, c.agree) for c in vocab] == [
+        ("float16, ≥ 32k classes", (TWICE,), True), ("float16, ≥ 32k classes", (FUSED,), False),
+        ("bfloat16, ≥ 32k classes", (TWICE,), False)]
+    assert guidance(typed([cell(FUSED, "random-moderate", "accuracy")])) == []
+
+
+def test_a_precision_cause_alone_is_a_note_among_the_safe_apis_as_in_the_table():
+    records = [cell(FUSED, "neg-inf-nontarget", "masking", "inaccurate")]
+    [claim] = next(a for a in guidance(typed(records), {"XC-ropyLossinaccurate": "precision"})
+                   if a.question.startswith("Which API should masked")).claims
+    assert claim.agree and claim.text.endswith(f"`{FUSED}` (ℹ lower dtype inside).")
+
+
+def test_the_guidance_and_the_decision_table_never_disagree_about_an_api():
+    """On the kept report: an API the table marks ✓ (or ℹ) on -inf masks or large vocabularies is never listed as
+    deviating there, and one it marks ✗ is listed as deviating in some dtype."""
+    document = read_results(KEPT)
+    records, kinds = typed(document["records"]), cause_kinds(document)
+    answers = {a.question: a.claims for a in guidance(records, kinds)}
+    masks = answers["Which API should masked (-inf) logits go to?"]
+    vocab = answers["Which APIs are safe at a large vocabulary, per dtype?"]
+    checked = 0
+    for row in decision_rows(records, kinds):
+        for key, claims in (("masks", [c for c in masks if c.text.startswith("float32")]), ("vocab16", vocab)):
+            mark = row.cells[key].mark
+            named = {c.agree for c in claims for label in c.apis if label.split(" [")[0] == row.choice.api}
+            if mark in ("✓", "ℹ"):
+                assert named == {True}, (row.choice.api, key, mark)
+            elif mark == "✗":
+                assert False in named, (row.choice.api, key, mark)
+            checked += mark != "—"
+    assert checked >= 30  # the kept report: every decision row, both columns
 
 
 def test_compiled_verdict_changes_are_listed_per_api():

@@ -140,3 +140,16 @@ def test_a_cause_of_another_framework_names_no_cell_by_its_case_alone(naive_run)
     _, _, records = naive_run
     few = next(r for r in records if r["case"] == "labels-too-few")
     assert few["loss"]["outcome"] == "silent" and few["finding"].startswith("XC-unexplained-")
+
+
+def test_the_report_of_a_check_names_the_callable_and_opens_on_its_findings(naive_run, tmp_path):
+    _, out, _ = naive_run
+    for directory in (out, tmp_path / "rendered"):
+        if directory != out:
+            assert cli.main(["render", str(out / "results.json"), "--out", str(directory)]) == 0
+        markdown = (directory / "report.md").read_text()
+        assert markdown.startswith(f"# xentcompat check: {NAIVE} (numpy)")
+        assert markdown.index("## Findings") < markdown.index("## This run")
+        assert "Which loss API?" not in markdown
+        html = (directory / "report.html").read_text()
+        assert f"<title>xentcompat check: {NAIVE} (numpy)" in html and "Which loss API?" not in html

@@ -78,7 +78,9 @@ def run(plan: Plan, progress=None) -> Outcome:
         close_children()
     not_run = not_run_entries(api, plan, devices, modes, available)
     env = {**environment(adapter.versions(), available), "target": plan.spec.where}
-    document = results_document(records, [env],
+    checked = {"api": api.id, "callable": plan.spec.where, "framework": plan.spec.framework,
+               "targets": plan.spec.targets, "options": list(plan.spec.options)}
+    document = results_document(records, [env], check=checked,
                                 targets=[{"name": plan.spec.where, "skipped": None}], not_run=not_run,
                                 causes=expectations.summaries(records))
     return reading(document, plan.declared)

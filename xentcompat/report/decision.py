@@ -88,6 +88,11 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 
+def realistic_eager(record: Record) -> bool:
+    """What the decision table's columns read: realistic cells, eager, on the CPU."""
+    return _eager(record)
+
+
 def _stressed(record: Record) -> bool:
     return record.mode == "eager" and record.tier == "stress" and record.device == "cpu"
 
@@ -244,6 +249,12 @@ def _trained(row: Row) -> str:
 
 def _first_clause(text: str) -> str:
     return text.split("; ")[0]
+
+
+def describe(records: list[Record], key: str, kinds: dict[str, str]) -> Cell:
+    """The cell of one API's (one backend's) records under column `key`'s judgement: ✗ with the worst deviation's
+    number, ℹ for a precision cause alone, ✓ with the count."""
+    return _describe(records, key, kinds)
 
 
 def _describe(records: list[Record], key: str, kinds: dict[str, str]) -> Cell:

@@ -10,7 +10,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 
-from xentcompat.reference.dtypes import DTYPE_NAMES
+from xentcompat.report import decision
 from xentcompat.report.findings import api_label
 from xentcompat.report.tables import same_name_different_numbers
 from xentcompat.results.record import Record
@@ -35,6 +35,8 @@ class Claim:
     text: str
     findings: tuple[str, ...]
     records: int
+    apis: tuple[str, ...] = ()  # the API labels it names as agreeing (`agree` True) or deviating (False)
+    agree: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,15 @@ class Answer:
     claims: tuple[Claim, ...]
 
 
-def guidance(records: list[Record]) -> list[Answer]:
+def guidance(records: list[Record], kinds: dict[str, str] | None = None) -> list[Answer]:
+    """The answers; `kinds` (finding id -> cause kind) tells a precision note from a deviation, as the decision
+    table does."""
+    kinds = kinds or {}
     answers = [
         Answer("Should softmax be the last layer before the loss?", tuple(_softmax_first(records))),
         Answer("What does `from_logits=False` cost, and when?", tuple(_from_logits(records))),
-        Answer("Which API should masked (-inf) logits go to?", tuple(_masking(records))),
-        Answer("Which dtypes are safe at a large vocabulary?", tuple(_large_vocab(records))),
+        Answer("Which API should masked (-inf) logits go to?", tuple(_masking(records, kinds))),
+        Answer("Which APIs are safe at a large vocabulary, per dtype?", tuple(_large_vocab(records, kinds))),
         Answer("What does each API do with an invalid label?", tuple(_invalid_input(records))),
         Answer("Does an option of the same name give the same number everywhere?", tuple(_same_option(records))),
         Answer("Does compiling the loss change the verdict?", tuple(_compiled(records))),
@@ -132,46 +137,56 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float))
 
 
-def _masking(records: list[Record]) -> list[Claim]:
-    rows: dict[str, list[Record]] = defaultdict(list)
+HALF_AND_SINGLE = ("float16", "bfloat16", "float32")
+
+
+def _masking(records: list[Record], kinds: dict[str, str]) -> list[Claim]:
+    """Per dtype, the APIs that agree on every -inf case and those that deviate, with the number: the cells and the
+    judgement of the decision table's -inf column (which reads fp32), realistic, eager, on the CPU."""
+    return [claim for dtype in HALF_AND_SINGLE
+            for claim in _safe_and_not(records, kinds, "masks", lambda r, d=dtype: _tagged(r, "mask") and r.dtype == d,
+                                       f"{dtype}, -inf masks")]
+
+
+def _large_vocab(records: list[Record], kinds: dict[str, str]) -> list[Claim]:
+    """Per dtype, the APIs that agree on every large-vocabulary case (32k to 256k classes, the bf16 logit-scale sweep
+    up to scale 40) and those that deviate: the decision table's vocabulary column, one dtype at a time."""
+    return [claim for dtype in HALF_AND_SINGLE
+            for claim in _safe_and_not(records, kinds, "vocab16",
+                                       lambda r, d=dtype: _tagged(r, "large-vocab") and r.dtype == d,
+                                       f"{dtype}, ≥ 32k classes")]
+
+
+def _safe_and_not(records: list[Record], kinds: dict[str, str], key: str, selects, what: str) -> list[Claim]:
+    """Two claims over the records `selects` picks (realistic, eager, CPU): the APIs whose cell is ✓ (or ℹ, a lower
+    dtype inside and no failure), and those whose cell is ✗ with its number."""
+    groups: dict[str, list[Record]] = defaultdict(list)
     for record in records:
-        if record.area == "masking":
-            rows[api_label(record)].append(record)
-    if not rows:
-        return []
-    clean = sorted(label for label, group in rows.items() if all(_outcomes(r) == OK for r in group))
-    failing = sorted(label for label in rows if label not in clean)
-    cases = sorted({r.case for group in rows.values() for r in group})
+        if decision.realistic_eager(record) and selects(record):
+            groups[api_label(record, with_place=False)].append(record)
+    cells = {label: decision.describe(group, key, kinds) for label, group in groups.items()}
+    agree = sorted(label for label, cell in cells.items() if cell.mark in ("✓", "ℹ"))
+    deviate = sorted(label for label, cell in cells.items() if cell.mark == "✗")
     claims = []
-    if clean:
-        claims.append(Claim(f"Agree with the reference on every -inf case run ({', '.join(cases)}) in every dtype: "
-                            + ", ".join(f"`{label}`" for label in clean) + ".", (),
-                            sum(len(rows[label]) for label in clean)))
-    if failing:
-        deviating = [r for label in failing for r in rows[label] if _outcomes(r) != OK]
-        claims.append(Claim("Deviate on -inf logits: " + "; ".join(
-            f"`{label}` on {', '.join(sorted({r.case for r in rows[label] if _outcomes(r) != OK}))}"
-            for label in failing) + ".", _findings(deviating), sum(len(rows[label]) for label in failing)))
+    if agree:
+        names = ", ".join(f"`{label}`" + (" (ℹ lower dtype inside)" if cells[label].mark == "ℹ" else "")
+                          for label in agree)
+        claims.append(Claim(f"{what}: agree on every case ({_count(groups, agree)}): {names}.", (),
+                            sum(len(groups[label]) for label in agree), tuple(agree), True))
+    if deviate:
+        claims.append(Claim(f"{what}: deviate: " + "; ".join(f"`{label}` {cells[label].text}" for label in deviate)
+                            + ".", tuple(sorted({f for label in deviate for f in cells[label].findings})),
+                            sum(len(groups[label]) for label in deviate), tuple(deviate), False))
     return claims
 
 
-def _large_vocab(records: list[Record]) -> list[Claim]:
-    claims = []
-    for dtype in DTYPE_NAMES:
-        rows: dict[str, list[Record]] = defaultdict(list)
-        for record in records:
-            if record.area == "large-vocab" and record.dtype == dtype:
-                rows[api_label(record)].append(record)
-        if not rows:
-            continue
-        clean = sorted(label for label, group in rows.items() if all(_outcomes(r) == OK for r in group))
-        deviating = [r for group in rows.values() for r in group if _outcomes(r) != OK]
-        failing = sorted({api_label(r) for r in deviating})
-        text = (f"{dtype}: {len(clean)} of {len(rows)} APIs agree on every large-vocabulary case"
-                + (f"; deviating: {', '.join(f'`{label}`' for label in failing)}{_cases(deviating)}" if failing
-                   else "") + ".")
-        claims.append(Claim(text, _findings(deviating), sum(len(group) for group in rows.values())))
-    return claims
+def _count(groups: dict[str, list[Record]], labels: list[str]) -> str:
+    cases = sorted({r.case for label in labels for r in groups[label]})
+    return f"{len(cases)} case{'s' if len(cases) != 1 else ''}"
+
+
+def _tagged(record: Record, fact: str) -> bool:
+    return fact in record.tags
 
 
 def _invalid_input(records: list[Record]) -> list[Claim]:

@@ -25,14 +25,13 @@ from xentcompat.report.findings import Finding, api_label, collect, dtype_order,
 from xentcompat.report.guidance import guidance
 from xentcompat.report.markdown import (CELL_COLUMNS, CONFLICTS_INTRO, INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor,
                                         citation, conflict_text, not_run_text, relations_intro, results_hash,
-                                        set_aside_entries)
+                                        set_aside_entries, title)
 from xentcompat.report.scale_sweep import INTRO as SWEEP_INTRO, scale_sweep_table
 from xentcompat.report.style import CSS
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
 from xentcompat.report.training import html_section
 from xentcompat.results.record import Record
 
-TITLE = "xentcompat report: softmax cross-entropy APIs against a float64 reference"
 
 
 FILTER_SCRIPT = """
@@ -55,10 +54,10 @@ def render_html(document: dict, today: datetime.date | None = None, records: lis
     records = decision.typed(document.get("records", [])) if records is None else records
     findings = collect(records, document.get("causes"))
     kinds = decision.cause_kinds(document)
-    first_screen = ([html_decision.answer_section(decision.decision_rows(records, kinds), document.get("training"))]
-                    if records else [])
+    rows = decision.decision_rows(records, kinds)
+    first_screen = [html_decision.answer_section(rows, document.get("training"))] if rows else []
     stress = html_decision.stress_section(decision.decision_rows(records, kinds, decision.STRESS_COLUMNS))
-    sections = [_run(document), _skipped(document), _guidance(records), _training(document, findings),
+    sections = [_run(document), _skipped(document), _guidance(records, kinds), _training(document, findings),
                 _plots(records),
                 _table("invalid", "Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
                 _table("options", "Options side by side", OPTIONS_INTRO, option_values_table(records)),
@@ -71,13 +70,16 @@ def render_html(document: dict, today: datetime.date | None = None, records: lis
                 _table("varies-by-device", "Varies by device", devices.INTRO,
                        devices.varies_by_device_table(records)),
                 _relations(records),
-                _findings(findings), _bench(document), _matrix(records), _not_run(document), _conflicts(document)]
+                _findings(findings) if rows else None, _bench(document), _matrix(records), _not_run(document),
+                _conflicts(document)]
+    if not rows and findings:  # no API the decision table lists (a check of a user's loss): what deviates first
+        sections.insert(0, _findings(findings))
     sections = [section for section in sections if section]
     body = [_header(document, records, findings, today), *first_screen, *([stress] if stress else []),
             _contents(sections), *(html for _, _, html in sections)]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-            f"<title>{escape(TITLE)}</title>\n<style>{CSS}{html_decision.CSS}</style>\n</head>\n<body>\n<main>\n"
+            f"<title>{escape(title(document))}</title>\n<style>{CSS}{html_decision.CSS}</style>\n</head>\n<body>\n<main>\n"
             + "\n".join(body) + f"\n</main>\n<script>{FILTER_SCRIPT}</script>\n</body>\n</html>\n")
 
 
@@ -106,7 +108,7 @@ def _section(key: str, title: str, parts: list[str]) -> tuple[str, str, str]:
 
 def _header(document: dict, records: list[Record], findings: list[Finding], today: datetime.date) -> str:
     return "\n".join([
-        "<header>", f"<h1>{escape(TITLE)}</h1>",
+        "<header>", f"<h1>{escape(title(document))}</h1>",
         f'<p class="meta">Generated {today.isoformat()} by xentcompat {escape(__version__)}; results hash '
         f"<code>{escape(results_hash(document))}</code>; {len(records)} cells, {len(findings)} findings "
         '(<a href="#run">this run</a>).</p>', "</header>"])
@@ -144,8 +146,8 @@ def _skipped(document: dict):
     return _section("skipped", "Skipped and incomplete targets", ["<ul>", *items, "</ul>"])
 
 
-def _guidance(records: list[Record]):
-    answers = guidance(records)
+def _guidance(records: list[Record], kinds: dict[str, str]):
+    answers = guidance(records, kinds)
     if not answers:
         return None
     parts = ["<p>Each claim is computed from this run's records; the findings it rests on are linked.</p>"]

@@ -55,13 +55,15 @@ def render_markdown(document: dict, today: datetime.date | None = None, records:
     records = decision.typed(document.get("records", [])) if records is None else records
     findings = collect(records, document.get("causes"))
     kinds = decision.cause_kinds(document)
+    answer = _answer(records, kinds, document.get("training"))
+    findings_first = not answer  # no API the decision table lists (a check of a user's loss): what deviates first
     lines = [
-        "# xentcompat report: softmax cross-entropy APIs against a float64 reference",
+        f"# {title(document)}",
         "",
         f"Generated {today.isoformat()} by xentcompat {__version__}; results hash `{results_hash(document)}`; "
         f"{len(records)} cells, {len(findings)} findings.",
         "",
-        *_answer(records, kinds, document.get("training")),
+        *(answer or _findings(findings)),
         *_stress(records, kinds),
         "## This run",
         "",
@@ -70,7 +72,7 @@ def render_markdown(document: dict, today: datetime.date | None = None, records:
         f"Cite as: {citation(document)}.",
         "",
         *_targets(document),
-        *_guidance(records),
+        *_guidance(records, kinds),
         *_training(document.get("training"), findings),
         *_table("Invalid input: what each API does", INVALID_INTRO, invalid_input_table(records)),
         *_table("Options side by side", OPTIONS_INTRO, option_values_table(records)),
@@ -81,12 +83,20 @@ def render_markdown(document: dict, today: datetime.date | None = None, records:
         *_table("Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
         *_table("Varies by device", devices.INTRO, devices.varies_by_device_table(records)),
         *_relations(records),
-        *_findings(findings),
+        *([] if findings_first else _findings(findings)),
         *_bench(document.get("bench")),
         *_not_run(document),
         *_conflicts(document),
     ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def title(document: dict) -> str:
+    """The report's title: a check names the callable it checked."""
+    checked = document.get("check")
+    if checked:
+        return f"xentcompat check: {checked['api']} ({checked['framework']}) against a float64 reference"
+    return "xentcompat report: softmax cross-entropy APIs against a float64 reference"
 
 
 def relations_intro(records: list[Record]) -> str:
@@ -178,8 +188,8 @@ def _escape_sentence(text: str) -> str:
     return str(text).replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _guidance(records: list[Record]) -> list[str]:
-    answers = guidance(records)
+def _guidance(records: list[Record], kinds: dict[str, str]) -> list[str]:
+    answers = guidance(records, kinds)
     if not answers:
         return []
     lines = ["## Guidance from this run", "",

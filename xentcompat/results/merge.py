@@ -48,7 +48,15 @@ def merge_documents(documents: list[dict]) -> dict:
         duplicates_dropped=duplicates + sum(d.get("duplicates_dropped", 0) for d in documents),
         conflicts=[c for d in documents for c in d.get("conflicts", [])] + conflicts,
         causes=_causes(kept, documents),
+        **_one_check(documents),
     )
+
+
+def _one_check(documents: list[dict]) -> dict:
+    """`check` (what `xentcompat check` checked) when every document is a check of the same callable; else nothing
+    (a check merged with other records is one more API among them)."""
+    checks = [d.get("check") for d in documents]
+    return {"check": checks[0]} if checks and checks[0] and all(c == checks[0] for c in checks) else {}
 
 
 def _targets(documents: list[dict]) -> list[dict]:
