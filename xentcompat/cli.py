@@ -9,6 +9,7 @@ results.partial.json); 128 + the signal when stopped by SIGTERM or SIGINT, which
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import signal
@@ -23,6 +24,7 @@ from xentcompat.own import command as own_command
 from xentcompat.reference.case_file import CaseFileError, load_cases
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.files import write_reports
+from xentcompat.results import out_lock
 from xentcompat.results.documents import ResultsError, read_results, write_json_atomic
 from xentcompat.results.merge import merge_files
 from xentcompat.results.record import Record
@@ -50,8 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as stop:  # --help (0) or a bad argument (2, its line already printed)
         return int(stop.code or 0)
     try:
-        return args.command(args)
-    except (UsageError, CannotWrite, CaseFileError, ResultsError) as error:
+        if getattr(args, "out", None) is None:
+            return args.command(args)
+        with out_lock.holding(args.out, args.command.__name__.removesuffix("_command")):
+            return args.command(args)
+    except (UsageError, CannotWrite, CaseFileError, ResultsError, out_lock.OutBusy) as error:
         print(f"xentcompat: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:  # --out at a file, a directory without write permission, a full disk
@@ -225,13 +230,13 @@ def _check_run_args(args) -> list[str]:
     bad_dtypes = [d for d in args.dtypes or () if d not in DTYPE_NAMES]
     if bad_dtypes:
         raise UsageError(f"unknown dtype {bad_dtypes[0]!r}; known: {', '.join(DTYPE_NAMES)}")
-    if args.workers != "auto" and not (args.workers.isdigit() and int(args.workers) > 0):
+    if args.workers != "auto" and not (args.workers.isascii() and args.workers.isdigit() and int(args.workers) > 0):
         raise UsageError(f"-n must be a positive number of processes or 'auto', got {args.workers!r}")
-    if not args.cell_timeout >= 0:
+    if not 0 <= args.cell_timeout < math.inf:
         raise UsageError(f"--cell-timeout must be 0 (no limit) or a positive number of seconds, got {args.cell_timeout}")
-    if args.memory_budget is not None and not args.memory_budget > 0:
+    if args.memory_budget is not None and not 0 < args.memory_budget < math.inf:
         raise UsageError(f"--memory-budget must be a positive number of GiB, got {args.memory_budget}")
-    if not args.idle_timeout > 0:
+    if not 0 < args.idle_timeout < math.inf:
         raise UsageError(f"--idle-timeout must be a positive number of seconds, got {args.idle_timeout}")
     if args.cases is not None:
         load_cases(args.cases)
