@@ -158,6 +158,13 @@ def test_npz_that_is_not_an_archive(tmp_path, capsys, earlier):
     _one_line_exit_2(capsys, ["run", "--cases", str(cases), "--out", str(earlier)], "not a readable .npz file")
 
 
+def test_npz_named_after_a_catalogue_case_is_refused(tmp_path, capsys, earlier):
+    """Its id is the file's name: its records would be dropped at merge as duplicates of the catalogue's."""
+    cases = tmp_path / "random-moderate.npz"
+    np.savez(cases, logits=np.zeros((2, 3)), labels=np.zeros(2, int))
+    _one_line_exit_2(capsys, ["run", "--cases", str(cases), "--out", str(earlier)], "the id of a catalogue case")
+
+
 def test_npz_with_a_pickled_array_is_refused(tmp_path, capsys, earlier):
     cases = tmp_path / "batch.npz"
     np.savez(cases, logits=np.array([[1.0, 2.0]], dtype=object), labels=np.zeros(1, int))

@@ -35,7 +35,9 @@ def load_cases(path: str | Path) -> list[Case]:
     if not path.is_file():
         raise CaseFileError(f"{path}: no such case file")
     if path.suffix == ".npz":
-        return [_npz_case(path)]
+        cases = [_npz_case(path)]
+        _check_unique(path, cases)  # its id is the file's name: random-moderate.npz would shadow the catalogue's
+        return cases
     try:
         document = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
