@@ -84,7 +84,9 @@ def test_an_adapter_s_own_error_fails_the_run_and_keeps_every_other_cell(fault):
     assert status == 3
     document = _results(out)
     assert sorted(_by_case(document)) == ["c0", "c1", "c2", "c4", "c5"]
-    assert "raised before recording their cell" in document["targets"][0]["failed"]
+    failed = document["targets"][0]["failed"]
+    assert "raised before recording their cell" in failed
+    assert "the first: " in failed and "KeyError" in failed and "a bug in the adapter itself" in failed
 
 
 def test_a_full_disk_while_writing_the_report_is_one_line_and_keeps_the_measurements(fault, monkeypatch, capsys):

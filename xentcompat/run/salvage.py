@@ -32,9 +32,10 @@ def _failed_shard(target: str, shard_dir: Path, status: int) -> dict:
     """A shard that wrote its document but failed (some check raised before recording its cell): its records, and
     the failure."""
     document = read_results(shard_dir / f"{target}.json")
-    reason = (f"the shard failed ({status_in_words(status)}): some checks raised before recording their cell (an "
-              f"adapter's own error); {len(document['records'])} records kept; its output is in "
-              f"{shard_dir / (target + '.log')}")
+    first = next((entry["first_error"] for entry in document["targets"] if entry.get("first_error")), None)
+    why = f"the first: {first}" if first else "see its output"
+    reason = (f"the shard failed ({status_in_words(status)}): some checks raised before recording their cell "
+              f"({why}); {len(document['records'])} records kept; its output is in {shard_dir / (target + '.log')}")
     print(f"xentcompat: {target}: {reason}", file=sys.stderr)
     document["targets"] = [{**entry, "failed": reason} for entry in document["targets"]]
     return document

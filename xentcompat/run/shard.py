@@ -233,12 +233,28 @@ def note_planned(session) -> None:
 
 
 def count_check(report) -> None:
-    """Count matrix checks that ran (on the controlling process, xdist reports included)."""
+    """Count matrix checks that ran (on the controlling process, xdist reports included), and keep the last line of
+    each failed one's error (a deviation's message, or what raised before the cell's record was written)."""
     if report.when == "call" and "matrix" in report.keywords:
         _COUNTER["checks"] += 1
+        if report.failed:
+            _FAILED.append((report.nodeid, _last_error_line(report.longreprtext)))
 
 
 _COUNTER = {"checks": 0}
+_FAILED: list[tuple[str, str]] = []  # (test id, its error's last line) of the failed checks
+
+
+def _last_error_line(text: str) -> str:
+    errors = [line[1:].strip() for line in text.splitlines() if line.startswith("E ")]
+    return (errors[-1] if errors else (text.strip().splitlines() or [""])[-1])[:300]
+
+
+def first_unrecorded_error(measured: list[dict]) -> str | None:
+    """The error of the first failed check whose cell has no record: what raised before the record was written."""
+    recorded = {"|".join(str(part) for part in parts.cell_key(record)) for record in measured}
+    return next((line for nodeid, line in _FAILED
+                 if not any(f"[{cell}" in nodeid for cell in recorded)), None)
 
 
 def finish_collector(session) -> None:
@@ -251,23 +267,28 @@ def finish_collector(session) -> None:
         return
     found = parts.read(parts.parts_dir(settings.results))
     shutil.rmtree(parts.parts_dir(settings.results), ignore_errors=True)
-    write_json_atomic(settings.results, shard_document(settings, found.records, not_run=parts.unfinished(found, settings.target)))
-    problems = [f"{len(found.lost)} cells lost with their process, recorded as crashed"] if found.lost else []
     unrecorded = len(found.measured) != _COUNTER["checks"]
+    first_error = first_unrecorded_error(found.measured) if unrecorded else None
+    write_json_atomic(settings.results, shard_document(settings, found.records, parts.unfinished(found, settings.target),
+                                                      first_error))
+    problems = [f"{len(found.lost)} cells lost with their process, recorded as crashed"] if found.lost else []
     if unrecorded:  # a check raised before its record (an adapter's own error): the shard did not do its job
-        problems.append(f"{len(found.measured)} records written but {_COUNTER['checks']} checks ran")
+        problems.append(f"{len(found.measured)} records written but {_COUNTER['checks']} checks ran"
+                        + (f"; the first error: {first_error}" if first_error else ""))
     if problems:
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR if unrecorded else pytest.ExitCode.TESTS_FAILED
         config.get_terminal_writer().line(f"xentcompat: {'; '.join(problems)}", red=True)
 
 
-def shard_document(settings: Settings, records: list[dict], not_run: list[dict] = ()) -> dict:
+def shard_document(settings: Settings, records: list[dict], not_run: list[dict] = (),
+                   first_error: str | None = None) -> dict:
     """The shard: records, the environment, and what did not run (missing framework, unrunnable dtypes, a device
-    this machine does not have)."""
+    this machine does not have); `first_error`, what raised before a cell's record was written, if anything did."""
     not_run = [*not_run] + [{"case": case.id, "dtype": dtype, "reason": reason}
                for case in settings.cases for dtype, reason in unrunnable_dtypes(case).items()
                if dtype in settings.dtypes]
-    target = {"name": settings.target, "skipped": settings.skip_reason}
+    target = {"name": settings.target, "skipped": settings.skip_reason,
+              **({"first_error": first_error} if first_error else {})}
     if settings.skip_reason:
         return results_document(records, [], targets=[target], not_run=not_run)
     causes = expectations.summaries(records)
