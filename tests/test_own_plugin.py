@@ -56,6 +56,23 @@ def test_a_scratch_project_gets_one_test_per_case_and_failures_name_the_cause(tm
     assert "reproduce with:" in done.stdout
 
 
+def test_declared_deviations_pass_in_the_plugin(tmp_path):
+    """`expect=` in the marker: the naive loss's deviations declared by cause (and the cases no cause explains) pass."""
+    shutil.copy(ROOT / "tests" / "own_losses.py", tmp_path / "own_losses.py")
+    (tmp_path / "expected.toml").write_text(
+        '[[expected]]\ncause = "log-of-underflowed-softmax"\nreason = "naive on purpose"\n\n'
+        '[[expected]]\ncause = "label-wraps-negative"\nreason = "numpy indexing"\n\n'
+        '[[expected]]\ncases = ["labels-too-few", "vocab-*", "confident-wrong-gap100"]\nreason = "not checked"\n')
+    (tmp_path / "test_declared.py").write_text(
+        "import pytest\nfrom own_losses import naive_log_softmax\n\n"
+        "@pytest.mark.xentcompat(framework='numpy', dtypes=['float32'], expect='expected.toml')\n"
+        "def test_naive(xentcompat_case):\n    xentcompat_case.check(naive_log_softmax)\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           "test_declared.py"], cwd=tmp_path, capture_output=True, text=True)
+    passed, failed = _counts(done.stdout)
+    assert (failed, passed) == (0, len(cases(framework="numpy", dtypes=["float32"]))), done.stdout[-3000:]
+
+
 def test_a_test_without_the_marker_is_a_usage_error(tmp_path):
     (tmp_path / "test_bare.py").write_text("def test_x(xentcompat_case):\n    pass\n")
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_bare.py"],
