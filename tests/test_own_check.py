@@ -153,3 +153,13 @@ def test_the_report_of_a_check_names_the_callable_and_opens_on_its_findings(naiv
         assert "Which loss API?" not in markdown
         html = (directory / "report.html").read_text()
         assert f"<title>xentcompat check: {NAIVE} (numpy)" in html and "Which loss API?" not in html
+
+
+def test_a_device_the_framework_lacks_is_listed_as_not_run(tmp_path):
+    assert check(STABLE, "--framework", "numpy", "--device", "all", "--mode", "all", "--dtypes", "float32",
+                 "--out", str(tmp_path)) == 0
+    document = read_results(tmp_path / "results.json")
+    assert {(r["device"], r["mode"]) for r in document["records"]} == {("cpu", "eager")}
+    reasons = [entry["reason"] for entry in document["not_run"] if "case" not in entry and "cell" not in entry]
+    assert "numpy sees no cuda device" in reasons
+    assert any(reason.startswith("no compiled mode: numpy callables run eager") for reason in reasons)
