@@ -26,3 +26,17 @@ def one_argument(logits):
 
 
 NOT_CALLABLE = 3
+
+
+def aborts_on_large_vocabularies(logits, labels):
+    """A kernel that kills its process at C > 1000 (a native abort), and is a correct loss elsewhere."""
+    import os
+
+    if logits.shape[1] > 1000:
+        os.abort()
+    exps = np.exp(logits.astype(np.float64) - logits.astype(np.float64).max(axis=1, keepdims=True))
+    p = exps / exps.sum(axis=1, keepdims=True)
+    rows = np.arange(len(labels))
+    grad = p.copy()
+    grad[rows, labels] -= 1
+    return np.asarray(-np.log(p[rows, labels]).mean()).astype(logits.dtype), (grad / len(labels)).astype(logits.dtype)

@@ -163,3 +163,22 @@ def test_a_device_the_framework_lacks_is_listed_as_not_run(tmp_path):
     reasons = [entry["reason"] for entry in document["not_run"] if "case" not in entry and "cell" not in entry]
     assert "numpy sees no cuda device" in reasons
     assert any(reason.startswith("no compiled mode: numpy callables run eager") for reason in reasons)
+
+
+def test_a_callable_that_kills_its_process_is_recorded_as_crashed_and_the_check_goes_on(tmp_path):
+    aborts = f"{ROOT / 'tests' / 'own_losses.py'}:aborts_on_large_vocabularies"
+    assert check(aborts, "--framework", "numpy", "--dtypes", "float32", "--only-cases", "--cases",
+                 str(_cases(tmp_path)), "--out", str(tmp_path / "out")) == 1
+    records = {r["case"]: r for r in read_results(tmp_path / "out" / "results.json")["records"]}
+    assert records["small"]["loss"]["outcome"] == "ok"
+    crashed = records["wide"]
+    assert (crashed["loss"]["outcome"], crashed["error"]["type"]) == ("crashed", "crashed")
+    assert "SIGABRT" in crashed["error"]["message"]
+
+
+def _cases(tmp_path):
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps({"cases": [
+        {"id": "small", "logits": [[0.5, 1.0, -2.0]], "labels": [1]},
+        {"id": "wide", "logits": [[0.0] * 1001], "labels": [3]}]}))
+    return path

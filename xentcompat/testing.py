@@ -65,7 +65,7 @@ class CaseInDtype:
         spec = OwnLoss(_where(fn), self.framework, self.targets, self.options)
         api = adapter.declare(spec, fn)
         checked = check(Cell(api, self.case, self.dtype, self.device, self.mode), [], _isolation(spec, fn),
-                        explain=resembling)
+                        explain=resembling, isolate_valid=True)
         record = checked.record
         if checked.observed == good(self.case.invalid is not None):
             return record
@@ -110,7 +110,8 @@ def _where(fn) -> str:
 
 
 def _isolation(spec: OwnLoss, fn):
-    """A child process for invalid input when it can import `fn` by its name; else None (it runs in this one)."""
+    """A child process for the calls when it can import `fn` by its name (a crash is then a `crashed` cell, not the
+    end of the test session); else None (it runs in this process)."""
     try:
         return adapter.setup(spec) if spec.load() is fn else None
     except Exception:  # a local function, a lambda, a module not importable by name: no child

@@ -1,6 +1,7 @@
 """`xentcompat check MODULE:CALLABLE`: a user's loss through every catalogue case its claims cover.
 
-Each cell is run, judged against the float64 reference with the calibrated error model and recorded as a
+Each cell is run in a child process (a crash of the callable is a `crashed` cell, and the check goes on), judged
+against the float64 reference with the calibrated error model and recorded as a
 framework API's is; a deviation is named by the known cause whose outcome it shares (`resemblance`) and is either
 declared expected by the user (`declared`) or not. The outcome: the results and report in `out`, one repro script
 per finding in `out/repro/`, and a one-screen summary.
@@ -71,7 +72,7 @@ def run(plan: Plan, progress=None) -> Outcome:
     records = []
     try:
         for index, cell in enumerate(matrix):
-            records.append(check(cell, naming, isolation, explain=resembling).record)
+            records.append(check(cell, naming, isolation, explain=resembling, isolate_valid=True).record)
             if progress is not None:
                 progress(index + 1, len(matrix))
     finally:

@@ -82,13 +82,16 @@ def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)
 
 
 def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
-          standing: Callable[[dict], None] | None = None, explain: Explain | None = None) -> Checked:
+          standing: Callable[[dict], None] | None = None, explain: Explain | None = None,
+          isolate_valid: bool = False) -> Checked:
     """Run `cell` through its API and the reference; the record, what was expected, and a reproducer.
 
     A case of invalid input runs in a child process when `isolation` says how to set one up. Before the API runs,
     `standing` (when given) receives the record that stands if this process dies during the call: the cell as
     `crashed`, so a killed worker loses no cell it was running. `explain`, when given, is asked for the entry that
     explains a deviation no entry promised (a user's callable, which no cause names: see `own.resemblance`).
+    `isolate_valid`: valid input runs in the child too (a user's kernel may crash on any input; an accumulation
+    recipe, several calls, runs here).
     """
     api = cell.api
     call = cell.call()
@@ -101,7 +104,8 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
         return _not_run(cell, call, promise, refused)
     if standing is not None:
         standing(_record(cell, call, reference, promise, Crashed(DIED, 0.0)).record)
-    isolated = cell.case.invalid is not None and isolation is not None
+    isolated = isolation is not None and (cell.case.invalid is not None
+                                          or (isolate_valid and cell.case.accumulation is None))
     captured = (capture_isolated(api, call, isolation) if isolated
                 else accumulation.run(api, call, cell.case.accumulation))
     if isinstance(captured, AdapterFailed):
