@@ -237,3 +237,30 @@ def test_out_at_a_file(tmp_path, capsys, command):
 
 def test_render_takes_one_file(tmp_path, capsys):
     _one_line_exit_2(capsys, ["render", "a.json", "b.json", "--out", str(tmp_path)], "unrecognized arguments")
+
+
+@pytest.mark.parametrize("command", [["run"], ["merge", "a.json"], ["render", "a.json"], ["rejudge", "a.json"],
+                                     ["train"], ["bench"], ["check", "mod:fn", "--framework", "numpy"]])
+def test_an_empty_out_is_refused_before_anything_runs(tmp_path, capsys, monkeypatch, command):
+    monkeypatch.chdir(tmp_path)
+    _one_line_exit_2(capsys, [*command, "--out", ""], "--out needs a directory")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_repeated_targets_and_dtypes_run_once(tmp_path, monkeypatch):
+    """`--targets torch torch --dtypes float32 float32`: one shard, each cell once."""
+    seen = []
+    monkeypatch.setattr(cli, "missing_requirement", lambda target: f"{target} is not installed")
+    monkeypatch.setattr(cli, "_check_run_args", _recording(cli._check_run_args, seen))
+    assert cli.main(["run", "--targets", "torch", "torch", "--dtypes", "float32", "float32",
+                     "--out", str(tmp_path / "out")]) == 0
+    targets, dtypes = seen[0]
+    assert targets == ["torch"] and dtypes == ["float32"]
+
+
+def _recording(check_run_args, seen):
+    def recorded(args):
+        targets = check_run_args(args)
+        seen.append((targets, args.dtypes))
+        return targets
+    return recorded

@@ -101,21 +101,21 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--memory-budget", type=float, metavar="GIB",
                      help="memory a cell of a big batch (a --cases file over 256 MiB as float64) may need; a cell "
                           "that needs more is recorded as not run, with its numbers (default: half the machine's)")
-    run.add_argument("--out", type=Path, required=True, help="directory for results.json and report.md")
+    run.add_argument("--out", type=out_lock.output_directory, required=True, help="directory for results.json and report.md")
     run.set_defaults(command=run_command)
     merge = commands.add_parser("merge", help="merge shard results files into one")
     merge.add_argument("shards", nargs="+", type=Path)
-    merge.add_argument("--out", type=Path, required=True)
+    merge.add_argument("--out", type=out_lock.output_directory, required=True)
     merge.set_defaults(command=merge_command)
     render = commands.add_parser("render", help="render report.md from a results.json")
     render.add_argument("results", type=Path)
-    render.add_argument("--out", type=Path, required=True)
+    render.add_argument("--out", type=out_lock.output_directory, required=True)
     render.set_defaults(command=render_command)
     rejudge = commands.add_parser("rejudge", help="apply today's causes to stored records (results or shard "
                                                   "documents, .json or .json.gz, any machine) and render the report, "
                                                   "running nothing")
     rejudge.add_argument("results", nargs="+", type=Path)
-    rejudge.add_argument("--out", type=Path, required=True)
+    rejudge.add_argument("--out", type=out_lock.output_directory, required=True)
     rejudge.add_argument("--strict", action="store_true", help="exit 1 when a re-judged cell deviates from its "
                                                                "expectation")
     rejudge.set_defaults(command=rejudge_command)
@@ -126,7 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", default="10", metavar="N", help="epochs per run (default 10)")
     train.add_argument("--regimes", nargs="+", metavar="REGIME",
                        help="default: all (standard, and the stress regimes high-lr, float16, bfloat16)")
-    train.add_argument("--out", type=Path, required=True, help="directory for training.json, training.md and "
+    train.add_argument("--out", type=out_lock.output_directory, required=True, help="directory for training.json, training.md and "
                                                                "training.html")
     train.set_defaults(command=train_command)
     _bench_parser(commands)
@@ -150,7 +150,7 @@ def _bench_parser(commands) -> None:
     bench.add_argument("--device", default="cpu", choices=("cpu", "cuda", "all"))
     bench.add_argument("--memory-limit-gib", type=float, metavar="GIB",
                        help="cap each worker's memory (default: 90%% of the memory available at the start)")
-    bench.add_argument("--out", type=Path, required=True, help="directory for bench.json, bench.md and bench.html")
+    bench.add_argument("--out", type=out_lock.output_directory, required=True, help="directory for bench.json, bench.md and bench.html")
     bench.set_defaults(command=bench_command)
 
 
@@ -223,7 +223,8 @@ def _run_shards(targets: list[str], shard_dir: Path, args) -> dict[str, int]:
 
 
 def _check_run_args(args) -> list[str]:
-    targets = args.targets or list(TARGETS)
+    targets = list(dict.fromkeys(args.targets or TARGETS))  # one shard per target, whatever is repeated
+    args.dtypes = list(dict.fromkeys(args.dtypes)) if args.dtypes else None
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
         raise UsageError(f"unknown target {unknown[0]!r}; known: {', '.join(TARGETS)}")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from xentcompat.reference.dtypes import DTYPE_NAMES
+from xentcompat.results.out_lock import output_directory
 
 EPILOG = """The callable is called as fn(logits, targets, **options): logits (N, C) in the framework's array type and
 the cell's dtype; targets the class-index labels (N,) or, with --targets probs, probabilities (N, C); only the options
@@ -41,7 +42,7 @@ def add_parser(commands) -> None:
                             "cross-entropy')")
     check.add_argument("--cases", type=Path, help="a user case file (JSON or NPZ) run besides the catalogue")
     check.add_argument("--only-cases", action="store_true", help="run only the --cases file's cases")
-    check.add_argument("--out", type=Path, default=Path("xentcompat-check"),
+    check.add_argument("--out", type=output_directory, default=Path("xentcompat-check"),
                        help="directory for results.json, report.md, report.html and repro/ (default xentcompat-check)")
     check.set_defaults(command=check_command)
 
@@ -85,7 +86,7 @@ def _plan(args, spec, declared):
     cases = tuple(load_cases(args.cases)) if args.cases else ()
     devices = ("cpu", "cuda") if args.device == "all" else (args.device,)
     modes = ("eager", "compiled") if args.mode == "all" else (args.mode,)
-    return Plan(spec, tuple(args.dtypes), devices, modes, declared, cases, args.only_cases)
+    return Plan(spec, tuple(dict.fromkeys(args.dtypes)), devices, modes, declared, cases, args.only_cases)
 
 
 def _write(outcome, args) -> None:

@@ -7,6 +7,7 @@ with SIGKILL, a crashed machine) is stale and taken over. The lock is never writ
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -14,6 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 LOCK_NAME = ".xentcompat.lock"
+
+
+def output_directory(text: str) -> Path:
+    """`--out` as argparse reads it: a directory path; an empty one would mean the current directory, by accident."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--out needs a directory (got an empty path)")
+    return Path(text)
 
 
 class OutBusy(ValueError):

@@ -105,7 +105,7 @@ def settings_from(config) -> Settings:
         missing = base.missing_requirement(target)
         if missing:  # asked for by name: a framework that is not there is an error, not a skip
             raise ValueError(f"--framework {target}: {missing}; install it (pip install -e '.[{target}]')")
-    dtypes = tuple(config.getoption("dtype").split(",")) if config.getoption("dtype") else DTYPE_NAMES
+    dtypes = tuple(dict.fromkeys(config.getoption("dtype").split(","))) if config.getoption("dtype") else DTYPE_NAMES
     unknown = [dtype for dtype in dtypes if dtype not in DTYPE_NAMES]
     if unknown:
         raise ValueError(f"unknown dtype {unknown[0]!r}; known: {', '.join(DTYPE_NAMES)}")
