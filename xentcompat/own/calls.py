@@ -87,17 +87,16 @@ def run_jax(fn, call: Call, claimed: tuple[str, ...], targets: str):
     kwargs = options(call, claimed, lambda values: array(values, dtype))
     weight = kwargs.pop("weight", None)  # the one array option: traced; the others are Python constants
 
-    def loss(x, t, weight):
-        return fn(x, t, **kwargs, **({} if weight is None else {"weight": weight}))
+    def loss_and_grad(x, t, weight):
+        """One call of the callable: its loss pulled back through `jax.vjp`, its own gradient kept beside (as aux)."""
+        def call(x):
+            return _pair(fn(x, t, **kwargs, **({} if weight is None else {"weight": weight})))
 
-    def pulled_back(x, t, weight):
-        value, pullback = jax.vjp(lambda x: _pair(loss(x, t, weight))[0], x)
-        return value, pullback(jnp.ones_like(value))[0]
+        value, pullback, returned = jax.vjp(call, x, has_aux=True)
+        return value, returned if returned is not None else pullback(jnp.ones_like(value))[0]
 
-    compiled = call.mode == "compiled"
-    value, grad = _pair((jax.jit(loss) if compiled else loss)(x, t, weight))
-    if grad is None:
-        value, grad = (jax.jit(pulled_back) if compiled else pulled_back)(x, t, weight)
+    run = jax.jit(loss_and_grad) if call.mode == "compiled" else loss_and_grad
+    value, grad = run(x, t, weight)
     return float64_unless_big(np.asarray(value)), float64_unless_big(np.asarray(grad))
 
 
