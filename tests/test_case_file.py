@@ -38,3 +38,14 @@ def test_labels_outside_the_classes_run_as_invalid_input(tmp_path):
     """The user's own bad labels: what would each API have done with them? A clear error is the good outcome."""
     (case,) = load_cases(write(tmp_path, {"cases": [{**GOOD, "labels": [0, 3]}]}))
     assert case.invalid == "your labels: label 3 outside [0, 3)" and case.area == "labels"
+
+
+def test_a_shard_runs_the_users_cases_after_the_catalogue_or_alone_with_only_cases(tmp_path):
+    from xentcompat.reference.cases import CATALOGUE
+    from xentcompat.run.shard import Settings
+
+    user = tuple(load_cases(write(tmp_path, {"cases": [GOOD]})))
+    beside = Settings("torch", ("cpu",), ("float32",), ("eager",), user, None)
+    alone = Settings("torch", ("cpu",), ("float32",), ("eager",), user, None, only_user_cases=True)
+    assert [case.id for case in beside.cases] == [case.id for case in CATALOGUE] + ["mine"]
+    assert [case.id for case in alone.cases] == ["mine"]

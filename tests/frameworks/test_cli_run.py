@@ -24,14 +24,18 @@ def xentcompat(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "xentcompat.cli", *args], capture_output=True, text=True)
 
 
-def test_run_with_user_cases_writes_complete_records(tmp_path, target):
+def test_run_with_user_cases_writes_complete_records_of_them_alone(tmp_path, target):
+    """`--only-cases`: the user's cases, every API of the target, every schema field; no catalogue case (the
+    matrix runs those)."""
     cases = tmp_path / "mine.json"
     cases.write_text(json.dumps(USER_CASES))
-    done = xentcompat("run", "--targets", target, "--cases", str(cases), "--dtypes", "float32", "-n", "1",
-                      "--out", str(tmp_path / "out"))
+    done = xentcompat("run", "--targets", target, "--cases", str(cases), "--only-cases", "--dtypes", "float32",
+                      "-n", "1", "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     document = read_results(tmp_path / "out" / "results.json")
-    user = [r for r in document["records"] if r["case"].startswith("user-")]
+    assert {r["case"] for r in document["records"]} == {case["id"] for case in USER_CASES["cases"]}
+    assert not any(entry.get("case") == "random-moderate" for entry in document["not_run"])
+    user = document["records"]
     apis = [api for api in base.apis(target) if api.areas is None or "user" in api.areas]  # not the probes
     assert {(r["api"], r["case"]) for r in user} == {(api.id, case["id"]) for api in apis
                                                        for case in USER_CASES["cases"]}
@@ -62,17 +66,6 @@ def test_every_expectation_names_an_api_of_its_target(target):
     apis = base.apis(target)
     for framework in {api.framework for api in apis}:
         expectations.check_apis(expectations.load(framework), {api.id for api in apis}, framework)
-
-
-def test_only_cases_runs_the_users_cases_alone(tmp_path, target):
-    cases = tmp_path / "mine.json"
-    cases.write_text(json.dumps(USER_CASES))
-    done = xentcompat("run", "--targets", target, "--cases", str(cases), "--only-cases", "--dtypes", "float32",
-                      "-n", "1", "--out", str(tmp_path / "out"))
-    assert done.returncode == 0, done.stderr
-    document = read_results(tmp_path / "out" / "results.json")
-    assert {r["case"] for r in document["records"]} == {case["id"] for case in USER_CASES["cases"]}
-    assert not any(entry.get("case") == "random-moderate" for entry in document["not_run"])
 
 
 def test_only_cases_without_cases_exits_2(tmp_path, target):
