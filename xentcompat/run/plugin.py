@@ -50,6 +50,16 @@ def pytest_unconfigure(config):
 JAX_CACHE = pytest.StashKey[object]()
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` without running a crashed cell again (see `scheduling`); other modes as xdist has them."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xentcompat.run.scheduling import LoadGroupOnce
+
+    return LoadGroupOnce(config, log)
+
+
 def pytest_generate_tests(metafunc):
     if "cell" in metafunc.fixturenames:
         shard.parametrize_cells(metafunc, areas=getattr(metafunc.module, "AREAS"))
