@@ -177,6 +177,22 @@ def test_bad_run_argument(tmp_path, capsys, earlier, monkeypatch, argument, mess
     _one_line_exit_2(capsys, ["run", *argument, "--out", str(earlier)], message)
 
 
+COUNT_ARGUMENTS = [
+    pytest.param(["train", "--seeds", "²"], "--seeds must be a positive whole number", id="superscript-seeds"),
+    pytest.param(["train", "--epochs", "²"], "--epochs must be a positive whole number", id="superscript-epochs"),
+    pytest.param(["train", "--seeds", "0"], "--seeds must be a positive whole number", id="no-seeds"),
+    pytest.param(["train", "--seeds", "20000000"], "--seeds must be at most 1000", id="seeds-beyond-reason"),
+    pytest.param(["train", "--epochs", "1e3"], "--epochs must be a positive whole number", id="epochs-float"),
+    pytest.param(["bench", "--repeats", "²"], "--repeats must be a positive whole number", id="superscript-repeats"),
+    pytest.param(["bench", "--repeats", "100000"], "--repeats must be at most 10000", id="repeats-beyond-reason"),
+]
+
+
+@pytest.mark.parametrize("argument, message", COUNT_ARGUMENTS)
+def test_bad_count_argument_leaves_the_out_as_it_was(tmp_path, capsys, earlier, argument, message):
+    _one_line_exit_2(capsys, [*argument, "--out", str(earlier)], message)
+
+
 def test_missing_out(capsys):
     _one_line_exit_2(capsys, ["run"], "--out")
 

@@ -441,3 +441,14 @@ def test_a_target_that_is_not_installed_is_listed_as_skipped(tmp_path, monkeypat
     assert document["targets"] == [{"name": "torch", "skipped": "torch is not installed", "failed": None}]
     assert document["bandwidth"][0]["bytes_per_second"] > 0 and document["measurements"] == []
     check_bench(json.loads(json.dumps(document)), "skipped")
+
+
+def test_an_apis_id_no_target_lists_is_refused_and_nothing_is_written(fake_bench_run, tmp_path):
+    with pytest.raises(commands.UnknownApis, match="--apis 'torch.nn.CrossEntropyLos' is no API of torch"):
+        fake_bench_run("a,b", apis=("a", "torch.nn.CrossEntropyLos"))
+    assert not (tmp_path / "bench.json").exists()
+
+
+def test_apis_ids_that_are_listed_measure_those_apis_alone(fake_bench_run):
+    status, document, _ = fake_bench_run("a,b,c", apis=("b",))
+    assert status == 0 and [m["api"] for m in document["measurements"]] == ["b"]

@@ -402,7 +402,7 @@ def train_command(args) -> int:
 
 def bench_command(args) -> int:
     from xentcompat.bench.runner import bench_config
-    from xentcompat.commands import run_bench
+    from xentcompat.commands import UnknownApis, run_bench
 
     targets = list(dict.fromkeys(args.targets or TARGETS))
     unknown = [t for t in targets if t not in TARGETS]
@@ -412,12 +412,22 @@ def bench_command(args) -> int:
         config = bench_config(args, _positive_count(args.repeats, "--repeats"))
     except ValueError as error:
         raise UsageError(str(error)) from None
-    return run_bench(targets, config, args.out)
+    try:
+        return run_bench(targets, config, args.out)
+    except UnknownApis as error:
+        raise UsageError(str(error)) from None
+
+
+# the most each count may ask for: --seeds 20000000 would plan 10^9 training runs (and a Ctrl-C then wrote a
+# 249 MB training.json of none)
+COUNT_LIMITS = {"--seeds": 1000, "--epochs": 1000, "--repeats": 10_000}
 
 
 def _positive_count(text: str, option: str) -> int:
-    if not (text.isdigit() and int(text) > 0):
+    if not (text.isascii() and text.isdigit() and int(text) > 0):  # '²'.isdigit() is True, int('²') raises
         raise UsageError(f"{option} must be a positive whole number, got {text!r}")
+    if int(text) > COUNT_LIMITS[option]:
+        raise UsageError(f"{option} must be at most {COUNT_LIMITS[option]}, got {text}")
     return int(text)
 
 

@@ -28,9 +28,15 @@ def write_bench_outputs(document: dict, out: Path) -> None:
     write_text_atomic(out / "bench.html", bench_page(document))
 
 
+class UnknownApis(ValueError):
+    """`--apis` named an id no target that ran lists: nothing is written."""
+
+
 def run_bench(targets: list[str], config: BenchConfig, out: Path) -> int:
-    """`xentcompat bench`: measure, write bench.json, bench.md and bench.html; the exit status."""
+    """`xentcompat bench`: measure, write bench.json, bench.md and bench.html; the exit status. UnknownApis, with
+    nothing written, when an `--apis` id is no API of the targets run (each target lists its APIs in its worker)."""
     document = bench_runner.bench(targets, config, out)
+    _refuse_unknown_apis(config, document, targets)
     write_bench_outputs(document, out)
     measured = document["measurements"]
     failed = [t["name"] for t in document["targets"] if t.get("failed")]
@@ -39,6 +45,15 @@ def run_bench(targets: list[str], config: BenchConfig, out: Path) -> int:
           f"{out / 'bench.html'}")
     stopped = any(str(t.get("failed", "")).startswith("stopped by SIGINT") for t in document["targets"])
     return 128 + signal.SIGINT if stopped else (3 if failed else 0)
+
+
+def _refuse_unknown_apis(config: BenchConfig, document: dict, targets: list[str]) -> None:
+    listed = {m["api"] for m in document["measurements"]}
+    unknown = [api for api in config.apis if api not in listed]
+    ran = [t["name"] for t in document["targets"] if not t.get("skipped") and not t.get("failed")]
+    if unknown and len(ran) == len(targets):  # a target that did not list its APIs may hold the id
+        raise UnknownApis(f"--apis {unknown[0]!r} is no API of {', '.join(ran)}; nothing written (API ids are the "
+                          "`api` column of a report, e.g. 'torch.nn.CrossEntropyLoss')")
 
 
 def write_training_outputs(document: dict, out: Path) -> None:
