@@ -418,6 +418,28 @@ def test_ctrl_c_keeps_what_was_measured_and_skips_the_targets_after(fake_bench_r
         ("torch", "stopped by SIGINT after 1 measurements"), ("jax", "stopped by SIGINT before it ran")]
 
 
+def test_sigterm_stops_the_bench_as_ctrl_c_does_and_says_so(fake_bench_run, monkeypatch):
+    """SIGTERM to the command (a scheduler's, a CI limit's): the worker is stopped, the measurement taken is kept, the
+    targets after are listed as not run, and the exit status is 128 + SIGTERM."""
+    answers = []
+    real_answer = runner.Worker._answer
+
+    def answer(self, timeout):
+        answers.append(timeout)
+        if len(answers) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_answer(self, timeout)
+
+    monkeypatch.setattr(runner.Worker, "_answer", answer)
+    before = signal.getsignal(signal.SIGTERM)
+    status, document, started = fake_bench_run("a,b,c", targets=("torch", "jax"))
+    assert status == 128 + signal.SIGTERM and [m["api"] for m in document["measurements"]] == ["a"]
+    assert started[0].process.returncode == -signal.SIGTERM
+    assert [(t["name"], t["failed"] or t["skipped"]) for t in document["targets"]] == [
+        ("torch", "stopped by SIGTERM after 1 measurements"), ("jax", "stopped by SIGTERM before it ran")]
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler lasts as long as the command
+
+
 def test_apis_limits_the_run_to_the_apis_named(fake_bench_run):
     status, document, started = fake_bench_run("a,b", apis=("b",))
     assert status == 0 and [m["api"] for m in document["measurements"]] == ["b"]

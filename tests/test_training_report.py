@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -232,6 +235,28 @@ def test_a_missing_framework_is_skipped_not_an_error(tmp_path, monkeypatch):
     assert training["runs"] == [] and [t["skipped"] for t in training["targets"]] == [
         "torch is not installed (target torch)", "jax is not installed (target jax)"]
     assert "| torch | skipped | — | torch is not installed (target torch) |" in (tmp_path / "training.md").read_text()
+
+
+def test_sigterm_stops_training_as_ctrl_c_does_and_says_so(tmp_path, monkeypatch):
+    """SIGTERM while the first target's worker runs: the worker is stopped, the next target is listed as not run, the
+    document is written, and the exit status is 128 + SIGTERM (before, the command died and its worker ran on)."""
+    real_run = runner.subprocess.run
+
+    def worker_receiving_sigterm(command, **options):
+        if "xentcompat.training.worker" not in command:
+            return real_run(command, **options)
+        os.kill(os.getpid(), signal.SIGTERM)  # to the command, as `kill` or a scheduler sends it
+        time.sleep(30)
+        raise AssertionError("SIGTERM did not stop the command")
+
+    monkeypatch.setattr(runner, "skip_reason", lambda target: None)
+    monkeypatch.setattr(runner.subprocess, "run", worker_receiving_sigterm)
+    status = cli.main(["train", "--targets", "torch", "jax", "--seeds", "1", "--out", str(tmp_path)])
+    training = read_training(tmp_path / "training.json")
+    failed = {t["name"]: t["failed"] or t["skipped"] for t in training["targets"]}
+    assert status == 128 + signal.SIGTERM
+    assert failed["torch"].startswith("the worker was killed by signal SIGTERM") and \
+        failed["jax"] == "stopped by SIGTERM before it ran"
 
 
 def test_a_worker_that_dies_is_listed_as_failed_and_the_others_kept(tmp_path, monkeypatch, training_file):

@@ -1,11 +1,10 @@
 """`xentcompat bench` and `xentcompat train` as commands: measure (`bench.runner`, `training.runner`), write the
 document, render its section (`report.bench`, `report.training`) as a page and Markdown of its own, and say what was
 written. The exit status: 0 when every target that could run finished, 3 when one failed (the others kept), 130 when
-Ctrl-C stopped it (what was measured is written)."""
+Ctrl-C stopped it and 143 when SIGTERM did (what was measured is written)."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 from xentcompat.bench import runner as bench_runner
@@ -15,6 +14,7 @@ from xentcompat.report.training import html_page as training_page, markdown_sect
 from xentcompat.results.bench import write_bench
 from xentcompat.results.documents import write_text_atomic
 from xentcompat.results.training import write_training
+from xentcompat.run.stopping import sigterm_as_ctrl_c, stopped_by
 from xentcompat.training import runner as training_runner
 from xentcompat.training.experiment import Config as TrainingConfig
 from xentcompat.training.runner import PLOTS_DIR, TRAINING_FILE
@@ -35,7 +35,8 @@ class UnknownApis(ValueError):
 def run_bench(targets: list[str], config: BenchConfig, out: Path) -> int:
     """`xentcompat bench`: measure, write bench.json, bench.md and bench.html; the exit status. UnknownApis, with
     nothing written, when an `--apis` id is no API of the targets run (each target lists its APIs in its worker)."""
-    document = bench_runner.bench(targets, config, out)
+    with sigterm_as_ctrl_c():
+        document = bench_runner.bench(targets, config, out)
     _refuse_unknown_apis(config, document, targets)
     write_bench_outputs(document, out)
     measured = document["measurements"]
@@ -43,8 +44,8 @@ def run_bench(targets: list[str], config: BenchConfig, out: Path) -> int:
     print(f"xentcompat: {len(measured)} measurements ({sum(1 for m in measured if m.get('error'))} could not run) "
           f"in {document['wall_seconds']:.0f} s; wrote {out / BENCH_FILE}, {out / 'bench.md'} and "
           f"{out / 'bench.html'}")
-    stopped = any(str(t.get("failed", "")).startswith("stopped by SIGINT") for t in document["targets"])
-    return 128 + signal.SIGINT if stopped else (3 if failed else 0)
+    stopped = any(str(t.get("failed", "")).startswith("stopped by SIG") for t in document["targets"])
+    return 128 + stopped_by() if stopped else (3 if failed else 0)
 
 
 def _refuse_unknown_apis(config: BenchConfig, document: dict, targets: list[str]) -> None:
@@ -67,11 +68,12 @@ def write_training_outputs(document: dict, out: Path) -> None:
 
 def run_training(targets: list[str], config: TrainingConfig, out: Path) -> int:
     """`xentcompat train`: train, write training.json, training.md, training.html and the plots; the exit status."""
-    document, interrupted = training_runner.train(targets, config, out)
+    with sigterm_as_ctrl_c():
+        document, interrupted = training_runner.train(targets, config, out)
     write_training_outputs(document, out)
     failed = [t["name"] for t in document["targets"] if t.get("failed")]
     trained = [t for t in document["targets"] if not t.get("skipped")]
     times = ", ".join(f"{t['name']} {t['wall_seconds']:.0f} s" for t in trained)
     print(f"xentcompat: {len(document['runs'])} training runs ({times}); wrote {out / TRAINING_FILE}, "
           f"{out / 'training.md'} and {out / 'training.html'}")
-    return 128 + signal.SIGINT if interrupted else (3 if failed else 0)
+    return 128 + stopped_by() if interrupted else (3 if failed else 0)

@@ -33,6 +33,7 @@ from xentcompat.bench.grid import Shape, dtype_order, parse_dtypes, parse_shapes
 from xentcompat.bench.worker import LIST_KIND, PART_KIND
 from xentcompat.results.bench import bench_document
 from xentcompat.run.isolation import describe_exit
+from xentcompat.run.stopping import stopped_by
 
 BENCH_FILE = "bench.json"
 PARTS_DIR = "bench-parts"
@@ -349,7 +350,7 @@ def measure_target(run: TargetBench, start: float) -> None:
             entry["failed"] = run.measure_device(device) or entry["failed"]
     except KeyboardInterrupt:  # what was measured is kept; the target is listed as stopped
         run.stop_worker()
-        entry["failed"] = f"stopped by SIGINT after {len(collected.measurements) - before} measurements"
+        entry["failed"] = f"stopped by {stopped_by().name} after {len(collected.measurements) - before} measurements"
         collected.interrupted = True
     finally:
         entry["wall_seconds"] = round(time.perf_counter() - start, 2)
@@ -366,7 +367,7 @@ def bench(targets: list[str], config: Config, out: Path) -> dict:
     collected = Collected(bandwidth=[{"machine": host["machine"], "device": "cpu",
                                       **floor.measure_bandwidth(config.bandwidth_repeats)}])
     for target in targets:
-        reason = "stopped by SIGINT before it ran" if collected.interrupted else missing_requirement(target)
+        reason = f"stopped by {stopped_by().name} before it ran" if collected.interrupted else missing_requirement(target)
         if reason:
             print(f"xentcompat: skipped {target}: {reason}", file=sys.stderr)
             collected.targets.append({"name": target, "skipped": reason, "failed": None})

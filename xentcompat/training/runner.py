@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from xentcompat.adapters.base import TARGETS, missing_requirement
 from xentcompat.results.training import training_document
 from xentcompat.run.isolation import describe_exit
+from xentcompat.run.stopping import stopped_by
 from xentcompat.run.progress import Progress, progress_display, watching
 from xentcompat.training.experiment import Config, config_json
 from xentcompat.training.variants import FAMILIES, variants_for
@@ -71,7 +71,7 @@ def run_target(target: str, config: Config, parts: Path) -> tuple[dict, dict | N
             status = subprocess.run(command, env={**os.environ, **variables}, stdout=output,
                                     stderr=subprocess.STDOUT, cwd=PACKAGE_PARENT).returncode
         except KeyboardInterrupt:
-            status, interrupted = -signal.SIGINT, True
+            status, interrupted = -stopped_by(), True
     wall = time.perf_counter() - start
     found = _read_part(part)
     runs = found.get("runs", [])
@@ -111,7 +111,7 @@ def _train_target(target: str, config: Config, parts: Path, progress: Progress, 
     """Train one target (or list it as skipped) into `found` (entries, environments, runs); whether Ctrl-C stopped
     it or an earlier one."""
     entries, environments, runs = found
-    reason = "stopped by SIGINT before it ran" if interrupted else skip_reason(target)
+    reason = f"stopped by {stopped_by().name} before it ran" if interrupted else skip_reason(target)
     if reason:
         print(f"xentcompat: skipped {target}: {reason}", file=sys.stderr)
         entries.append({"name": target, "skipped": reason, "failed": None})
