@@ -65,3 +65,27 @@ def test_a_refused_command_leaves_no_directory_it_made(tmp_path, shard):
     out = tmp_path / "new"
     assert cli.main(["render", str(tmp_path / "missing.json"), "--out", str(out)]) == 2
     assert not out.exists()
+
+
+@pytest.mark.parametrize("link", ["shards/torch.log", "shards", "report.md", "training/training-parts",
+                                  "training-plots/accuracy.svg", "bench-parts/torch.log", "repro/XC-a.py",
+                                  "shards/.torch.json.parts/gw0.jsonl"])
+def test_a_symlink_where_a_command_writes_is_refused_and_its_target_untouched(tmp_path, shard, capsys, link):
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious").write_text("kept")
+    path = out / link
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(outside / "precious" if "." in path.name else outside)
+    assert cli.main(["render", str(shard), "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"{path} is a symlink inside --out" in error and "\n" not in error
+    assert (outside / "precious").read_text() == "kept" and sorted(p.name for p in outside.iterdir()) == ["precious"]
+    assert not (out / "results.json").exists() and not (out / LOCK_NAME).exists()
+
+
+def test_symlinks_elsewhere_in_out_are_left_alone(tmp_path, shard):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "my-notes").symlink_to(tmp_path)
+    assert cli.main(["render", str(shard), "--out", str(out)]) == 0

@@ -2,7 +2,9 @@
 
 A second command on the same directory refuses in one line naming the holder (its command, pid and start time),
 instead of deleting the first one's part files and overwriting its documents. A lock whose process is gone (killed
-with SIGKILL, a crashed machine) is stale and taken over. The lock is never written through a symlink.
+with SIGKILL, a crashed machine) is stale and taken over. The lock is never written through a symlink, and a command
+refuses an --out where a file or directory it writes is one (`symlink_written_through`): opening it would truncate or
+fill whatever it points to, outside --out.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def holding(out: Path, command: str):
     path = out / LOCK_NAME
     try:
         _take(path, command)
+        _refuse_symlinks(out, path)
     except OutBusy:
         _remove_if_empty(out, created)
         raise
@@ -45,6 +48,35 @@ def holding(out: Path, command: str):
     finally:
         path.unlink(missing_ok=True)
         _remove_if_empty(out, created)
+
+
+# what the commands write into --out (`run`'s training goes to --out/training, laid out as `train`'s --out)
+WRITTEN_FILES = ("results.json", "results.partial.json", "report.md", "report.html", "training.json", "training.md",
+                 "training.html", "bench.json", "bench.md", "bench.html")
+WRITTEN_DIRECTORIES = ("shards", "repro", "training", "training-parts", "training-plots", "bench-parts")
+
+
+def symlink_written_through(out: Path) -> Path | None:
+    """The first file or directory a command writes into `out` that is a symlink (at the written names, or anywhere
+    inside the written directories), or None."""
+    for name in WRITTEN_FILES + WRITTEN_DIRECTORIES:
+        if (out / name).is_symlink():
+            return out / name
+    for name in WRITTEN_DIRECTORIES:
+        for root, directories, files in os.walk(out / name):  # symlinked directories are listed, not entered
+            found = next((Path(root) / entry for entry in directories + files if os.path.islink(Path(root) / entry)),
+                         None)
+            if found is not None:
+                return found
+    return None
+
+
+def _refuse_symlinks(out: Path, lock: Path) -> None:
+    found = symlink_written_through(out)
+    if found is not None:
+        lock.unlink(missing_ok=True)
+        raise OutBusy(f"{found} is a symlink inside --out, where xentcompat writes; remove it (nothing is written "
+                      "through one) or choose another --out")
 
 
 def _remove_if_empty(out: Path, created: bool) -> None:
