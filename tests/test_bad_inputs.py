@@ -158,6 +158,29 @@ def test_npz_that_is_not_an_archive(tmp_path, capsys, earlier):
     _one_line_exit_2(capsys, ["run", "--cases", str(cases), "--out", str(earlier)], "not a readable .npz file")
 
 
+def test_compressed_npz_whose_header_claims_more_than_it_holds(tmp_path, capsys, earlier):
+    """A (1e7, 1e7) float64 header over a few bytes, deflated: refused before anything is allocated."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**7, 10**7)})
+    cases = tmp_path / "batch.npz"
+    with zipfile.ZipFile(cases, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("logits.npy", header.getvalue() + bytes(64))
+        archive.writestr("labels.npy", _npy(np.zeros(2, int)))
+    _one_line_exit_2(capsys, ["run", "--cases", str(cases), "--out", str(earlier)], "its header claims a "
+                     "10000000x10000000 float64 array (800000000000000 bytes)")
+
+
+def _npy(array: np.ndarray) -> bytes:
+    import io
+
+    stream = io.BytesIO()
+    np.save(stream, array)
+    return stream.getvalue()
+
+
 def test_npz_named_after_a_catalogue_case_is_refused(tmp_path, capsys, earlier):
     """Its id is the file's name: its records would be dropped at merge as duplicates of the catalogue's."""
     cases = tmp_path / "random-moderate.npz"

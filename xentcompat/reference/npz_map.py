@@ -54,5 +54,15 @@ def _mapped(path: Path, archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> np
 
 
 def _loaded(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> np.ndarray:
+    """A compressed member, read into memory once its header is checked against the bytes the archive says it
+    holds: a header claiming (1e7, 1e7) would otherwise allocate 728 TiB before reading a byte."""
+    with archive.open(member) as stream:
+        version = np.lib.format.read_magic(stream)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(stream)
+    claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if claimed > member.file_size:
+        raise ValueError(f"{member.filename}: its header claims a {'x'.join(map(str, shape))} {dtype} array "
+                         f"({claimed} bytes), more than the {member.file_size} bytes the archive holds for it")
     with archive.open(member) as stream:
         return np.lib.format.read_array(stream, allow_pickle=False)
