@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from xentcompat.report.html import render_html
+from xentcompat.report.inert import inert_markdown
 from xentcompat.report.markdown import render_markdown
 from xentcompat.results.documents import write_json_atomic, write_text_atomic
 from xentcompat.results.record import Record
@@ -15,6 +16,6 @@ def write_reports(document: dict, out: Path) -> list[Record]:
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "results.json", document)
     records = [Record.from_json(r) for r in document["records"]]  # read once, for both reports and the summary
-    write_text_atomic(out / "report.md", render_markdown(document, records=records))
+    write_text_atomic(out / "report.md", inert_markdown(render_markdown(document, records=records)))
     write_text_atomic(out / "report.html", render_html(document, records=records))
     return records
