@@ -102,3 +102,17 @@ def test_a_full_disk_while_writing_the_report_is_one_line_and_keeps_the_measurem
     assert status == 2 and "No space left on device" in error and "report.md" in error
     assert len(read_results(out / "shards" / "fault.json")["records"]) == 6
     assert "xentcompat merge" in error
+
+
+def test_a_run_leaves_nothing_in_the_system_temp_directory(fault, tmp_path, monkeypatch):
+    """The shards' pytest temporary directories live in the run's own scratch directory, removed at the end: no
+    pytest-of-USER tree (where pytest prunes all but the last three, a user's own included)."""
+    import tempfile
+
+    system_temp = tmp_path / "system-temp"
+    system_temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(system_temp))
+    monkeypatch.setattr(tempfile, "tempdir", str(system_temp))
+    status, out = fault("none", "2")
+    assert status == 0 and len(_results(out)["records"]) == 6
+    assert sorted(path.name for path in system_temp.iterdir()) == []

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -216,10 +217,17 @@ def _run_shards(targets: list[str], shard_dir: Path, args) -> dict[str, int]:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, _stop_children)
     order = longest_first(targets)
-    with progress_display("cells") as progress, ThreadPoolExecutor(at_once) as pool:
-        statuses = pool.map(lambda target: _run_shard(target, shard_dir, per_shard, args, progress), order)
-        found = dict(zip(order, statuses))
-        return {target: found[target] for target in targets}
+    scratch = Path(tempfile.mkdtemp(prefix="xentcompat-run-"))  # the shards' pytest temporary directories
+    _SCRATCH.add(scratch)
+    try:
+        with progress_display("cells") as progress, ThreadPoolExecutor(at_once) as pool:
+            statuses = pool.map(lambda target: _run_shard(target, shard_dir, per_shard, args, progress, scratch),
+                                order)
+            found = dict(zip(order, statuses))
+            return {target: found[target] for target in targets}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        _SCRATCH.discard(scratch)
 
 
 def _check_run_args(args) -> list[str]:
@@ -249,6 +257,7 @@ def _check_run_args(args) -> list[str]:
 
 
 _CHILDREN: set[subprocess.Popen] = set()
+_SCRATCH: set[Path] = set()
 _CHILDREN_LOCK = threading.Lock()
 
 
@@ -266,16 +275,20 @@ def _stop_children(signum, _frame) -> None:
             child.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
+    for scratch in list(_SCRATCH):
+        shutil.rmtree(scratch, ignore_errors=True)
     print(f"xentcompat: stopped by {signal.Signals(signum).name}; the shards were stopped too", file=sys.stderr)
     os._exit(128 + signum)
 
 
-def _run_shard(target: str, shard_dir: Path, workers: int, args, progress: Progress) -> int:
+def _run_shard(target: str, shard_dir: Path, workers: int, args, progress: Progress, scratch: Path) -> int:
+    """One target's shard: pytest on the matrix in its own process group, its temporary directories under `scratch`
+    (not pytest-of-USER in the system's, where pytest would prune a user's own)."""
     shard = shard_dir / f"{target}.json"
     command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", "-p", "no:cacheprovider", "-p", "xentcompat.run.plugin",
                "--framework", target, "--device", args.device, "--mode", args.mode, "--results", str(shard.resolve()),
                "-n", str(workers if workers > 1 else 0), "--dist", "loadgroup", "--tb=short", "-rN",
-               "--cell-timeout", str(args.cell_timeout)]
+               "--cell-timeout", str(args.cell_timeout), "--basetemp", str(scratch / target)]
     if args.dtypes:
         command += ["--dtype", ",".join(args.dtypes)]
     if args.cases is not None:
