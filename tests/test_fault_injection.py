@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +22,7 @@ from xentcompat.adapters import base
 from xentcompat.results.documents import read_results
 from xentcompat.report import files as report_files
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 CASES = [{"id": f"c{index}", "logits": [[7.25 if index == 3 else 1.0, 0.0, -1.0]], "labels": [0]}
          for index in range(6)]
 
@@ -116,3 +123,57 @@ def test_a_run_leaves_nothing_in_the_system_temp_directory(fault, tmp_path, monk
     status, out = fault("none", "2")
     assert status == 0 and len(_results(out)["records"]) == 6
     assert sorted(path.name for path in system_temp.iterdir()) == []
+
+
+def test_a_run_killed_with_sigkill_leaves_no_process_behind(tmp_path):
+    """SIGKILL to `run` (no handler can run): its shard, which leads its own process group, gets SIGTERM from the
+    kernel (a parent-death signal) and takes its xdist workers with it. Here every cell hangs."""
+    if subprocess.run(["pgrep", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("pgrep is not installed")
+    cases, out = tmp_path / "cases.json", tmp_path / "out"
+    cases.write_text(json.dumps({"cases": [{"id": "c0", "logits": [[7.25, 0.0, -1.0]], "labels": [0]},
+                                           {"id": "c1", "logits": [[7.25, 1.0, -1.0]], "labels": [0]}]}))
+    program = ("import sys, tests.fault_target; from xentcompat import cli; "
+               f"sys.exit(cli.main(['run', '--targets', 'fault', '--dtypes', 'float32', '--cases', {str(cases)!r}, "
+               f"'--only-cases', '-n', '2', '--out', {str(out)!r}]))")
+    environment = {**os.environ, "XC_FAULT": "hang", "PYTEST_ADDOPTS": "-p tests.fault_target",
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))}
+    command = subprocess.Popen([sys.executable, "-c", program], env=environment, cwd=REPOSITORY,
+                               stderr=subprocess.DEVNULL)
+    group = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(group) < 3:  # the shard and its two workers, hanging
+            time.sleep(0.2)
+            group = _shard_group(out)
+        assert len(group) >= 3, f"the shard and its workers never started: {group}"
+        command.send_signal(signal.SIGKILL)
+        command.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _still_alive(group):
+            time.sleep(0.2)
+        assert _still_alive(group) == []
+    finally:
+        for pid in _still_alive(group):
+            os.kill(int(pid), signal.SIGKILL)
+
+
+def _shard_group(out) -> list[str]:
+    """The processes of the shard's group (the shard leads it: its pid is the group id)."""
+    shard = subprocess.run(["pgrep", "-f", f"{out}/shards/fault.json"], capture_output=True, text=True).stdout.split()
+    if len(shard) != 1:
+        return []
+    return subprocess.run(["pgrep", "-g", shard[0]], capture_output=True, text=True).stdout.split()
+
+
+def _still_alive(pids: list[str]) -> list[str]:
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            continue
+        status = Path(f"/proc/{pid}/status")
+        if status.exists() and "\nState:\tZ" not in status.read_text():  # a zombie is gone, not yet reaped
+            alive.append(pid)
+    return alive

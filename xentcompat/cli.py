@@ -29,6 +29,7 @@ from xentcompat.results import out_lock
 from xentcompat.results.documents import ResultsError, read_results, write_json_atomic
 from xentcompat.results.merge import merge_files
 from xentcompat.results.record import Record
+from xentcompat.run.stopping import STOP_WITH_PARENT
 from xentcompat.run import compile_cache, parts
 from xentcompat.run.progress import Progress, progress_display, watching
 from xentcompat.run.salvage import salvage
@@ -293,7 +294,7 @@ def _run_shard(target: str, shard_dir: Path, workers: int, args, progress: Progr
         command += ["--dtype", ",".join(args.dtypes)]
     if args.cases is not None:
         command += ["--cases", str(args.cases.resolve())] + (["--only-cases"] if args.only_cases else [])
-    environment = {**os.environ, **dict(TARGETS[target].environment)}
+    environment = {**os.environ, **dict(TARGETS[target].environment), STOP_WITH_PARENT: "1"}
     if args.memory_budget is not None:
         environment["XENTCOMPAT_MEMORY_BUDGET"] = str(int(args.memory_budget * 2**30))
     print(f"xentcompat: running {target} ...", file=sys.stderr)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from xentcompat.run import compile_cache, shard
+from xentcompat.run import compile_cache, shard, stopping
 
 
 def pytest_addoption(parser):
@@ -41,6 +41,8 @@ def pytest_configure(config):
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
     shard.start_collector(config)
+    if not hasattr(config, "workerinput"):
+        stopping.stop_group_with_parent()  # a shard of `run` (only there) goes when `run` goes
 
 
 def pytest_unconfigure(config):
