@@ -41,7 +41,8 @@ PHASES = {
     "relations": [("xentcompat/run/metamorphic.py", "check_relations")],
     "isolated": [("xentcompat/run/isolation.py", "capture_isolated")],
 }
-COMPILES = [("jax/_src/compiler.py", "backend_compile_and_load"), ("jax/_src/interpreters/mlir.py", "lower_jaxpr_to_module"),
+COMPILES = [("jax/_src/compiler.py", "backend_compile_and_load"),
+            ("jax/_src/interpreters/mlir.py", "lower_jaxpr_to_module"),
             ("torch/_dynamo/convert_frame.py", "_compile"),
             ("tensorflow/python/eager/polymorphic_function/polymorphic_function.py", "_initialize")]
 CELLS = ("xentcompat/run/harness.py", "check")
@@ -108,7 +109,8 @@ def profile_shard(target: str, dtypes, scratch: Path, plain: bool) -> dict:
                           cwd=ROOT, env=_environment(target, scratch), capture_output=True, text=True)
     profiled = time.perf_counter() - start
     if done.returncode not in (0, 1):
-        raise SystemExit(f"{target}: the shard failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        raise SystemExit(f"{target}: the shard failed (exit {done.returncode}):\n"
+                         f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
     row = {"target": target, "profiled": profiled, **phases(pstats.Stats(str(stats_file)))}
     row["cells"] = len(json.loads(results.read_text())["records"])
     if plain:

@@ -29,11 +29,11 @@ from xentcompat.results import out_lock
 from xentcompat.results.documents import ResultsError, read_results, write_json_atomic
 from xentcompat.results.merge import merge_files
 from xentcompat.results.record import Record
-from xentcompat.run.stopping import STOP_WITH_PARENT
 from xentcompat.run import compile_cache, parts
 from xentcompat.run.progress import Progress, progress_display, watching
 from xentcompat.run.salvage import salvage
 from xentcompat.run.schedule import longest_first
+from xentcompat.run.stopping import STOP_WITH_PARENT
 
 PACKAGE = Path(__file__).resolve().parent
 MATRIX_TESTS = PACKAGE / "matrix"  # ships in the package: an installed xentcompat runs without a checkout
@@ -103,7 +103,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--memory-budget", type=float, metavar="GIB",
                      help="memory a cell of a big batch (a --cases file over 256 MiB as float64) may need; a cell "
                           "that needs more is recorded as not run, with its numbers (default: half the machine's)")
-    run.add_argument("--out", type=out_lock.output_directory, required=True, help="directory for results.json and report.md")
+    run.add_argument("--out", type=out_lock.output_directory, required=True,
+                     help="directory for results.json and report.md")
     run.set_defaults(command=run_command)
     merge = commands.add_parser("merge", help="merge shard results files into one")
     merge.add_argument("shards", nargs="+", type=Path)
@@ -128,8 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", default="10", metavar="N", help="epochs per run (default 10)")
     train.add_argument("--regimes", nargs="+", metavar="REGIME",
                        help="default: all (standard, and the stress regimes high-lr, float16, bfloat16)")
-    train.add_argument("--out", type=out_lock.output_directory, required=True, help="directory for training.json, training.md and "
-                                                               "training.html")
+    train.add_argument("--out", type=out_lock.output_directory, required=True,
+                       help="directory for training.json, training.md and training.html")
     train.set_defaults(command=train_command)
     _bench_parser(commands)
     own_command.add_parser(commands)
@@ -152,7 +153,8 @@ def _bench_parser(commands) -> None:
     bench.add_argument("--device", default="cpu", choices=("cpu", "cuda", "all"))
     bench.add_argument("--memory-limit-gib", type=float, metavar="GIB",
                        help="cap each worker's memory (default: 90%% of the memory available at the start)")
-    bench.add_argument("--out", type=out_lock.output_directory, required=True, help="directory for bench.json, bench.md and bench.html")
+    bench.add_argument("--out", type=out_lock.output_directory, required=True,
+                       help="directory for bench.json, bench.md and bench.html")
     bench.set_defaults(command=bench_command)
 
 

@@ -367,7 +367,8 @@ def bench(targets: list[str], config: Config, out: Path) -> dict:
     collected = Collected(bandwidth=[{"machine": host["machine"], "device": "cpu",
                                       **floor.measure_bandwidth(config.bandwidth_repeats)}])
     for target in targets:
-        reason = f"stopped by {stopped_by().name} before it ran" if collected.interrupted else missing_requirement(target)
+        reason = (f"stopped by {stopped_by().name} before it ran" if collected.interrupted
+                  else missing_requirement(target))
         if reason:
             print(f"xentcompat: skipped {target}: {reason}", file=sys.stderr)
             collected.targets.append({"name": target, "skipped": reason, "failed": None})
