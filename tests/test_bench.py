@@ -248,7 +248,8 @@ def fake_listing() -> dict:
     modes = os.environ.get("XC_FAKE_MODES", "eager").split(",")
     devices = {name: name for name in os.environ.get("XC_FAKE_DEVICES", "cpu").split(",")}
     return {"kind": "bench-list", "target": "torch", "devices": devices, "device_bandwidth": {},
-            "environment": {"target": "torch", "frameworks": {"torch": "2.0"}, "machine": "M-test"},
+            "environment": {"target": "torch", "python": "3.11.7", "platform": "Linux", "frameworks": {"torch": "2.0"},
+                            "machine": "M-test"},
             "apis": [{"id": name, "framework": "torch", "backend": None, "expression": name, "targets": "labels",
                       "modes": modes} for name in os.environ["XC_FAKE_APIS"].split(",")]}
 
@@ -315,7 +316,8 @@ def by_api(document: dict) -> dict[str, dict]:
 
 
 def test_the_plan_orders_dtypes_and_modes_and_a_lost_measurement_holds_its_reason():
-    listing = {"target": "torch", "environment": {"frameworks": {"torch": "2.0"}, "machine": "M-test"}}
+    listing = {"target": "torch", "environment": {"python": "3.11.7", "platform": "Linux", "frameworks": {"torch": "2.0"},
+                                                 "machine": "M-test"}}
     api = {"id": "a", "framework": "torch", "backend": None, "expression": "a(x, y)", "targets": "labels",
            "modes": ["compiled", "eager"]}
     config = runner.Config((Shape(4, 8),), ("float32", "bfloat16"), modes=("eager", "compiled"))

@@ -20,7 +20,7 @@ from xentcompat.results.record import RECORD_FIELDS, Outcome, Record, catalogue_
 def record(case: str, loss: str = "ok", value=1.0, **overrides) -> dict:
     base = {name: None for name in RECORD_FIELDS}
     base.update(framework="torch", framework_version="2.13.0", api="torch.nn.CrossEntropyLoss", case=case,
-                dtype="float32", device="cpu", mode="eager", seconds=0.01, options={}, tier="realistic",
+                dtype="float32", device="cpu", mode="eager", area="extreme", seconds=0.01, options={}, tier="realistic",
                 loss={"outcome": loss, "value": value, "reference": 1.0, "error_units": 0.0},
                 grad={"outcome": "ok", "max_error_units": 0.1, "nan_count": 0, "inf_count": 0,
                       "elementwise_max_units": 0.2, "norm": 1.0, "reference_norm": 1.0},

@@ -75,7 +75,7 @@ def synthetic_training() -> dict:
     targets = [{"name": t, "skipped": None, "failed": None, "wall_seconds": 12.5, "train_seconds": 11.0, "runs": 4}
                for t in ("torch", "keras-jax", "tensorflow")]
     targets.append({"name": "jax", "skipped": "jax is not installed (target jax)", "failed": None})
-    return training_document(config_json(CONFIG), [{"target": "torch", "python": "3.11.7",
+    return training_document(config_json(CONFIG), [{"target": "torch", "python": "3.11.7", "platform": "Linux",
                                                     "frameworks": {"torch": "2.13.0"}}], targets, runs)
 
 
@@ -172,15 +172,16 @@ BAD_TRAINING = [
     pytest.param({**GOOD, "config": []}, "field 'config'", id="config-a-list"),
     pytest.param({**GOOD, "config": {**GOOD["config"], "epochs": 0}}, "field 'config.epochs'", id="epochs-zero"),
     pytest.param({**GOOD, "runs": {}}, "field 'runs'", id="runs-not-a-list"),
-    pytest.param({**GOOD, "targets": [3]}, "target #0", id="target-a-number"),
-    pytest.param({**GOOD, "runs": [7]}, "run #0: expected an object", id="run-a-number"),
+    pytest.param({**GOOD, "targets": [3]}, "field 'targets[0]': expected an object", id="target-a-number"),
+    pytest.param({**GOOD, "runs": [7]}, "field 'runs[0]': expected an object", id="run-a-number"),
     pytest.param({**GOOD, "runs": [{**BAD_RUN, "regime": "turbo"}]}, "run #0: field 'regime'", id="regime"),
     pytest.param({**GOOD, "runs": [{**BAD_RUN, "variant": "triple-softmax"}]}, "field 'variant'", id="variant"),
     pytest.param({**GOOD, "runs": [{**BAD_RUN, "seed": "0"}]}, "field 'seed'", id="seed-a-string"),
     pytest.param({**GOOD, "runs": [{**BAD_RUN, "metrics": {**BAD_RUN["metrics"], "test_accuracy": [0.5]}}]},
                  "field 'metrics.test_accuracy': expected 3 values (one per epoch), got 1 values", id="short"),
     pytest.param({**GOOD, "runs": [{**BAD_RUN, "metrics": {**BAD_RUN["metrics"], "grad_norm": [1, "NaN", 1]}}]},
-                 "field 'metrics.grad_norm': expected numbers, got 'NaN'", id="not-a-number"),
+                 "field 'runs[0].metrics.grad_norm[1]': expected a number, got 'NaN'",
+                 id="not-a-number"),
     pytest.param({**GOOD, "runs": [{**BAD_RUN, "metrics": {**BAD_RUN["metrics"], "nonfinite_steps": [0, 0.5, 0]}}]},
                  "field 'metrics.nonfinite_steps'", id="fractional-steps"),
     pytest.param({**GOOD, "runs": [{k: v for k, v in BAD_RUN.items() if k != "api"}]}, "field 'api'", id="no-api"),

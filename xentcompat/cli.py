@@ -26,6 +26,7 @@ from xentcompat.reference.case_file import CaseFileError, load_cases
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.report.files import write_reports
 from xentcompat.results import out_lock
+from xentcompat.results.digests import sealed
 from xentcompat.results.documents import ResultsError, read_results, write_json_atomic
 from xentcompat.results.merge import merge_files
 from xentcompat.results.record import Record
@@ -188,7 +189,7 @@ def run_command(args) -> int:
     document["targets"] += [{"name": name, "skipped": reason} for name, reason in skipped]
     earlier = args.out / "results.json"
     if failed and earlier.exists():
-        write_json_atomic(args.out / "results.partial.json", document)
+        write_json_atomic(args.out / "results.partial.json", sealed(document))
         print(f"xentcompat: kept the earlier {earlier}; this run's records ({len(document['records'])}) are in "
               f"{args.out / 'results.partial.json'}", file=sys.stderr)
     else:

@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 from xentcompat.results.documents import ResultsError, document_kind, read_json_file, write_json_atomic
+from xentcompat.results.shape import ANY, COUNT, CPU, ENVIRONMENT, NUMBER, ByKey, MapOf, Maybe, Object, problem
 
 KIND = "bench"
 SCHEMA_VERSION = 1
@@ -31,6 +32,21 @@ MEASUREMENT_KEY = ("machine", "device", "target", "api", "mode", "dtype", "rows"
 _STRINGS = ("target", "framework", "api", "targets", "mode", "device", "dtype", "machine")
 _INTEGERS = ("rows", "classes", "bytes_to_move")
 _TIMES = ("median_seconds", "min_seconds", "max_seconds", "q1_seconds", "q3_seconds", "first_call_seconds")
+
+
+# what the report reads besides each measurement's times (checked by _measurement_problem)
+CONFIG = Object({}, optional={"memory_limit_bytes": Maybe(COUNT), "repeats": COUNT})
+SHAPE = Object({"config": ByKey((("merged", Object({"merged": [CONFIG]})),), CONFIG),
+                "machines": [Object({"machine": str}, optional={"cpu": CPU, "memory_bytes": COUNT,
+                                                                "kernel_switches": MapOf(ANY)})],
+                "environments": [ENVIRONMENT],
+                "targets": [Object({"name": str}, optional={"skipped": Maybe(str), "failed": Maybe(str),
+                                                            "devices_skipped": [str], "wall_seconds": NUMBER})],
+                "measurements": [Object({}, optional={"baseline_rss_bytes": Maybe(COUNT),
+                                                      "rss_before_bytes": Maybe(COUNT), "expression": str,
+                                                      "backend": Maybe(str), "framework_version": str,
+                                                      "peak_method": Maybe(str)})]},
+               optional={"wall_seconds": NUMBER})
 
 
 class BenchError(ResultsError):
@@ -64,19 +80,19 @@ def check_bench(document, where: str) -> dict:
     if document.get("schema_version") != SCHEMA_VERSION:
         raise BenchError(f"{where}: bench schema version {document.get('schema_version')!r}, this suite reads "
                          f"{SCHEMA_VERSION}: re-run `xentcompat bench`")
-    if not isinstance(document.get("config"), dict):
-        raise BenchError(f"{where}: field 'config': expected an object")
-    for name in ("machines", "bandwidth", "environments", "targets", "measurements"):
-        if not isinstance(document.get(name), list):
-            raise BenchError(f"{where}: field {name!r}: expected a list")
+    if not isinstance(document.get("bandwidth"), list):
+        raise BenchError(f"{where}: field 'bandwidth': expected a list")
+    found = problem(document, SHAPE)
+    if found:
+        raise BenchError(f"{where}: {found}")
     for index, entry in enumerate(document["bandwidth"]):
-        problem = _bandwidth_problem(entry)
-        if problem:
-            raise BenchError(f"{where}: bandwidth #{index}: {problem}")
+        wrong = _bandwidth_problem(entry)
+        if wrong:
+            raise BenchError(f"{where}: bandwidth #{index}: {wrong}")
     for index, entry in enumerate(document["measurements"]):
-        problem = _measurement_problem(entry)
-        if problem:
-            raise BenchError(f"{where}: measurement #{index}: {problem}")
+        wrong = _measurement_problem(entry)
+        if wrong:
+            raise BenchError(f"{where}: measurement #{index}: {wrong}")
     return document
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import math
 import os
 import platform
 import sys
@@ -12,30 +11,15 @@ import tempfile
 from pathlib import Path
 
 from xentcompat import machine
+from xentcompat.results import digests, shape
+from xentcompat.results.nonfinite import NONFINITE, decode_number, encode  # noqa: F401 (read from here too)
 from xentcompat.results.record import Record
 
 SCHEMA_VERSION = 4
-NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 class ResultsError(ValueError):
     """A results file that cannot be read; the message is one line naming the file and the problem."""
-
-
-def encode(value):
-    """`value` with every non-finite float replaced by "nan", "inf" or "-inf" (strict JSON)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, dict):
-        return {key: encode(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [encode(item) for item in value]
-    return value
-
-
-def decode_number(value):
-    """A number from results.json: the strings "nan", "inf", "-inf" back to floats."""
-    return NONFINITE.get(value, value) if isinstance(value, str) else value
 
 
 def environment(frameworks: dict[str, str], devices: dict[str, str]) -> dict:
@@ -127,13 +111,18 @@ def read_results(path: Path) -> dict:
         found = document.get("schema_version") if isinstance(document, dict) else None
         raise ResultsError(f"{path}: schema version {found!r}, this suite reads {SCHEMA_VERSION}: "
                            "re-run `xentcompat run` to measure it again")
-    for name in ("records", "environments", "targets", "not_run", "conflicts"):
-        if not isinstance(document.get(name, []), list):
-            raise ResultsError(f"{path}: field {name!r}: expected a list")
+    if not isinstance(document.get("records", []), list):
+        raise ResultsError(f"{path}: field 'records': expected a list")
+    found = shape.problem(document, shape.RESULTS)
+    if found:
+        raise ResultsError(f"{path}: {found}")
     for index, record in enumerate(document.get("records", [])):
         problem = _record_problem(record)
         if problem:
             raise ResultsError(f"{path}: record #{index}{problem}")
+    changed = digests.tampering(document)
+    if changed:
+        raise ResultsError(f"{path}: {changed}")
     return document
 
 

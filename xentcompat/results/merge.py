@@ -17,9 +17,10 @@ from pathlib import Path
 from xentcompat.results.bench import check_bench, looks_like_bench, merge_bench, read_bench
 from xentcompat.results.documents import read_results, results_document
 from xentcompat.results.record import Record
+from xentcompat.results.shape import CELL_KEY
 from xentcompat.results.training import check_training, looks_like_training, merge_training, read_training
 
-KEY_FIELDS = ("framework", "framework_version", "backend", "api", "case", "dtype", "device", "mode", "machine")
+KEY_FIELDS = CELL_KEY
 
 
 def cell_key(record: Record) -> tuple:

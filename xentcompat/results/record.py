@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from functools import cache
 
+from xentcompat.results.shape import COUNT, KERNEL_VARIANT, NUMBER, Maybe, problem
+
 
 class Outcome(StrEnum):
     """What a loss or a gradient came out as, against the reference (see the README, "Verdicts")."""
@@ -29,6 +31,21 @@ class Outcome(StrEnum):
 
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 TIERS = ("realistic", "stress")  # what models produce; the dtype's limits (never a row's headline)
+# the JSON a field of each annotated type holds (non-finite numbers are strings on disk; Outcome, parts and
+# relations are checked by their own types)
+_ON_DISK = {"str": str, "str | None": Maybe(str), "float": NUMBER, "float | None": Maybe(NUMBER),
+            "float | str | None": Maybe(NUMBER), "int": COUNT, "bool | None": Maybe(bool),
+            "list[dict] | None": Maybe([KERNEL_VARIANT]), "list[list[str]] | None": Maybe([[str]])}
+
+
+def _fields_problem(cls, value: dict, name: str = "") -> str | None:
+    """The first field of `value` whose JSON does not fit its annotation in `cls`, in words, or None."""
+    for field in fields(cls):
+        shape = _ON_DISK.get(field.type)
+        found = problem(value[field.name], shape, f"{name}.{field.name}") if shape and field.name in value else None
+        if found:
+            return found
+    return None
 
 
 class _Part:
@@ -55,6 +72,9 @@ class _Part:
         unknown = sorted(set(value) - known)
         if unknown:
             raise ValueError(f"field {name!r}: unknown key {unknown[0]!r}")
+        found = _fields_problem(cls, value, name)
+        if found:
+            raise ValueError(found)
         for key in cls.OUTCOME_FIELDS:
             if value.get(key) not in OUTCOMES:
                 raise ValueError(f"field '{name}.{key}': {value.get(key)!r} is not an outcome")
@@ -98,8 +118,8 @@ class Expectation(_Part):
     reason: str | None = None
     upstream: str | None = None
     kernel_path: str | None = None
-    varies: list | None = None  # the kernel paths whose outcomes differ, where the cause names them
-    also: list | None = None  # other [loss, grad] pairs the cause gives from run to run (an unchecked read)
+    varies: list[dict] | None = None  # the kernel paths whose outcomes differ, where the cause names them
+    also: list[list[str]] | None = None  # other [loss, grad] pairs the cause gives from run to run (an unchecked read)
 
     def allows(self, observed: tuple[str, str]) -> bool:
         """Whether `observed` is what was promised: the outcomes, or one of `also`."""
@@ -203,6 +223,9 @@ class Record:
             raise ValueError(f"field 'tier': {value['tier']!r} is not one of {', '.join(TIERS)}")
         if not isinstance(value["options"], dict):
             raise ValueError("field 'options': expected an object")
+        found = _fields_problem(cls, value)
+        if found:
+            raise ValueError(found)
         typed = {field.name: value[field.name] for field in fields(cls)}
         for name, part in PARTS.items():
             if typed[name] is not None or name != "error":
@@ -236,3 +259,10 @@ def _catalogue_facts() -> dict[str, tuple[str, ...]]:
     from xentcompat.reference.cases import CATALOGUE
 
     return {case.id: tuple(sorted(case.facts)) for case in CATALOGUE}
+
+
+def cell_key_text(record: dict) -> str:
+    """A stored record's cell in one line: API [backend] | case | dtype | device | mode (framework, machine)."""
+    backend = f" [{record['backend']}]" if record.get("backend") else ""
+    return (f"{record['api']}{backend}|{record['case']}|{record['dtype']}|{record['device']}|{record['mode']}"
+            f" ({record['framework']} {record['framework_version']}, {record['machine']})")

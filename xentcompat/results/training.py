@@ -22,6 +22,7 @@ from pathlib import Path
 
 from xentcompat.results.documents import (NONFINITE, ResultsError, decode_number, document_kind, encode, read_json_file,
                                           write_json_atomic)
+from xentcompat.results.shape import COUNT, ENVIRONMENT, NUMBER, POSITIVE, MapOf, Maybe, Object, problem
 
 # the loss variants a training run compares (xentcompat.training.variants declares each framework's)
 KINDS = {
@@ -40,6 +41,18 @@ SCHEMA_VERSION = 1
 RUN_KEY = ("target", "regime", "variant", "seed")
 _STRINGS = ("target", "framework", "regime", "variant", "api", "expression", "initial_weights_sha256",
             "final_weights_sha256")
+
+
+# what the report reads besides the runs (each run is checked by _run_problem)
+REGIME = Object({"name": str, "dtype": str, "learning_rate": POSITIVE, "stress": bool, "description": str})
+TARGET = Object({"name": str}, optional={"skipped": Maybe(str), "failed": Maybe(str), "wall_seconds": NUMBER,
+                                         "train_seconds": Maybe(NUMBER), "runs": COUNT, "environment": MapOf(str)})
+CONFIG = Object({"epochs": COUNT, "regimes": MapOf(REGIME)},
+                optional={"optimizer": Object({}, optional={"momentum": NUMBER}), "seeds": [COUNT], "model": str,
+                          "dataset": Object({}, optional={"name": str}), "batch_size": COUNT, "initialisation": str,
+                          "data_order": str, "grad_norm": str, "nonfinite": str})
+SHAPE = Object({"config": CONFIG, "environments": [ENVIRONMENT],
+                "targets": [TARGET], "runs": [Object({"metrics": MapOf([NUMBER])})]})
 
 
 class TrainingError(ResultsError):
@@ -86,25 +99,17 @@ def check_training(document, where: str) -> dict:
     if document.get("schema_version") != SCHEMA_VERSION:
         raise TrainingError(f"{where}: training schema version {document.get('schema_version')!r}, this suite "
                             f"reads {SCHEMA_VERSION}: re-run `xentcompat train`")
-    config = document.get("config")
-    if not isinstance(config, dict):
-        raise TrainingError(f"{where}: field 'config': expected an object")
-    epochs, regimes = config.get("epochs"), config.get("regimes")
+    found = problem(document, SHAPE)
+    if found:
+        raise TrainingError(f"{where}: {found}")
+    epochs, regimes = document["config"]["epochs"], document["config"]["regimes"]
     if not _is_int(epochs) or epochs < 1:
         raise TrainingError(f"{where}: field 'config.epochs': expected a positive integer, got {epochs!r}")
-    if not isinstance(regimes, dict):
-        raise TrainingError(f"{where}: field 'config.regimes': expected an object")
-    for name in ("environments", "targets", "runs"):
-        if not isinstance(document.get(name), list):
-            raise TrainingError(f"{where}: field {name!r}: expected a list")
-    for index, target in enumerate(document["targets"]):
-        if not isinstance(target, dict) or not isinstance(target.get("name"), str):
-            raise TrainingError(f"{where}: target #{index}: expected an object with a 'name'")
     runs = []
     for index, run in enumerate(document["runs"]):
-        problem = _run_problem(run, epochs, regimes)
-        if problem:
-            raise TrainingError(f"{where}: run #{index}: {problem}")
+        wrong = _run_problem(run, epochs, regimes)
+        if wrong:
+            raise TrainingError(f"{where}: run #{index}: {wrong}")
         runs.append(_decoded(run))
     return {**document, "runs": runs}
 
@@ -162,7 +167,8 @@ def _is_int(value) -> bool:
 
 
 def _is_number(value) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or value in NONFINITE
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or (isinstance(value, str)
+                                                                                and value in NONFINITE)
 
 
 def _decoded(run: dict) -> dict:

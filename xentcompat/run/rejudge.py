@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from xentcompat import expectations
 from xentcompat.adapters import base
 from xentcompat.reference.judging import solve
+from xentcompat.results.record import cell_key_text
 
 DIED_PREFIX = "the process running this cell died before the call returned"
 SET_ASIDE_REASON = ("invalid input on an accelerator recorded as a process that died: not a measurement (a harness "
@@ -176,9 +177,3 @@ def judged(record: dict, api, case, effects, machine: dict) -> dict:
     if finding and repro is None:
         repro = cell_repro(cell, cell.call())
     return {**record, "tags": sorted(case.facts), "expected": expected, "finding": finding, "repro": repro}
-
-
-def cell_key_text(record: dict) -> str:
-    backend = f" [{record['backend']}]" if record.get("backend") else ""
-    return (f"{record['api']}{backend}|{record['case']}|{record['dtype']}|{record['device']}|{record['mode']}"
-            f" ({record['framework']} {record['framework_version']}, {record['machine']})")
