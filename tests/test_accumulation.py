@@ -110,3 +110,13 @@ def test_the_report_states_each_recipe_with_its_numbers(exact_api):
     assert all(row[2].startswith("✓") and row[3].startswith("✗") for row in table.rows)
     [sentence] = recipe_sentences(typed(records))
     assert "in 2 of 2 cells" in sentence and "off by up to" in sentence
+
+
+def test_a_nan_gradient_norm_read_from_disk_is_shown_not_divided(exact_api):
+    """A record read back from results.json holds a nan gradient norm as the string "nan"."""
+    records = [check(Cell(exact_api, case, "float32"), []).record for case in CATALOGUE
+               if case.area == "accumulation"]
+    for record in records:
+        record["grad"] = {**record["grad"], "norm": "nan"}
+    table = accumulation_table(typed(records))
+    assert table.rows and all("‖g‖ ×nan" in cell for row in table.rows for cell in row[2:4])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from xentcompat.report.findings import api_label
+from xentcompat.report.numbers import number
 from xentcompat.report.tables import Table
 from xentcompat.results.record import Record
 
@@ -50,8 +51,8 @@ def _result(record: Record) -> str:
     if not isinstance(value, float) or not isinstance(reference, float) or reference == 0:
         return loss.outcome
     relative = (value - reference) / abs(reference)
-    norm, reference_norm = record.grad.norm, record.grad.reference_norm
-    gradient = f", ‖g‖ ×{norm / reference_norm:.3g}" if norm and reference_norm else ""
+    norm, reference_norm = number(record.grad.norm), number(record.grad.reference_norm)  # "nan" on disk: a nan gradient
+    gradient = f", ‖g‖ ×{norm / reference_norm:.3g}" if norm is not None and reference_norm else ""
     mark = "✓" if (loss.outcome, record.grad.outcome) == ("ok", "ok") else "✗"
     return f"{mark} {value:.4g} ({_percent(relative)}{gradient})"
 
