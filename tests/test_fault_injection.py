@@ -177,3 +177,50 @@ def _still_alive(pids: list[str]) -> list[str]:
         if status.exists() and "\nState:\tZ" not in status.read_text():  # a zombie is gone, not yet reaped
             alive.append(pid)
     return alive
+
+
+def _start_run(tmp_path, kind: str, out: Path) -> subprocess.Popen:
+    """`xentcompat run` of the fault target (XC_FAULT=`kind`, one process) as a command of its own."""
+    cases = tmp_path / "cases.json"
+    cases.write_text(json.dumps({"cases": CASES}))
+    program = ("import sys, tests.fault_target; from xentcompat import cli; "
+               f"sys.exit(cli.main(['run', '--targets', 'fault', '--dtypes', 'float32', '--cases', {str(cases)!r}, "
+               f"'--only-cases', '-n', '1', '--out', {str(out)!r}]))")
+    environment = {**os.environ, "XC_FAULT": kind, "PYTEST_ADDOPTS": "-p tests.fault_target",
+                   "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))}
+    return subprocess.Popen([sys.executable, "-c", program], env=environment, cwd=REPOSITORY,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_a_run_stopped_by_sigterm_keeps_what_it_measured_and_merge_reads_its_part_files(tmp_path, capsys):
+    """SIGTERM while the fourth cell hangs: the three cells measured and the one running (crashed) go into
+    results.partial.json, an earlier results.json is left as it was, and the part files merge on their own."""
+    from xentcompat.run.parts import RecordCounter, parts_dir
+
+    out = tmp_path / "out"
+    (out / "results.json").parent.mkdir()
+    (out / "results.json").write_text("an earlier report")
+    command = _start_run(tmp_path, "hang", out)
+    counter = RecordCounter(parts_dir(out / "shards" / "fault.json"))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and counter()[0] < 3:
+        time.sleep(0.2)
+    time.sleep(1.0)  # the fourth cell has started (and hangs)
+    command.send_signal(signal.SIGTERM)
+    _, error = command.communicate(timeout=60)
+    assert command.returncode == 128 + signal.SIGTERM, error
+    assert (out / "results.json").read_text() == "an earlier report"
+    records = _by_case(read_results(out / "results.partial.json"))
+    assert sorted(records) == ["c0", "c1", "c2", "c3"] and records["c3"]["loss"]["outcome"] == "crashed"
+    assert f"the 4 records measured before the stop are in {out / 'results.partial.json'}" in error
+
+    directory = parts_dir(out / "shards" / "fault.json")
+    assert cli.main(["merge", str(directory / "main.records.jsonl"), str(directory), "--out",
+                     str(tmp_path / "merged")]) == 0
+    merged = read_results(tmp_path / "merged" / "results.json")
+    assert sorted(_by_case(merged)) == ["c0", "c1", "c2", "c3"]
+    assert "read from its part files" in merged["targets"][0]["failed"]
+    assert cli.main(["merge", str(out / "shards"), "--out", str(tmp_path / "refused")]) == 2
+    said = capsys.readouterr().err.strip()
+    assert "\n" not in said and f"part files of stopped shards here: {directory}" in said
+    assert not (tmp_path / "refused" / "results.json").exists()

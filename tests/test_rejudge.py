@@ -103,3 +103,17 @@ def test_a_missing_or_corrupt_document_is_one_line_and_exit_2(tmp_path, capsys):
     assert lines == [f"xentcompat: error: {tmp_path / 'none.json'}: no such results file",
                      lines[1]] and lines[1].startswith(f"xentcompat: error: {tmp_path / 'bad.json.gz'}: corrupt")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_carried_training_document_is_checked_before_anything_is_written(tmp_path, monkeypatch, capsys):
+    from tests.test_training_report import synthetic_training
+
+    _fault_target(monkeypatch)
+    training = synthetic_training()
+    broken = {**training, "runs": [{**training["runs"][0], "seed": "zero"}]}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({**results_document([_fault_record("uniform-zeros", "ok")], []), "training": broken}))
+    assert cli.main(["rejudge", str(path), "--out", str(tmp_path / "out")]) == 2
+    said = capsys.readouterr().err.strip()
+    assert "\n" not in said and f"{path}: field 'training': run #0: field 'seed'" in said
+    assert not (tmp_path / "out" / "results.json").exists()

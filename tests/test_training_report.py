@@ -161,6 +161,13 @@ def test_merging_training_files_of_two_machines(training_file):
     keras_only = {**training, "runs": [r for r in training["runs"] if r["target"] != "torch"]}
     merged = merge_training([keras_only, torch_only, torch_only])
     assert len(merged["runs"]) == len(training["runs"])
+    other_machine = {**torch_only, "environments": [{**torch_only["environments"][0], "machine": "m-other"}]}
+    both = merge_training([torch_only, other_machine, other_machine])
+    assert sorted(str(r["machine"]) for r in both["runs"]) == sorted(
+        ["None"] * len(torch_only["runs"]) + ["m-other"] * len(torch_only["runs"]))  # one machine's runs each once
+    named = [{**run, "machine": "m-third"} for run in torch_only["runs"]]
+    assert len(merge_training([other_machine, {**torch_only, "runs": named}])["runs"]) == 2 * len(named)
+    assert "Runs from 2 machines are pooled" in "\n".join(markdown_section(both))
     with pytest.raises(TrainingError, match="config epochs differ"):
         merge_training([training, {**training, "config": {**training["config"], "epochs": 4}}])
 

@@ -32,7 +32,7 @@ from xentcompat.results.merge import merge_files
 from xentcompat.results.record import Record
 from xentcompat.run import compile_cache, parts
 from xentcompat.run.progress import Progress, progress_display, watching
-from xentcompat.run.salvage import salvage
+from xentcompat.run.salvage import from_parts, parts_directory, salvage, stopped_run
 from xentcompat.run.schedule import longest_first
 from xentcompat.run.stopping import STOP_WITH_PARENT
 
@@ -171,6 +171,7 @@ def run_command(args) -> int:
     for stale in runnable:  # a shard of an earlier run is not this run's
         (shard_dir / f"{stale}.json").unlink(missing_ok=True)
         shutil.rmtree(parts.parts_dir(shard_dir / f"{stale}.json"), ignore_errors=True)
+    _STOPPED_RUN.update(out=args.out, shard_dir=shard_dir, targets=runnable)
     cache = compile_cache.start() if any(map(compile_cache.runs_jax, runnable)) else None
     try:  # one jax compilation cache for the run's shards (see `compile_cache`), removed when they are done
         statuses = _run_shards(runnable, shard_dir, args)
@@ -262,6 +263,7 @@ def _check_run_args(args) -> list[str]:
 
 _CHILDREN: set[subprocess.Popen] = set()
 _SCRATCH: set[Path] = set()
+_STOPPED_RUN: dict = {}  # out, shard_dir, targets of the run in progress, for a stop to keep what it measured
 _CHILDREN_LOCK = threading.Lock()
 
 
@@ -282,7 +284,24 @@ def _stop_children(signum, _frame) -> None:
     for scratch in list(_SCRATCH):
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"xentcompat: stopped by {signal.Signals(signum).name}; the shards were stopped too", file=sys.stderr)
+    _keep_stopped_run()
     os._exit(128 + signum)
+
+
+def _keep_stopped_run() -> None:
+    """What the stopped run measured, into --out/results.partial.json (results.json is left as it was)."""
+    if not _STOPPED_RUN:
+        return
+    out, shard_dir = _STOPPED_RUN["out"], _STOPPED_RUN["shard_dir"]
+    try:
+        document = stopped_run(_STOPPED_RUN["targets"], shard_dir)
+        if document is not None:
+            write_json_atomic(out / "results.partial.json", sealed(document))
+            print(f"xentcompat: the {len(document['records'])} records measured before the stop are in "
+                  f"{out / 'results.partial.json'}; {out / 'results.json'} is left as it was", file=sys.stderr)
+    except (OSError, ValueError) as error:
+        print(f"xentcompat: what was measured is in the part files under {shard_dir} (`xentcompat merge` reads "
+              f"them); writing results.partial.json failed: {error}", file=sys.stderr)
 
 
 def _run_shard(target: str, shard_dir: Path, workers: int, args, progress: Progress, scratch: Path) -> int:
@@ -362,7 +381,10 @@ def _exit_status(document: dict, failed: list[str], strict: bool) -> int:
 
 
 def merge_command(args) -> int:
-    _write_outputs(merge_files(args.shards), args.out)
+    """Results, training and bench files, and the part files of stopped shards (shards/.TARGET.json.parts)."""
+    directories = {path: parts_directory(path) for path in args.shards}
+    stopped = [from_parts(d) for d in dict.fromkeys(d for d in directories.values() if d)]
+    _write_outputs(merge_files([path for path, d in directories.items() if d is None], extra=stopped), args.out)
     return 0
 
 
@@ -373,18 +395,24 @@ def render_command(args) -> int:
 
 def rejudge_command(args) -> int:
     from xentcompat.run.rejudge import rejudge_document
+    from xentcompat.results.bench import check_bench, merge_bench
     from xentcompat.results.merge import merge_documents
+    from xentcompat.results.training import check_training, merge_training
 
     documents = [read_results(path) for path in args.results]
+    trainings = [check_training(d["training"], f"{path}: field 'training'")
+                 for path, d in zip(args.results, documents) if d.get("training")]
+    benches = [check_bench(d["bench"], f"{path}: field 'bench'") for path, d in zip(args.results, documents)
+               if d.get("bench")]
     workers = os.cpu_count() or 1
     rejudged = [rejudge_document(document, workers) for document in documents]
     for path, document in zip(args.results, rejudged):
         _say_rejudged(path, document)
     merged = merge_documents(rejudged)
-    for name in ("training", "bench"):
-        found = [d[name] for d in documents if d.get(name)]
-        if found:
-            merged[name] = found[0]
+    if trainings:
+        merged["training"] = merge_training(trainings)
+    if benches:
+        merged["bench"] = merge_bench(benches)
     _write_outputs(merged, args.out)
     return _exit_status(merged, [], args.strict)
 

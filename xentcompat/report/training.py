@@ -67,7 +67,13 @@ def _intro(training: dict) -> str:
             f"(momentum {optimizer.get('momentum', '?')}), batch {config.get('batch_size', '?')}, {seeds} "
             f"seed{'s' * (seeds != 1)} × {config.get('epochs', '?')} epochs per variant and regime. "
             f"{_sentence(config.get('initialisation', ''))}. Batch order: {config.get('data_order', '')}. "
-            + _same_start(training))
+            + _same_start(training) + _machines(training))
+
+
+def _machines(training: dict) -> str:
+    machines = {str(r.get("machine")) for r in training.get("runs", [])}
+    return (f" Runs from {len(machines)} machines are pooled: a seed counts once per machine that ran it."
+            if len(machines) > 1 else "")
 
 
 def _same_start(training: dict) -> str:

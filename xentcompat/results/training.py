@@ -6,10 +6,11 @@
      "targets": [{"name", "skipped": reason | null, "failed": reason | null, "wall_seconds", "train_seconds",
                   "environment": {variable: value}}],
      "runs": [{"target", "framework", "backend", "regime", "variant", "api", "expression", "matrix_api", "causes",
-               "seed", "metrics": {metric: [one value per epoch]}, "initial_test_accuracy", "first_nonfinite_step",
+               "seed", "machine", "metrics": {metric: [one value per epoch]}, "initial_test_accuracy", "first_nonfinite_step",
                "initial_weights_sha256", "final_weights_sha256", "seconds", "error": null | {"type", "message"}}]}
 
-One run per target × regime × variant × seed. Non-finite numbers are the strings "nan", "inf", "-inf" in the file
+One run per machine × target × regime × variant × seed (a run without "machine", written before runs named theirs,
+is given the machine of its document's environment for its target when merged). Non-finite numbers are the strings "nan", "inf", "-inf" in the file
 (strict JSON) and floats once read. A file that does not hold to this is refused with one line naming the file, the
 run and the field.
 """
@@ -38,7 +39,7 @@ EPOCH_METRICS = ("test_accuracy", "train_loss", "grad_norm", "nonfinite_steps", 
 
 KIND = "training"
 SCHEMA_VERSION = 1
-RUN_KEY = ("target", "regime", "variant", "seed")
+RUN_KEY = ("machine", "target", "regime", "variant", "seed")
 _STRINGS = ("target", "framework", "regime", "variant", "api", "expression", "initial_weights_sha256",
             "final_weights_sha256")
 
@@ -126,8 +127,9 @@ def _run_problem(run, epochs: int, regimes: dict) -> str | None:
         return f"field 'variant': {run['variant']!r} is not one of {', '.join(KINDS)}"
     if not _is_int(run.get("seed")):
         return f"field 'seed': expected an integer, got {run.get('seed')!r}"
-    if run.get("backend") is not None and not isinstance(run["backend"], str):
-        return f"field 'backend': expected a string or null, got {run['backend']!r}"
+    for name in ("backend", "machine"):
+        if run.get(name) is not None and not isinstance(run[name], str):
+            return f"field {name!r}: expected a string or null, got {run[name]!r}"
     if not isinstance(run.get("causes"), list) or not all(isinstance(c, str) for c in run["causes"]):
         return "field 'causes': expected a list of cause ids"
     if run.get("error") is not None:
@@ -194,11 +196,25 @@ def merge_training(documents: list[dict]) -> dict:
             raise TrainingError(f"training files of different experiments cannot be merged (config "
                                 f"{', '.join(differing)} differ)")
     regimes = {name: regime for d in documents for name, regime in d["config"]["regimes"].items()}
-    runs = sorted((r for d in documents for r in d["runs"]), key=lambda r: (run_key(r), _text(r)))
+    runs = sorted((r for d in documents for r in _machines_named(d)), key=lambda r: (run_key(r), _text(r)))
     kept = [run for index, run in enumerate(runs) if index == 0 or run_key(runs[index - 1]) != run_key(run)]
     return training_document({**documents[0]["config"], "regimes": regimes},
                              _distinct(e for d in documents for e in d["environments"]),
                              _distinct(t for d in documents for t in d["targets"]), kept)
+
+
+def _machines_named(document: dict) -> list[dict]:
+    """The document's runs, each naming its machine: a run that does not is given its target's environment's."""
+    machines: dict[str, set[str]] = {}
+    for environment in document["environments"]:
+        if "machine" in environment and "target" in environment:
+            machines.setdefault(environment["target"], set()).add(environment["machine"])
+    return [run if run.get("machine") else {**run, "machine": _only(machines.get(run["target"], set()))}
+            for run in document["runs"]]
+
+
+def _only(names: set[str]) -> str | None:
+    return next(iter(names)) if len(names) == 1 else None
 
 
 def _text(value) -> str:

@@ -66,7 +66,7 @@ def train_target(target: str, config: Config, part: Path) -> None:
                 except Exception as error:  # the framework refused this run; the others still run
                     entry = run_entry(target, frameworks, backend, variant, regime, seed, error=error)
                     said = f"raised {entry['error']['type']}: {entry['error']['message']}"
-                runs.append(entry)
+                runs.append({**entry, "machine": environment["machine"]})
                 write_json_atomic(part, part_document(target, environment, runs, False,
                                                       time.perf_counter() - start))
                 print(f"{target} {regime.name} {variant.api} seed {seed}: {said}", file=sys.stderr, flush=True)
