@@ -402,7 +402,7 @@ def test_a_worker_that_cannot_list_its_target_fails_the_target_with_the_reason(f
     assert failed.startswith("listing its APIs failed (the worker exited with status 5 (see the log")
 
 
-def test_ctrl_c_keeps_what_was_measured_and_skips_the_targets_after(fake_bench_run, monkeypatch):
+def test_ctrl_c_keeps_what_was_measured_and_skips_the_targets_after(fake_bench_run, monkeypatch, tmp_path):
     answers = []
     real_answer = runner.Worker._answer
 
@@ -418,6 +418,12 @@ def test_ctrl_c_keeps_what_was_measured_and_skips_the_targets_after(fake_bench_r
     assert started[0].process.returncode == -signal.SIGTERM
     assert [(t["name"], t["failed"] or t["skipped"]) for t in document["targets"]] == [
         ("torch", "stopped by SIGINT after 1 measurements"), ("jax", "stopped by SIGINT before it ran")]
+    answers.clear()  # stopped again with that document in --out: it is kept, this one goes beside it
+    earlier = (tmp_path / "bench.json").read_bytes()
+    assert commands.run_bench(["torch"], runner.Config((Shape(4, 8),), ("float32",), repeats=1, bandwidth_repeats=1,
+                                                       modes=("eager",)), tmp_path) == 130
+    assert (tmp_path / "bench.json").read_bytes() == earlier
+    assert read_bench(tmp_path / "bench.partial.json")["targets"][0]["failed"].startswith("stopped by SIGINT")
 
 
 def test_sigterm_stops_the_bench_as_ctrl_c_does_and_says_so(fake_bench_run, monkeypatch):
@@ -476,3 +482,14 @@ def test_an_apis_id_no_target_lists_is_refused_and_nothing_is_written(fake_bench
 def test_apis_ids_that_are_listed_measure_those_apis_alone(fake_bench_run):
     status, document, _ = fake_bench_run("a,b,c", apis=("b",))
     assert status == 0 and [m["api"] for m in document["measurements"]] == ["b"]
+
+
+def test_cuda_without_a_gpu_measures_nothing_and_keeps_the_earlier_document(fake_bench_run, tmp_path):
+    """--device cuda where no framework sees a GPU: one line saying so, not "no API of torch", and the earlier
+    bench.json left as it was (it was replaced by one of 0 measurements)."""
+    status, document, _ = fake_bench_run("a")
+    earlier = (tmp_path / "bench.json").read_bytes()
+    with pytest.raises(commands.NothingWritten, match=r"^nothing measured \(torch cuda: no such device visible to "
+                                                      r"the framework\); nothing written$"):
+        fake_bench_run("a", device="cuda")
+    assert status == 0 and (tmp_path / "bench.json").read_bytes() == earlier

@@ -236,13 +236,17 @@ def test_bad_train_argument(tmp_path, capsys, argument, message):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_missing_framework_is_skipped_not_an_error(tmp_path, monkeypatch):
+def test_a_missing_framework_is_skipped_and_nothing_to_train_writes_nothing(tmp_path, monkeypatch, capsys,
+                                                                              training_file):
+    """Every target skipped: exit 2 in one line with the reasons, and an earlier training.json is left as it was
+    (it was replaced by a document of 0 runs)."""
     monkeypatch.setattr(runner, "skip_reason", lambda target: f"{target} is not installed (target {target})")
-    assert cli.main(["train", "--targets", "torch", "jax", "--out", str(tmp_path)]) == 0
-    training = read_training(tmp_path / "training.json")
-    assert training["runs"] == [] and [t["skipped"] for t in training["targets"]] == [
-        "torch is not installed (target torch)", "jax is not installed (target jax)"]
-    assert "| torch | skipped | — | torch is not installed (target torch) |" in (tmp_path / "training.md").read_text()
+    earlier = training_file.read_bytes()
+    assert cli.main(["train", "--targets", "torch", "jax", "--out", str(training_file.parent)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "xentcompat: error: nothing trained (torch: torch is not installed (target torch); jax: jax is not installed "
+        "(target jax)); nothing written")
+    assert training_file.read_bytes() == earlier and not (training_file.parent / "training.md").exists()
 
 
 def test_sigterm_stops_training_as_ctrl_c_does_and_says_so(tmp_path, monkeypatch):
@@ -265,6 +269,11 @@ def test_sigterm_stops_training_as_ctrl_c_does_and_says_so(tmp_path, monkeypatch
     assert status == 128 + signal.SIGTERM
     assert failed["torch"].startswith("the worker was killed by signal SIGTERM") and \
         failed["jax"] == "stopped by SIGTERM before it ran"
+    # stopped again, now with that document in --out: it is kept, the stopped run's goes beside it
+    earlier = (tmp_path / "training.json").read_bytes()
+    assert cli.main(["train", "--targets", "torch", "--seeds", "1", "--out", str(tmp_path)]) == 128 + signal.SIGTERM
+    assert (tmp_path / "training.json").read_bytes() == earlier
+    assert read_training(tmp_path / "training.partial.json")["targets"][0]["failed"].startswith("the worker was")
 
 
 def test_a_worker_that_dies_is_listed_as_failed_and_the_others_kept(tmp_path, monkeypatch, training_file):
@@ -345,3 +354,30 @@ def test_training_json_is_strict_json(training_file):
     text = training_file.read_text()
     json.loads(text, parse_constant=lambda name: pytest.fail(f"non-standard constant {name}"))
     assert '"nan"' in text and '"inf"' in text
+
+
+def test_run_train_carries_this_runs_training_or_none(tmp_path, monkeypatch, capsys):
+    """`run --train`: nothing to train is a line, not a failed run; a stopped training's partial document is the
+    one merged (not the complete earlier training.json beside it), and an earlier run's partial one never is."""
+    from types import SimpleNamespace
+    from xentcompat import commands
+
+    args = SimpleNamespace(out=tmp_path)
+    (tmp_path / "training").mkdir()
+    (tmp_path / "training" / "training.partial.json").write_text("{}")  # an earlier run's
+
+    def nothing(targets, config, out):
+        raise commands.NothingWritten("nothing trained (torch: scikit-learn is not installed); nothing written")
+
+    monkeypatch.setattr(commands, "run_training", nothing)
+    assert cli._train_beside(["torch"], args) == []
+    assert "xentcompat: training: nothing trained (torch" in capsys.readouterr().err
+    assert not (tmp_path / "training" / "training.partial.json").exists()
+
+    def stopped(targets, config, out):
+        (out / "training.json").write_text("complete, earlier")
+        (out / "training.partial.json").write_text("this run's")
+        return 130
+
+    monkeypatch.setattr(commands, "run_training", stopped)
+    assert cli._train_beside(["torch"], args) == [tmp_path / "training" / "training.partial.json"]

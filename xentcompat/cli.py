@@ -364,11 +364,17 @@ def _write_outputs(document: dict, out: Path) -> None:
 def _train_beside(targets: list[str], args) -> list[Path]:
     """`xentcompat train` on `targets` into DIR/training: its training.json, or nothing when none was written."""
     from xentcompat.training.experiment import Config
-    from xentcompat.commands import run_training
+    from xentcompat.commands import NothingWritten, run_training
 
     out = args.out / "training"
-    run_training(targets, Config(), out)
-    found = out / "training.json"
+    partial = out / "training.partial.json"
+    partial.unlink(missing_ok=True)  # an earlier run's, not this one's
+    try:
+        run_training(targets, Config(), out)
+    except NothingWritten as error:
+        print(f"xentcompat: training: {error}", file=sys.stderr)
+        return []
+    found = partial if partial.exists() else out / "training.json"
     return [found] if found.exists() else []
 
 
@@ -430,7 +436,7 @@ def _say_rejudged(path: Path, document: dict) -> None:
 
 def train_command(args) -> int:
     from xentcompat.training.experiment import REGIMES, Config
-    from xentcompat.commands import run_training
+    from xentcompat.commands import NothingWritten, run_training
 
     targets = args.targets or list(TARGETS)
     unknown = [t for t in targets if t not in TARGETS]
@@ -442,12 +448,15 @@ def train_command(args) -> int:
         raise UsageError(f"unknown regime {unknown[0]!r}; known: {', '.join(REGIMES)}")
     config = Config(seeds=_positive_count(args.seeds, "--seeds"), epochs=_positive_count(args.epochs, "--epochs"),
                     regimes=tuple(dict.fromkeys(regimes)))
-    return run_training(list(dict.fromkeys(targets)), config, args.out)
+    try:
+        return run_training(list(dict.fromkeys(targets)), config, args.out)
+    except NothingWritten as error:
+        raise UsageError(str(error)) from None
 
 
 def bench_command(args) -> int:
     from xentcompat.bench.runner import bench_config
-    from xentcompat.commands import UnknownApis, run_bench
+    from xentcompat.commands import NothingWritten, run_bench
 
     targets = list(dict.fromkeys(args.targets or TARGETS))
     unknown = [t for t in targets if t not in TARGETS]
@@ -459,7 +468,7 @@ def bench_command(args) -> int:
         raise UsageError(str(error)) from None
     try:
         return run_bench(targets, config, args.out)
-    except UnknownApis as error:
+    except NothingWritten as error:
         raise UsageError(str(error)) from None
 
 

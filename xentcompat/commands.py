@@ -1,10 +1,14 @@
 """`xentcompat bench` and `xentcompat train` as commands: measure (`bench.runner`, `training.runner`), write the
 document, render its section (`report.bench`, `report.training`) as a page and Markdown of its own, and say what was
 written. The exit status: 0 when every target that could run finished, 3 when one failed (the others kept), 130 when
-Ctrl-C stopped it and 143 when SIGTERM did (what was measured is written)."""
+Ctrl-C stopped it and 143 when SIGTERM did (what was measured is written). A document that is not complete (stopped,
+or a target failed) does not replace a complete earlier one in --out: it goes to bench.partial.json or
+training.partial.json beside it. Nothing measured at all (every target skipped, no device to run on) is an error in
+one line, with nothing written."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from xentcompat.bench import runner as bench_runner
@@ -29,24 +33,52 @@ def write_bench_outputs(document: dict, out: Path) -> None:
     write_text_atomic(out / "bench.html", bench_page(document))
 
 
-class UnknownApis(ValueError):
+class NothingWritten(ValueError):
+    """Nothing was measured (every target skipped, no device, an unknown --apis id): nothing is written."""
+
+
+class UnknownApis(NothingWritten):
     """`--apis` named an id no target that ran lists: nothing is written."""
 
 
+def _refuse_nothing_measured(document: dict, found: list, stopped: bool, noun: str) -> None:
+    if found or stopped or any(t.get("failed") for t in document["targets"]):
+        return
+    reasons = [f"{t['name']}: {t['skipped']}" for t in document["targets"] if t.get("skipped")]
+    reasons += [f"{t['name']} {why}" for t in document["targets"] for why in t.get("devices_skipped") or ()]
+    if reasons:  # none: an --apis id no target lists (said by _refuse_unknown_apis)
+        raise NothingWritten(f"nothing {noun} ({'; '.join(reasons)}); nothing written")
+
+
 def run_bench(targets: list[str], config: BenchConfig, out: Path) -> int:
-    """`xentcompat bench`: measure, write bench.json, bench.md and bench.html; the exit status. UnknownApis, with
-    nothing written, when an `--apis` id is no API of the targets run (each target lists its APIs in its worker)."""
+    """`xentcompat bench`: measure, write bench.json, bench.md and bench.html; the exit status. NothingWritten, with
+    nothing written, when nothing was measured or an `--apis` id is no API of the targets run (each target lists its
+    APIs in its worker)."""
     with sigterm_as_ctrl_c():
         document = bench_runner.bench(targets, config, out)
-    _refuse_unknown_apis(config, document, targets)
-    write_bench_outputs(document, out)
     measured = document["measurements"]
     failed = [t["name"] for t in document["targets"] if t.get("failed")]
-    print(f"xentcompat: {len(measured)} measurements ({sum(1 for m in measured if m.get('error'))} could not run) "
-          f"in {document['wall_seconds']:.0f} s; wrote {out / BENCH_FILE}, {out / 'bench.md'} and "
-          f"{out / 'bench.html'}")
     stopped = any(str(t.get("failed", "")).startswith("stopped by SIG") for t in document["targets"])
+    _refuse_nothing_measured(document, measured, stopped, "measured")
+    _refuse_unknown_apis(config, document, targets)
+    wrote = _write_or_keep(document, out, BENCH_FILE, not failed, write_bench_outputs, write_bench)
+    print(f"xentcompat: {len(measured)} measurements ({sum(1 for m in measured if m.get('error'))} could not run) "
+          f"in {document['wall_seconds']:.0f} s; wrote {wrote}")
     return 128 + stopped_by() if stopped else (3 if failed else 0)
+
+
+def _write_or_keep(document: dict, out: Path, name: str, complete: bool, write_outputs, write_document) -> str:
+    """Write the document and its pages; a document that is not complete goes to NAME.partial.json instead when a
+    complete earlier NAME is there (left as it was, with its pages). What was written, in words."""
+    earlier = out / name
+    if complete or not earlier.exists():
+        write_outputs(document, out)
+        stem = name.removesuffix(".json")
+        return f"{earlier}, {out / (stem + '.md')} and {out / (stem + '.html')}"
+    partial = out / f"{name.removesuffix('.json')}.partial.json"
+    write_document(partial, document)
+    print(f"xentcompat: kept the earlier {earlier} (this document is not complete)", file=sys.stderr)
+    return str(partial)
 
 
 def _refuse_unknown_apis(config: BenchConfig, document: dict, targets: list[str]) -> None:
@@ -72,10 +104,11 @@ def run_training(targets: list[str], config: TrainingConfig, out: Path) -> int:
     """`xentcompat train`: train, write training.json, training.md, training.html and the plots; the exit status."""
     with sigterm_as_ctrl_c():
         document, interrupted = training_runner.train(targets, config, out)
-    write_training_outputs(document, out)
     failed = [t["name"] for t in document["targets"] if t.get("failed")]
+    _refuse_nothing_measured(document, document["runs"], interrupted, "trained")
+    wrote = _write_or_keep(document, out, TRAINING_FILE, not (failed or interrupted), write_training_outputs,
+                           write_training)
     trained = [t for t in document["targets"] if not t.get("skipped")]
     times = ", ".join(f"{t['name']} {t['wall_seconds']:.0f} s" for t in trained)
-    print(f"xentcompat: {len(document['runs'])} training runs ({times}); wrote {out / TRAINING_FILE}, "
-          f"{out / 'training.md'} and {out / 'training.html'}")
+    print(f"xentcompat: {len(document['runs'])} training runs ({times}); wrote {wrote}")
     return 128 + stopped_by() if interrupted else (3 if failed else 0)
