@@ -63,3 +63,39 @@ def test_the_report_says_how_many_relations_held(fake_apis):
     report = render_markdown(results_document([record], []))
     assert "## Metamorphic relations" in report and f"{len(record['relations'])} relations checked, none broken" \
         in report
+
+
+def test_a_broken_relation_names_what_broke_with_both_values(fake_apis):
+    record = check(Cell(fake_apis["fake.not_shift_invariant"], by_id("large-offset-1e4"), "float64"), []).record
+    shift = next(relation for relation in record["relations"] if relation["relation"] == "shift")
+    assert shift["broke"] == "loss" and shift["detail"].startswith("loss ")
+    original, transformed = shift["loss"], shift["transformed"]
+    assert f"{original:.6g} from the input, {transformed:.6g} from the transformed one" in shift["detail"]
+    assert broken_relations_table(typed([record])).rows[0][-1] == shift["detail"]
+
+
+@pytest.mark.parametrize("a, b, broken, said", [
+    ([0.5, 0.25], [0.5, 0.25], False, None),
+    ([0.5, 0.25], [0.5, float("nan")], True, "[1] 0.25 from the input, nan from the transformed one"),
+    ([0.5, float("inf")], [0.5, float("inf")], False, None),
+    ([0.5, float("nan")], [0.5, float("nan")], False, None),
+    ([0.5, 0.25], [0.5, 0.375], True, "[1] 0.25 from the input, 0.375 from the transformed one (1.25e+14 units)"),
+])
+def test_difference_names_the_worst_element(a, b, broken, said):
+    import numpy as np
+    from xentcompat.run.metamorphic import difference
+
+    units, detail = difference(np.array(a), np.array(b), 1e-15, 0.0)
+    assert (detail is not None) == broken and detail == said
+
+
+def test_a_record_that_does_not_name_what_broke_is_described_by_its_numbers():
+    from xentcompat.report.relations import what_broke
+    from xentcompat.results.record import Relation
+
+    assert what_broke(Relation("split", False, 11.76, 11.76, 0.0)) == (
+        "a value non-finite in one result only (loss or gradient: not named in this record); finite values within 0 "
+        "units")
+    assert what_broke(Relation("shift", False, 2.5, 2.5, 2.17e6)) == \
+        "loss or gradient, by 2.17e+06 units (not named in this record)"
+    assert what_broke(Relation("split", False, 1.0, None, None)).startswith("no comparable result")

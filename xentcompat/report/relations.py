@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from xentcompat.report.findings import api_label
 from xentcompat.report.tables import Table
-from xentcompat.results.record import Record
+from xentcompat.reference.errors import TOLERANCE_UNITS
+from xentcompat.results.record import Record, Relation
 
 INTRO = ("Relations that need no reference: the loss must not change when a constant is added to a row (`shift`), "
          "when the classes are reordered with their labels (`permute`), or when the batch is split and recombined "
@@ -21,19 +22,32 @@ def checked_count(records: list[Record]) -> tuple[int, int]:
 
 
 def broken_relations_table(records: list[Record]) -> Table | None:
-    """api × case × dtype × relation rows of the broken relations, with both losses; None when none broke."""
+    """api × case × dtype × relation rows of the broken relations: both losses, and what broke with its two values;
+    None when none broke."""
     rows = []
     for record in records:
         for relation in record.relations or []:
             if relation.holds or relation.skipped:
                 continue
             rows.append((api_label(record), record.case, record.dtype, relation.relation,
-                         _number(relation.loss), _number(relation.transformed),
-                         "did not return" if relation.error_units is None else f"{relation.error_units:.3g}"))
+                         _number(relation.loss), _number(relation.transformed), what_broke(relation)))
     if not rows:
         return None
-    return Table(("api", "case", "dtype", "relation", "loss", "loss from the transformed input",
-                  "largest difference (units)"), tuple(sorted(rows)))
+    return Table(("api", "case", "dtype", "relation", "loss", "loss from the transformed input", "what broke"),
+                 tuple(sorted(rows)))
+
+
+def what_broke(relation: Relation) -> str:
+    """The quantity that broke and its worst element, from the record; a record that does not name it (written
+    before relations did) is described by what its numbers allow."""
+    if relation.detail:
+        return relation.detail
+    if relation.error_units is None:
+        return "no comparable result (the call raised, or a result of another shape)"
+    if relation.error_units <= 2 * TOLERANCE_UNITS:
+        return (f"a value non-finite in one result only (loss or gradient: not named in this record); finite values "
+                f"within {relation.error_units:.3g} units")
+    return f"loss or gradient, by {relation.error_units:.3g} units (not named in this record)"
 
 
 def _number(value) -> str:

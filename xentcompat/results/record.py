@@ -148,7 +148,7 @@ class Relation(_Part):
     """A metamorphic relation checked on the cell (run/metamorphic.py)."""
 
     OUTCOME_FIELDS = ()
-    OMITTED_WHEN_NONE = ("skipped",)
+    OMITTED_WHEN_NONE = ("skipped", "broke", "detail")
 
     relation: str
     holds: bool | None  # None: not checked (see `skipped`)
@@ -156,6 +156,8 @@ class Relation(_Part):
     transformed: float | str | None  # the loss the relation gives back from the transformed input(s)
     error_units: float | None  # the largest difference, loss or gradient, in units
     skipped: str | None = None  # why it was not checked
+    broke: str | None = None  # what broke: "loss", "gradient", "loss and gradient" or "no result"
+    detail: str | None = None  # the worst element that broke it, with both values
 
 
 @dataclass(frozen=True)

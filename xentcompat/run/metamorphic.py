@@ -41,8 +41,11 @@ def check_relations(api: LossApi, call: Call, original: Returned, loss_unit, gra
             continue
         calls, combine = plan
         results = [capture(api, replace(call, problem=problem)) for problem in calls]
-        if not all(isinstance(result, Returned) for result in results):
-            found.append(Relation(name, False, _worst(original.loss), None, None))
+        failed = next((result for result in results if not isinstance(result, Returned)), None)
+        if failed is not None:
+            said = f"{getattr(failed, 'type', type(failed).__name__)}: {getattr(failed, 'message', '')}"[:160]
+            found.append(Relation(name, False, _worst(original.loss), None, None, broke="no result",
+                                  detail=f"the call on the transformed input did not return ({said})"))
             continue
         loss, grad, slack = combine(results)
         found.append(_compare(name, original, loss, grad, loss_unit, grad_unit, slack))
@@ -57,21 +60,54 @@ def _skipped(name: str, original: Returned, shape: tuple[int, int]) -> Relation:
 
 
 def _compare(name, original: Returned, loss, grad, loss_unit, grad_unit, slack) -> Relation:
-    pairs = ((np.asarray(original.loss, np.float64), np.asarray(loss, np.float64), loss_unit, slack),
-             (np.asarray(original.grad, np.float64), np.asarray(grad, np.float64), grad_unit, 0.0))
-    if any(a.shape != b.shape for a, b, _, _ in pairs):
-        return Relation(name, False, _worst(original.loss), _worst(loss), None)
-    holds, largest = True, 0.0
-    for a, b, unit, extra in pairs:
-        finite = np.isfinite(a) & np.isfinite(b)
-        same_nonfinite = np.array_equal(np.where(finite, 0.0, a), np.where(finite, 0.0, b), equal_nan=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            units = np.where(finite, np.abs(a - b) / np.broadcast_to(unit, a.shape), 0.0)
-            allowed = 2 * TOLERANCE_UNITS + np.where(finite, np.broadcast_to(extra, a.shape) /
-                                                     np.broadcast_to(unit, a.shape), 0.0)
-        holds = holds and same_nonfinite and bool(np.all(units <= allowed))
-        largest = max(largest, float(np.max(units, initial=0.0)))
-    return Relation(name, holds, _worst(original.loss), _worst(loss), largest)
+    """The relation between the original result and the one it gives back: whether it holds, the largest difference
+    in units, and which quantity broke with its worst element's two values."""
+    pairs = (("loss", np.asarray(original.loss, np.float64), np.asarray(loss, np.float64), loss_unit, slack),
+             ("gradient", np.asarray(original.grad, np.float64), np.asarray(grad, np.float64), grad_unit, 0.0))
+    broken = [(q, a.shape, b.shape) for q, a, b, _, _ in pairs if a.shape != b.shape]
+    if broken:
+        quantity, before, after = broken[0]
+        return Relation(name, False, _worst(original.loss), _worst(loss), None, broke=quantity,
+                        detail=f"{quantity} of shape {after} for {before}")
+    largest, broke, details = 0.0, [], []
+    for quantity, a, b, unit, extra in pairs:
+        units, detail = difference(a, b, unit, extra)
+        largest = max(largest, units)
+        if detail:
+            broke.append(quantity)
+            details.append(f"{quantity} {detail}")
+    return Relation(name, not broke, _worst(original.loss), _worst(loss), largest,
+                    broke=" and ".join(broke) or None, detail="; ".join(details) or None)
+
+
+def difference(a: np.ndarray, b: np.ndarray, unit, extra) -> tuple[float, str | None]:
+    """(the largest difference of finite pairs in units, the worst element that breaks the relation in words or
+    None): an element breaks it when one of the two is not finite and they differ, or when they differ by more than
+    twice the tolerance (plus `extra`, the shift's rounding) in units."""
+    unit, extra = np.broadcast_to(unit, a.shape), np.broadcast_to(extra, a.shape)
+    finite = np.isfinite(a) & np.isfinite(b)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        units = np.where(finite, np.abs(a - b) / unit, 0.0)
+        allowed = 2 * TOLERANCE_UNITS + np.where(finite, extra / unit, 0.0)
+    nonfinite = ~finite & ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    largest = float(np.max(units, initial=0.0))
+    if np.any(nonfinite):
+        at = np.unravel_index(int(np.argmax(nonfinite)), a.shape) if a.ndim else ()
+        return largest, f"{_at(at)}{_value(a[at])} from the input, {_value(b[at])} from the transformed one"
+    excess = np.where(finite, units - allowed, -np.inf)
+    if a.size == 0 or not np.any(excess > 0):
+        return largest, None
+    at = np.unravel_index(int(np.argmax(excess)), a.shape) if a.ndim else ()
+    return largest, (f"{_at(at)}{_value(a[at])} from the input, {_value(b[at])} from the transformed one "
+                     f"({float(units[at]):.3g} units)")
+
+
+def _at(index: tuple) -> str:
+    return f"[{', '.join(str(int(i)) for i in index)}] " if index else ""
+
+
+def _value(number) -> str:
+    return f"{float(number):.6g}"
 
 
 def _shift(problem: Problem, dtype: str):
