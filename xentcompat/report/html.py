@@ -55,7 +55,7 @@ def render_html(document: dict, today: datetime.date | None = None, records: lis
     findings = collect(records, document.get("causes"))
     kinds = decision.cause_kinds(document)
     rows = decision.decision_rows(records, kinds)
-    first_screen = [html_decision.answer_section(rows, document.get("training"))] if rows else []
+    first_screen = [html_decision.answer_section(rows, document.get("training"), document.get("bench"))] if rows else []
     stress = html_decision.stress_section(decision.decision_rows(records, kinds, decision.STRESS_COLUMNS))
     sections = [_run(document), _skipped(document), _guidance(records, kinds), _training(document, findings),
                 _plots(records),

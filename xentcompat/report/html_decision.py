@@ -9,9 +9,10 @@ import re
 from html import escape
 
 from xentcompat.report import decision
+from xentcompat.report.decision_cost import legend as cost_legend, with_cost
 from xentcompat.report.decision_training import TRAINING_COLUMN, with_training
 
-MARK_CLASS = {"✓": "d-good", "✗": "d-bad", "ℹ": "d-note", "—": "d-none"}
+MARK_CLASS = {"✓": "d-good", "✗": "d-bad", "ℹ": "d-note", "—": "d-none", "": "d-cost"}
 CSS = """
 .answer { margin: .3em 0 .4em; padding-left: 1.2em; font-size: .86em; line-height: 1.3; }
 .answer li { margin: .1em 0; }
@@ -36,13 +37,15 @@ details.framework > summary span { font-weight: 400; color: #4a535c; }
 OPEN_ROWS = 12  # the frameworks opened on the first screen, in order, while their rows add up to at most this
 
 
-def answer_section(rows: list[decision.Row], training: dict | None = None) -> str:
-    columns = decision.COLUMNS + ((TRAINING_COLUMN,) if with_training(rows, training) else ())
+def answer_section(rows: list[decision.Row], training: dict | None = None, bench: dict | None = None) -> str:
+    cost = with_cost(rows, bench)
+    columns = decision.COLUMNS + ((TRAINING_COLUMN,) if with_training(rows, training) else ()) + (
+        (cost,) if cost else ())
     sentences = "".join(f"<li>{_inline(text)}</li>" for text in decision.verdict_sentences(rows))
     return "\n".join([
         '<section id="answer">', '<h2 class="first">Which loss API?</h2>', f'<ul class="answer">{sentences}</ul>',
-        *framework_tables(rows, columns), f'<p class="legend">{escape(decision.DECISION_INTRO)}</p>',
-        "</section>"])
+        *framework_tables(rows, columns),
+        f'<p class="legend">{escape(decision.DECISION_INTRO)} {_inline(cost_legend(cost))}</p>', "</section>"])
 
 
 def framework_tables(rows: list[decision.Row], columns) -> list[str]:
@@ -87,7 +90,7 @@ def decision_table(rows: list[decision.Row], columns) -> str:
 
 
 def _cell(cell: decision.Cell) -> str:
-    text = escape(f"{cell.mark} {cell.text}")
+    text = escape(f"{cell.mark} {cell.text}".strip())
     if cell.findings:
         first, *more = cell.findings
         text = (f'<a href="#{escape(first.lower())}" title="{escape(first)}">{text}</a>'

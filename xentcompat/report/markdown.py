@@ -16,6 +16,7 @@ from xentcompat.report import decision, devices, hardware, relations
 from xentcompat.report.accumulation import accumulation_intro, accumulation_table
 from xentcompat.report.bench import markdown_section as bench_section
 from xentcompat.report.conventions import EMPTY_INTRO, SMOOTHING_INTRO, empty_denominators_table, smoothing_table
+from xentcompat.report.decision_cost import legend as cost_legend, with_cost
 from xentcompat.report.decision_training import TRAINING_COLUMN, with_training
 from xentcompat.report.findings import Finding, collect
 from xentcompat.report.guidance import guidance
@@ -55,7 +56,7 @@ def render_markdown(document: dict, today: datetime.date | None = None, records:
     records = decision.typed(document.get("records", [])) if records is None else records
     findings = collect(records, document.get("causes"))
     kinds = decision.cause_kinds(document)
-    answer = _answer(records, kinds, document.get("training"))
+    answer = _answer(records, kinds, document.get("training"), document.get("bench"))
     findings_first = not answer  # no API the decision table lists (a check of a user's loss): what deviates first
     lines = [
         f"# {title(document)}",
@@ -137,13 +138,15 @@ def _targets(document: dict) -> list[str]:
     return lines
 
 
-def _answer(records, kinds: dict[str, str], training: dict | None) -> list[str]:
+def _answer(records, kinds: dict[str, str], training: dict | None, bench: dict | None) -> list[str]:
     rows = decision.decision_rows(records, kinds)
     if not rows:
         return []
-    columns = decision.COLUMNS + ((TRAINING_COLUMN,) if with_training(rows, training) else ())
+    cost = with_cost(rows, bench)
+    columns = decision.COLUMNS + ((TRAINING_COLUMN,) if with_training(rows, training) else ()) + (
+        (cost,) if cost else ())
     return ["## Which loss API?", "", *(f"- {_escape_sentence(text)}" for text in decision.verdict_sentences(rows)),
-            "", decision.DECISION_INTRO, "", *_decision_table(rows, columns), ""]
+            "", f"{decision.DECISION_INTRO} {cost_legend(cost)}", "", *_decision_table(rows, columns), ""]
 
 
 def _training(training: dict | None, findings: list[Finding]) -> list[str]:
@@ -178,7 +181,7 @@ def _decision_table(rows, columns) -> list[str]:
 def decision_cell_markdown(cell: decision.Cell) -> str:
     """The mark and the number, linked to the first finding; further findings as +links."""
     if not cell.findings:
-        return _escape(f"{cell.mark} {cell.text}")
+        return _escape(f"{cell.mark} {cell.text}".strip())
     first, *more = cell.findings
     extra = "".join(f" [+](#{anchor(f)})" for f in more)
     return f"[{_escape(f'{cell.mark} {cell.text}')}](#{anchor(first)}){extra}"
