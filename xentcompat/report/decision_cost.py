@@ -5,7 +5,9 @@ One shape for the whole column, so the rows compare: float32 on the CPU, eager, 
 most of the table's choices were timed. A cell gives the median forward + backward time, the peak memory (`≥` where
 the bench could only bound it from below) and, for a choice that is not its framework's first fused loss, the time
 as a multiple of that loss's on the same backend; a call that failed there says so ("out of memory": the bench caps
-each worker's memory). Keras rows name the backends. A choice the bench did not time reads "— not timed". A cost is no verdict: its cell has no mark. With no bench in the document there is no column, and the legend says how to get one.
+each worker's memory). Keras rows name the backends. A choice the bench did not time reads "— not timed". A cost
+is no verdict: its cell has no mark. With no bench in the document there is no column, and the legend says how to
+get one.
 """
 
 from __future__ import annotations
