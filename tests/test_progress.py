@@ -97,3 +97,37 @@ def test_the_longest_shards_start_first(monkeypatch):
     assert measured[0] == "jax" and schedule.longest_first(sorted(measured)) == measured
     monkeypatch.setitem(base.TARGETS, "huggingface", replace(base.TARGETS["huggingface"], eager_seconds=None))
     assert schedule.longest_first(["torch", "huggingface"]) == ["huggingface", "torch"]  # not yet measured: early
+
+
+OVERALL = re.compile(r"^xentcompat: all (?P<targets>\d+) targets: (?P<finished>\d+) done, (?P<done>\d+)"
+                     r"(/(?P<total>\d+))? cells( \((?P<percent>\d+)%\))?, .* elapsed(, about .* left)?$")
+
+
+def test_with_several_targets_an_overall_line_sums_them_and_says_how_many_are_done():
+    stream = io.StringIO()
+    with progress_display("cells", stream=stream, live=False) as progress:
+        progress.add("torch")
+        progress.add("jax")
+        progress.update("torch", 10, 20)  # jax's total not known yet: no share of the whole
+        for done in range(11, 21):
+            progress.update("torch", done)
+        progress.finish("torch")
+        progress.update("jax", 5, 20)
+        for done in range(6, 21):
+            progress.update("jax", done)
+        progress.finish("jax")
+    overall = [OVERALL.match(line) for line in stream.getvalue().splitlines() if line.startswith("xentcompat: all ")]
+    assert all(overall), stream.getvalue()
+    assert [(m["finished"], m["done"], m["total"]) for m in overall][:2] == [("1", "20", None), ("1", "25", "40")]
+    assert [int(m["percent"]) for m in overall[1:]] == [62, 70, 80, 90, 100]  # then each tenth of the whole
+    assert overall[-1]["finished"] == "2" and "left" not in stream.getvalue().splitlines()[-1]
+
+
+def test_one_target_has_no_overall_line():
+    stream = io.StringIO()
+    with progress_display("cells", stream=stream, live=False) as progress:
+        progress.add("torch", total=4)
+        for done in range(1, 5):
+            progress.update("torch", done)
+        progress.finish("torch")
+    assert "all " not in stream.getvalue()

@@ -226,6 +226,8 @@ def _run_shards(targets: list[str], shard_dir: Path, args) -> dict[str, int]:
     _SCRATCH.add(scratch)
     try:
         with progress_display("cells") as progress, ThreadPoolExecutor(at_once) as pool:
+            for target in order:  # every target counted from the start: the overall line names them all
+                progress.add(target)
             statuses = pool.map(lambda target: _run_shard(target, shard_dir, per_shard, args, progress, scratch),
                                 order)
             found = dict(zip(order, statuses))

@@ -6,7 +6,12 @@ passes another tenth of its total, and when it finishes:
 
     xentcompat: torch: 120/1187 cells (10%), 35 s elapsed, about 5 min 10 s left
 
-The counts come from whoever runs the work: `Progress.update(name, done, total)` sets them (from a shard's own
+With more than one target, an overall line follows the same rule over the sum of their counts, once every target's
+total is known, naming how many targets are done:
+
+    xentcompat: all 6 targets: 2 done, 3400/5951 cells (57%), 4 min 10 s elapsed, about 3 min 5 s left
+
+(on a terminal, a bar of its own). The counts come from whoever runs the work: `Progress.update(name, done, total)` sets them (from a shard's own
 record files, see `watch`), `Progress.advance(name)` counts one more. Usage:
 
     with progress_display("cells") as progress:
@@ -55,14 +60,16 @@ class Progress:
     def __init__(self, unit: str, stream: TextIO, live: bool):
         self.unit, self.stream, self.lock = unit, stream, threading.Lock()
         self.tasks: dict[str, _Task] = {}
+        self.overall, self.finished_said = _Task(None), 0
         self.bars = _bars(stream, unit) if live else None
         self.ids: dict[str, int] = {}
 
     def add(self, name: str, total: int | None = None) -> None:
-        """Start showing `name` (its total may come later, with `update`)."""
+        """Start showing `name` (its total may come later, with `update`); adding it again (when its work starts)
+        starts its clock again."""
         with self.lock:
             self.tasks[name] = _Task(total)
-            if self.bars is not None:
+            if self.bars is not None and name not in self.ids:
                 self.ids[name] = self.bars.add_task(name, total=total)
 
     def update(self, name: str, done: int, total: int | None = None) -> None:
@@ -72,12 +79,14 @@ class Progress:
             task.done, task.total = done, task.total if total is None else total
             task.first = task.first or ((time.monotonic(), done) if done else None)
             self._show(name, task)
+            self._show_overall()
 
     def advance(self, name: str, count: int = 1) -> None:
         with self.lock:
             task = self.tasks[name]
             task.done += count
             self._show(name, task)
+            self._show_overall()
 
     def finish(self, name: str) -> None:
         """`name` is done (whatever its count reached): its last line, once."""
@@ -90,6 +99,32 @@ class Progress:
                 self.stream.write(plain_line(name, task.done, task.total, time.monotonic() - task.start,
                                              self.unit) + "\n")
                 self.stream.flush()
+            self._show_overall()
+
+    def _show_overall(self) -> None:
+        """The sum over the targets (with more than one): with a share and the time left once every total is known,
+        else a line each time another target is done; its last line when all are."""
+        tasks = list(self.tasks.values())
+        if len(tasks) < 2:
+            return
+        overall, finished = self.overall, sum(1 for t in tasks if t.finished)
+        known = all(task.total is not None for task in tasks)
+        overall.done, overall.total = sum(t.done for t in tasks), sum(t.total for t in tasks) if known else None
+        overall.first = overall.first or ((time.monotonic(), overall.done) if overall.done else None)
+        if self.bars is not None:
+            if "all" not in self.ids:
+                self.ids["all"] = self.bars.add_task(f"all {len(tasks)} targets")
+            self.bars.update(self.ids["all"], completed=overall.done, total=overall.total)
+            return
+        step = (STEPS if finished == len(tasks) else
+                min(STEPS - 1, overall.done * STEPS // max(overall.total, 1)) if known else -1)
+        if step > overall.step or finished > self.finished_said:
+            overall.step, self.finished_said = max(step, overall.step), finished
+            left = overall.left() if known and finished < len(tasks) else None
+            line = plain_line(f"all {len(tasks)} targets", overall.done, overall.total,
+                              time.monotonic() - overall.start, self.unit, left)
+            self.stream.write(line.replace("targets: ", f"targets: {finished} done, ", 1) + "\n")
+            self.stream.flush()
 
     def _show(self, name: str, task: _Task) -> None:
         if self.bars is not None:

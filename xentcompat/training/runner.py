@@ -101,6 +101,9 @@ def train(targets: list[str], config: Config, out: Path) -> tuple[dict, bool]:
     parts.mkdir(parents=True, exist_ok=True)
     entries, environments, runs, interrupted = [], [], [], False
     with progress_display("runs") as progress:
+        for target in targets:  # every target that will train counted from the start (the overall line)
+            if skip_reason(target) is None:
+                progress.add(target, planned_runs(target, config))
         for target in targets:
             interrupted = _train_target(target, config, parts, progress, interrupted, (entries, environments, runs))
     return training_document(config_json(config), environments, entries, runs), interrupted
