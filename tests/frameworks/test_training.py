@@ -171,9 +171,10 @@ def test_a_target_without_a_loop_is_skipped_by_train(tmp_path, target):
     done = subprocess.run([sys.executable, "-m", "xentcompat.cli", "train", "--targets", target, "--seeds", "1",
                            "--epochs", "1", "--regimes", "standard", "--out", str(out)], capture_output=True,
                           text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    [entry] = read_training(out / "training.json")["targets"]
-    assert entry["name"] == target and "has no training loop" in entry["skipped"], entry
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 2, done.stderr[-2000:]  # nothing to train: one line, nothing written
+    assert last.startswith(f"xentcompat: error: nothing trained ({target}: ") and "has no training loop" in last, last
+    assert last.endswith("; nothing written") and not (out / "training.json").exists()
 
 
 def test_pytorch_training_runs_the_loss_the_matrix_registers(target):
