@@ -1,5 +1,7 @@
 """The error model's calibration from both sides, per dtype: the largest error of a correct implementation, the
-tolerance, and the smallest error of a catalogued defect. `python -m tests.calibration` prints the table.
+tolerance, and the smallest error of a catalogued defect. `python -m tests.calibration` prints the table, and the same
+two sides measured on the kept report's records (`kept_gap`): per dtype and quantity, the largest error of a cell no
+cause covers, and the smallest error of a cell whose cause says it is inaccurate.
 
 Correct: the stable algorithm of `tests.fused_model.fused`, rounded step by step in the dtype, on a fixed set of
 problems (moderate, offset, spiked, wide, smoothed, weighted, probability targets, every reduction) and the
@@ -140,5 +142,36 @@ def print_table(rows) -> None:
         print(f"| {dtype} | {correct:.3g} | {tolerance:g} | {smallest:.3g} | {name} |")
 
 
+def kept_gap(records: list[dict]) -> list[tuple[str, str, float, str, float, str]]:
+    """(dtype, quantity, largest error of a cell no cause covers, that cell, smallest error of a cell its cause calls
+    inaccurate, that cell) per dtype and quantity, from stored records (errors in units as recorded)."""
+    rows = []
+    for dtype in DTYPE_NAMES:
+        for quantity, field in (("loss", "error_units"), ("grad", "max_error_units")):
+            correct, defect = (0.0, "-"), (float("inf"), "-")
+            for record in records:
+                units = (record.get(quantity) or {}).get(field)
+                if record["dtype"] != dtype or units is None or units != units:
+                    continue
+                where = f"{record['api']} {record['case']} {record['device']} {record['mode']}"
+                expected = record.get("expected") or {}
+                if expected.get("cause") is None:
+                    correct = max(correct, (units, where))
+                elif expected.get(quantity) == "inaccurate" and record[quantity]["outcome"] == "inaccurate":
+                    defect = min(defect, (units, where))
+            rows.append((dtype, quantity, *correct, *defect))
+    return rows
+
+
 if __name__ == "__main__":
+    import json
+    import sys
+    from pathlib import Path
+
     print_table(table())
+    kept = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/report/results.json")
+    print(f"\n{kept}: largest error of a cell no cause covers, smallest of a cell its cause calls inaccurate\n")
+    print("| dtype | quantity | largest uncaused | cell | smallest defect | cell |")
+    print("|---|---|---|---|---|---|")
+    for dtype, quantity, correct, where, defect, cell in kept_gap(json.loads(kept.read_text())["records"]):
+        print(f"| {dtype} | {quantity} | {correct:.3g} | {where} | {defect:.3g} | {cell} |")

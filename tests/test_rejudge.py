@@ -10,6 +10,7 @@ from tests.fault_adapter import FAULT
 from tests.test_records import record
 from xentcompat import cli
 from xentcompat.adapters import base
+from xentcompat.reference.errors import TOLERANCE_UNITS
 from xentcompat.results.documents import read_results, results_document
 from xentcompat.run.harness import DIED
 from xentcompat.run.rejudge import as_device_fault, rejudge_document, rejudge_target, target_of
@@ -19,9 +20,15 @@ def _fault_target(monkeypatch):
     monkeypatch.setitem(base.TARGETS, FAULT.name, FAULT)
 
 
-def _fault_record(case: str, loss: str, grad: str = "ok", **overrides) -> dict:
-    return record(case, loss=loss, framework="fault", framework_version="1.0", api="fault.faulty", machine="M-1",
-                  grad={"outcome": grad, "max_error_units": 0.1, "nan_count": 0, "inf_count": 0}, **overrides)
+def _fault_record(case: str, loss: str, grad: str = "ok", verdict: dict | None = None, **overrides) -> dict:
+    """A record of the fake `fault` target: an `inaccurate` loss is 100 units off; `verdict` replaces the loss's."""
+    found = record(case, loss=loss, framework="fault", framework_version="1.0", api="fault.faulty", machine="M-1",
+                   grad={"outcome": grad, "max_error_units": 0.1, "nan_count": 0, "inf_count": 0}, **overrides)
+    if loss == "inaccurate":
+        found["loss"].update(value=1.5, error_units=100.0)
+    if verdict is not None:
+        found["loss"] = verdict
+    return found
 
 
 def test_records_name_the_target_whose_shard_wrote_them():
@@ -41,6 +48,30 @@ def test_a_cell_is_judged_again_by_todays_expectations(monkeypatch):
     assert (right["expected"]["loss"], right["expected"]["cause"], right["finding"]) == ("ok", None, None)
     assert wrong["finding"].startswith("XC-unexplained-") and wrong["repro"] == "fault.faulty(x, y)"
     assert right["loss"] == records[0]["loss"]  # the measurement is kept as it was
+
+
+def test_an_outcome_judged_from_units_is_judged_again_under_todays_tolerance(monkeypatch):
+    """A record judged `ok` under a looser tolerance reads `inaccurate` once its error in units is over today's
+    (loss and gradient alike); one within it stays `ok`; a non-finite outcome, or an outcome with no error in units
+    (a loss of the wrong shape), is not a judgement of units and is kept."""
+    _fault_target(monkeypatch)
+    over, within = 1.6 * TOLERANCE_UNITS, 0.8 * TOLERANCE_UNITS
+    records = [
+        _fault_record("random-moderate", "ok", verdict={"outcome": "ok", "value": 1.0, "reference": 1.0,
+                                                        "error_units": over}),
+        {**_fault_record("random-moderate", "ok"), "grad": {"outcome": "ok", "max_error_units": over, "nan_count": 0,
+                                                            "inf_count": 0}},
+        _fault_record("random-moderate", "ok", verdict={"outcome": "inaccurate", "value": 1.0, "reference": 1.0,
+                                                        "error_units": within}),
+        _fault_record("random-moderate", "nan", verdict={"outcome": "nan", "value": "nan", "reference": 1.0,
+                                                         "error_units": None}),
+        _fault_record("random-moderate", "ok", verdict={"outcome": "inaccurate", "value": None, "reference": 1.0,
+                                                        "error_units": None}),
+    ]
+    found = rejudge_target("fault", records, []).records
+    assert [(r["loss"]["outcome"], r["grad"]["outcome"]) for r in found] == [
+        ("inaccurate", "ok"), ("ok", "inaccurate"), ("ok", "ok"), ("nan", "ok"), ("inaccurate", "ok")]
+    assert [r["loss"]["error_units"] for r in found[:3]] == [over, 0.0, within]  # the numbers as measured
 
 
 def test_a_record_gets_todays_facts_of_its_input(monkeypatch):

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 from markdown_it import MarkdownIt
 
 from xentcompat.report.wrap import WIDTH, wrapped_markdown
@@ -48,6 +48,7 @@ WORD = st.one_of(st.text("abcxyz", min_size=1, max_size=12), st.sampled_from(
 
 @settings(max_examples=300, deadline=None)
 @given(words=st.lists(WORD, min_size=1, max_size=80), width=st.integers(10, 60), item=st.booleans())
+@example(words=["+", "---", "a", "-", "-"], width=10, item=False)  # a list item whose first line was a rule alone
 def test_a_wrapped_paragraph_or_list_item_renders_the_same(words, width, item):
     line = ("- " if item else "") + " ".join(words)
     wrapped = wrapped_markdown(line, width)

@@ -35,7 +35,8 @@ class Plant:
 
 PLANTS = (
     Plant("tolerance x10", "xentcompat/reference/errors.py",
-          "TOLERANCE_UNITS = 4 * CALIBRATED_MAX_UNITS", "TOLERANCE_UNITS = 40 * CALIBRATED_MAX_UNITS", REFERENCE_TESTS),
+          "TOLERANCE_UNITS = TOLERANCE_MARGIN * CALIBRATED_MAX_UNITS",
+          "TOLERANCE_UNITS = 10 * TOLERANCE_MARGIN * CALIBRATED_MAX_UNITS", REFERENCE_TESTS),
     Plant("lse + 1 in the reference", "xentcompat/reference/softmax_xent.py",
           'outputs["lse"][rows] = m + log1p_t', 'outputs["lse"][rows] = m + log1p_t + 1', REFERENCE_TESTS),
     Plant("softmax x 1e6 in the reference", "xentcompat/reference/softmax_xent.py",

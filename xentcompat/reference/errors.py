@@ -35,11 +35,18 @@ step that reaches training (on logits [40, 0, 0, 0] the non-target elements are 
 -1: zero for them is no error). The element-wise units stay available (`grad_units`) as a detail. No unit is ever
 below the dtype's smallest normal (a result under it may be flushed to zero).
 
-`TOLERANCE_UNITS` is the one constant. `tests/test_error_model.py` calibrates it from both sides: the largest error of
-the stable algorithm of `tests/fused_model.py`, evaluated step by step in each dtype against mpmath on adversarially
-searched problems, stays below `CALIBRATED_MAX_UNITS` (and the tolerance is four times that), while every catalogued
-defect (a loss computed as lse - x_y with lse rounded at the logits' magnitude, softmax applied twice, lse off by an
-ulp, log of an underflowed softmax) lands at least four times above the tolerance.
+`TOLERANCE_UNITS` is the one constant: `TOLERANCE_MARGIN` times `CALIBRATED_MAX_UNITS`, the largest error of a
+correct implementation. `tests/test_error_model.py` calibrates it from both sides: the stable algorithm of
+`tests/fused_model.py`, evaluated step by step in each dtype against mpmath on adversarially searched problems, stays
+below `CALIBRATED_MAX_UNITS`, while every constructed defect (a loss computed as lse - x_y with lse rounded at the
+logits' magnitude, softmax applied twice, lse off by an ulp, log of an underflowed softmax) lands at least four times
+above the tolerance. The margin is 2: real kernels on the catalogue land at most 1.31 units (every framework's
+float64 gradient of a row 30 above the rest at 1.29, Keras' float32 gradient at 128k classes at 1.31: their sums and
+logs are ordered differently from the model's, within the same bound), so twice the calibration leaves them room,
+while a catalogued defect's smallest form (a float32 sum added in order that drops a few dozen terms of a 128k row,
+2.9 units; Keras' probability clip on a bfloat16 row whose target is below 1e-7, 4.1 units) is above it. With a
+margin of 4 those passed in one dtype and failed in the next: whether a defect was seen depended on the dtype, not
+on the mechanism.
 
 Streaming. The units are computed as the reference is (`blocks`): per row chunk, and per class block for wide rows,
 first E_L (it needs the whole row's sum_j p_j (1 + |d_j|)), then the per-class terms. The softmax p is formed block
@@ -68,7 +75,8 @@ from xentcompat.reference.softmax_xent import Result, softmax_of_shifted
 
 ACCUMULATOR = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
 CALIBRATED_MAX_UNITS = 1.25
-TOLERANCE_UNITS = 4 * CALIBRATED_MAX_UNITS
+TOLERANCE_MARGIN = 2
+TOLERANCE_UNITS = TOLERANCE_MARGIN * CALIBRATED_MAX_UNITS
 TEMPORARIES = 8  # float64 block-sized arrays a chunk holds at most
 
 

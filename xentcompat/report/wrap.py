@@ -40,18 +40,19 @@ def _prose_lines(line: str, width: int) -> list[str]:
     indent = " " * (item.end() if item else len(line) - len(line.lstrip()))
     if _STARTS_A_BLOCK.match(line[len(indent):]):
         return [line]  # an item holding a heading, a nested list, a quote, ...: only paragraphs run on
-    lines, rest, first = [], line, True
+    lines, rest = [], line
     while len(rest) > width:
-        cut = _prose_break(rest, width, len(indent) if not first else 0)
+        cut = _prose_break(rest, width, len(indent))
         if cut is None:
             break
         lines.append(rest[:cut].rstrip())
-        rest, first = indent + rest[cut:].lstrip(" "), False
+        rest = indent + rest[cut:].lstrip(" ")
     return lines + [rest]
 
 
 def _prose_break(line: str, width: int, floor: int) -> int | None:
-    """Where to break `line` (an index after a space, at most `width`), or None when no space allows it."""
+    """Where to break `line` (an index after a space, at most `width`), or None when no space allows it; the text
+    before the break (after `floor`: a list item's marker or the continuation's indent) may not be a rule alone."""
     cut = line.rfind(" ", floor + 1, width + 1)
     while cut > floor:
         head = line[floor:cut].strip()

@@ -3,7 +3,10 @@ change, and how records measured on another machine (a GPU, another release) are
 
 Each record's cell is rebuilt from the catalogue (its case by id, its API from the target's adapter, which is imported
 but not called): the facts of its input (its tags), its input conditions, the cause that covers it at the record's framework version and machine, and so
-its `expected` and `finding`. The measured outcomes and numbers are kept as they are. Each target is re-judged in a
+its `expected` and `finding`. The measured numbers are kept as they are; an outcome that is a judgement of them (`ok`
+or `inaccurate`, from the error in units the record holds) is judged again under today's tolerance, so a record
+measured under another tolerance reads as a run today would judge it (a relation keeps its `holds`: its allowance
+per element is not in the record). Each target is re-judged in a
 process of its own (the Keras backend is fixed at import). Two kinds of record are not measurements and leave the
 records:
 
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 
 from xentcompat import expectations
 from xentcompat.adapters import base
+from xentcompat.reference.errors import TOLERANCE_UNITS
 from xentcompat.reference.judging import solve
 from xentcompat.results.record import cell_key_text
 
@@ -130,7 +134,24 @@ def _rejudge_one(record: dict, api, case, effects, machine: dict, found: Rejudge
     if _is_stale_death(record):
         found.set_aside.append({"cell": cell_key_text(record), "reason": SET_ASIDE_REASON})
         return
-    found.records.append(judged(as_device_fault(record), api, case, effects, machine))
+    found.records.append(judged(under_todays_tolerance(as_device_fault(record)), api, case, effects, machine))
+
+
+def under_todays_tolerance(record: dict) -> dict:
+    """`record` with its loss and gradient outcomes judged again from their errors in units where the outcome is a
+    judgement of a finite error (`ok` or `inaccurate`): the error the record holds is the largest of its elements
+    (its worst row for per-row losses), so it is `inaccurate` exactly when that error is over `TOLERANCE_UNITS`."""
+    loss = _judged_again(record["loss"], "error_units")
+    grad = _judged_again(record["grad"], "max_error_units") if record.get("grad") else record.get("grad")
+    return record if (loss, grad) == (record["loss"], record.get("grad")) else {**record, "loss": loss, "grad": grad}
+
+
+def _judged_again(verdict: dict, field: str) -> dict:
+    units = verdict.get(field)
+    if verdict.get("outcome") not in ("ok", "inaccurate") or units is None:
+        return verdict
+    outcome = "inaccurate" if units > TOLERANCE_UNITS else "ok"
+    return verdict if outcome == verdict["outcome"] else {**verdict, "outcome": outcome}
 
 
 def as_device_fault(record: dict) -> dict:
