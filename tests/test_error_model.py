@@ -190,3 +190,35 @@ def test_smoothed_rows_add_the_rounding_of_their_sum():
     c = np.array([0.7 + 0.1, 0.1, 0.1])
     expected = u * (np.sum(c * (2 * np.abs(d) + big_l + e_l)) + (1 + 2) * reference.row_losses[0])
     np.testing.assert_allclose(loss_unit(problem, reference, "float32"), [expected], rtol=1e-12)
+
+
+def _halved_target_error(case_id: str, row: int) -> tuple[str, float]:
+    """A planted bfloat16 kernel: the reference's gradient rounded to bfloat16, the target element of `row` halved;
+    its verdict and error in units."""
+    from xentcompat.reference.cases import by_id
+    from xentcompat.reference.dtypes import round_to
+
+    problem = by_id(case_id).problem("bfloat16", "labels")
+    reference = solve(problem)
+    planted = round_to(reference.grad, "bfloat16")
+    planted[row, problem.labels[row]] *= 0.5
+    verdict = judge_grad(planted, reference.grad, grad_unit(problem, reference, "bfloat16"),
+                         float_type("bfloat16").largest)
+    return verdict.outcome, verdict.max_error_units
+
+
+@pytest.mark.parametrize("case_id, row", [
+    ("neg-inf-nontarget", 1),  # p_y = 0.95 with -inf masks: its target gradient -0.0158 halved is 2.7 units off
+    ("neg-inf-nontarget", 0), ("random-moderate", 3), ("uniform-zeros", 2), ("large-offset-1e4", 0),
+    ("vocab-128k-uniform", 1),
+])
+def test_a_bfloat16_kernel_that_halves_a_target_gradient_is_caught(case_id, row):
+    outcome, units = _halved_target_error(case_id, row)
+    assert outcome == "inaccurate", f"{units:.3g} units"
+
+
+def test_a_halved_target_gradient_that_a_correct_kernel_would_round_to_zero_passes():
+    """A confident row's target gradient, p_y - 1 = -2e-13 on logits 30 apart, is 0 in a correct bfloat16 kernel
+    (p_y rounds to 1): half of it is no error against the row."""
+    outcome, units = _halved_target_error("confident-right-gap30", 0)
+    assert outcome == "ok" and units < 1e-9

@@ -14,7 +14,7 @@ from xentcompat.expectations.conditions import PROBABILITY_CONDITIONS, holding
 from xentcompat.expectations.model import KINDS
 from xentcompat.reference.cases import CATALOGUE, by_id
 from xentcompat.reference.dtypes import round_to
-from xentcompat.reference.options import Problem
+from xentcompat.reference.options import Options, Problem
 from xentcompat.run.harness import finding_id
 
 CELL = {"api": "torch.nn.CrossEntropyLoss", "case": "neg-inf-row", "dtype": "float16", "device": "cpu",
@@ -195,7 +195,11 @@ def test_a_user_batch_gets_the_catalogue_s_cause_through_its_input_conditions():
 
 @pytest.mark.parametrize("logits, label, dtype, expected", [
     ([[200.0, 0.0, 0.0]], 1, "float32", {"target-underflows", "probability-zero", "target-outside-keras-clip"}),
-    ([[100.0, 0.0, 0.0]], 1, "float32", {"target-subnormal", "probability-subnormal", "target-outside-keras-clip"}),
+    ([[100.0, 0.0, 0.0]], 1, "float32", {"target-subnormal", "probability-subnormal", "target-outside-keras-clip",
+                                         "target-gradient-overflows"}),  # 1 / e^-100 = 2.7e43 is past float32
+    ([[12.0, 0.0, 0.0]], 1, "float16", {"target-subnormal", "probability-subnormal",
+                                        "target-gradient-overflows"}),  # 1 / e^-12 = 163,000 is past 65,504
+    ([[10.0, 0.0, 0.0]], 1, "float16", {"target-subnormal", "probability-subnormal"}),  # 1 / e^-10 = 22,000 fits
     ([[100.0, 0.0, 0.0]], 1, "float16", {"target-underflows", "probability-zero", "target-outside-keras-clip"}),
     ([[100.0, 0.0, 0.0]], 0, "float32", {"probability-subnormal", "target-outside-keras-clip"}),
     ([[1.0, 0.0, -np.inf]], 0, "float64", {"probability-zero"}),
@@ -316,6 +320,23 @@ def test_range_and_loss_conditions(logits, labels, dtype, expected):
              "rows-uniform"}
     problem = Problem(round_to(np.array(logits, dtype=np.float64), dtype), np.array(labels))
     assert holding(problem, dtype) & names == expected
+
+
+@pytest.mark.parametrize("classes, rows, reduction, dtype, expected", [
+    (8192, 1, "mean", "float16", True),  # one row's sum of -log p, about 8192 x 9.5, is past 65504
+    (4096, 1, "mean", "float16", False),  # about 4096 x 8.8 = 36000 fits
+    (4096, 4, "mean", "float16", True),  # four rows of 36000 do not, summed before the mean
+    (4096, 4, "none", "float16", False),  # per-row losses never add them up
+    (8192, 4, "mean", "bfloat16", False),  # bfloat16 reaches 3e38
+])
+def test_smoothing_sum_overflows_where_the_smoothed_term_passes_the_dtype(classes, rows, reduction, dtype, expected):
+    logits = round_to(np.random.default_rng(classes).normal(0, 1, (rows, classes)), dtype)
+    options = Options(label_smoothing=0.1, reduction=reduction)
+    assert ("smoothing-sum-overflows" in holding(Problem(logits, np.zeros(rows, dtype=np.int64), None, options),
+                                                 dtype)) is expected
+    unsmoothed = Options(reduction=reduction)
+    assert "smoothing-sum-overflows" not in holding(Problem(logits, np.zeros(rows, dtype=np.int64), None, unsmoothed),
+                                                    dtype)
 
 
 MERGED = '''

@@ -7,6 +7,9 @@ float64 from the exact softmax, over the rows the loss counts (label in [0, C), 
 
 - `target-underflows`: a finite target logit whose probability rounds to 0 in the dtype;
 - `target-subnormal`: a target probability below the dtype's smallest normal number that does not round to 0;
+- `target-gradient-overflows`: the gradient of -log p_y with respect to the target's probability, -c_y / (D p_y)
+  (c_y the target's weight after label smoothing, D the mean's count of rows; p_y rounded to the dtype, not 0), is
+  past the dtype's largest finite value: what a loss taking the log of probabilities held in the dtype passes back;
 - `probability-zero`: some class's probability is 0 in the dtype (an underflow, or a -inf logit);
 - `probability-subnormal`: some class's probability is subnormal in the dtype;
 - `exp-outside-keras-clip`: exp of some finite logit lies outside [1e-7, 1 - 1e-7], Keras' probability clip (the
@@ -20,6 +23,9 @@ float64 from the exact softmax, over the rows the loss counts (label in [0, C), 
 - `row-loss-overflows`: some counted row's loss rounds to inf in the dtype;
 - `loss-sum-overflows`: the sum of the counted rows' losses rounds to inf in the dtype (a mean taken as a
   sum in the dtype, then divided, gets inf);
+- `smoothing-sum-overflows`: with label smoothing, some counted row's sum of -log p over its classes (about
+  C (ln C + 0.5) for logits of unit spread), or for a mean or a sum their total over the counted rows, rounds to inf
+  in the dtype (a smoothing term summed in the dtype before it is scaled by the smoothing / C gets inf);
 - `rows-uniform`: every counted row's finite logits are equal in the dtype (its softmax is uniform over them);
 - `class-count-overflows`: the number of classes C rounds to inf in the dtype (C > 65504 in float16), so a sum over
   a row of terms near 1, as a softmax of probabilities (a softmax applied twice) sums, overflows in the dtype.
@@ -40,10 +46,10 @@ from xentcompat.reference.compact import is_big, row_slices
 from xentcompat.reference.dtypes import float_type, round_to
 from xentcompat.reference.options import Problem
 
-PROBABILITY_CONDITIONS = ("target-underflows", "target-subnormal", "probability-zero", "probability-subnormal",
-                          "target-outside-keras-clip")
+PROBABILITY_CONDITIONS = ("target-underflows", "target-subnormal", "target-gradient-overflows", "probability-zero",
+                          "probability-subnormal", "target-outside-keras-clip")
 RANGE_CONDITIONS = ("softmax-sum-overflows", "logit-spread-overflows", "class-count-overflows")
-LOSS_CONDITIONS = ("row-loss-overflows", "loss-sum-overflows", "rows-uniform")
+LOSS_CONDITIONS = ("row-loss-overflows", "loss-sum-overflows", "smoothing-sum-overflows", "rows-uniform")
 GRADIENT_CONDITIONS = ("uniform-gradient-overflows", "uniform-gradient-fits")
 CONDITIONS = (*PROBABILITY_CONDITIONS, "exp-outside-keras-clip", *RANGE_CONDITIONS, *LOSS_CONDITIONS,
               *GRADIENT_CONDITIONS)
@@ -56,7 +62,7 @@ def holding(problem: Problem, dtype: str) -> frozenset[str]:
     if is_big(problem.logits):
         return _holding_in_chunks(problem, dtype)
     return (_probability_conditions(problem, dtype) | _clip_conditions(problem) | _range_conditions(problem, dtype)
-            | _loss_conditions([_row_losses(problem)], dtype) | _gradient_conditions(problem, dtype))
+            | _loss_conditions([_row_losses(problem)], dtype, problem.options) | _gradient_conditions(problem, dtype))
 
 
 def _holding_in_chunks(problem: Problem, dtype: str) -> frozenset[str]:
@@ -76,7 +82,7 @@ def _holding_in_chunks(problem: Problem, dtype: str) -> frozenset[str]:
         losses.append(_row_losses(part))
         if softmax_exists:
             found |= _probability_conditions(part, dtype)
-    return frozenset(found) | _loss_conditions(losses, dtype) | _gradient_conditions(problem, dtype)
+    return frozenset(found) | _loss_conditions(losses, dtype, problem.options) | _gradient_conditions(problem, dtype)
 
 
 def _clip_conditions(problem: Problem) -> frozenset[str]:
@@ -108,8 +114,20 @@ def _probability_conditions(problem: Problem, dtype: str) -> frozenset[str]:
         "probability-zero": np.any(log_p < zero),
         "probability-subnormal": np.any((log_p >= zero) & (log_p < subnormal)),
         "target-outside-keras-clip": np.any((target_probability < low) | (target_probability > high)),
+        "target-gradient-overflows": _target_gradient_overflows(problem, target_probability, rows.shape, dtype),
     }
     return frozenset(name for name, holds in facts.items() if holds)
+
+
+def _target_gradient_overflows(problem: Problem, target_probability: np.ndarray, shape: tuple[int, int],
+                                dtype: str) -> bool:
+    """Whether some counted row's -c_y / (D p_y), p_y > 0 as the dtype holds it, is past the dtype's range."""
+    smoothing = problem.options.label_smoothing
+    weight = 1.0 - smoothing + smoothing / shape[1]
+    rows = shape[0] if problem.options.reduction == "mean" else 1
+    held = target_probability[target_probability > 0]
+    with np.errstate(over="ignore"):
+        return _overflows(weight / (rows * held), dtype)
 
 
 def _counted_rows(problem: Problem) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -167,27 +185,30 @@ def _gradient_conditions(problem: Problem, dtype: str) -> frozenset[str]:
 
 
 def _row_losses(problem: Problem) -> np.ndarray:
-    """(loss, uniform) of each counted row of a batch without NaN or +inf logits (no row otherwise): its float64
-    loss, and 1 where its finite logits are all equal."""
+    """(loss, uniform, smoothing sum) of each counted row of a batch without NaN or +inf logits (no row otherwise):
+    its float64 loss, 1 where its finite logits are all equal, and -sum_j log p_j over its classes."""
     logits = np.asarray(problem.logits, dtype=np.float64)
     rows, targets = (None, None) if np.any(np.isnan(logits)) or np.any(logits == np.inf) else _counted_rows(problem)
     if rows is None:
-        return np.zeros((0, 2))
+        return np.zeros((0, 3))
     log_p = _log_softmax(rows)
     finite = np.where(np.isfinite(rows), rows, np.nan)
     uniform = np.nanmax(finite, axis=1) == np.nanmin(finite, axis=1)
-    return np.stack([-log_p[np.arange(len(rows)), targets], uniform], axis=1)
+    return np.stack([-log_p[np.arange(len(rows)), targets], uniform, -np.sum(log_p, axis=1)], axis=1)
 
 
-def _loss_conditions(parts: list[np.ndarray], dtype: str) -> frozenset[str]:
-    """row-loss-overflows, loss-sum-overflows and rows-uniform from the (loss, uniform) pairs of every counted row."""
+def _loss_conditions(parts: list[np.ndarray], dtype: str, options) -> frozenset[str]:
+    """row-loss-overflows, loss-sum-overflows, smoothing-sum-overflows and rows-uniform from the (loss, uniform,
+    smoothing sum) of every counted row."""
     losses = np.concatenate(parts)
     if losses.size == 0:
         return frozenset()
     with np.errstate(over="ignore", invalid="ignore"):
-        total = np.sum(losses[:, 0])
+        total, smoothing_total = np.sum(losses[:, 0]), np.sum(losses[:, 2])
+    smoothing = options.label_smoothing > 0 and (
+        _overflows(losses[:, 2], dtype) or (options.reduction != "none" and _overflows(smoothing_total, dtype)))
     facts = {"row-loss-overflows": _overflows(losses[:, 0], dtype), "loss-sum-overflows": _overflows(total, dtype),
-             "rows-uniform": bool(np.all(losses[:, 1] == 1))}
+             "smoothing-sum-overflows": smoothing, "rows-uniform": bool(np.all(losses[:, 1] == 1))}
     return frozenset(name for name, holds in facts.items() if holds)
 
 

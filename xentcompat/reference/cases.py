@@ -23,6 +23,7 @@ from xentcompat.reference.case import Case
 from xentcompat.reference.dtypes import overflowing_values
 from xentcompat.reference.linear_cases import LINEAR_CASES, LinearCase
 from xentcompat.reference.option_cases import INVALID_CASES, OPTION_CASES, VALID_LABEL_DTYPES
+from xentcompat.reference.options import Options
 
 INF, NAN = float("inf"), float("nan")
 
@@ -109,6 +110,23 @@ def _confident_vocabulary_case() -> Case:
     return replace(case, dtypes=("float32",))
 
 
+SMOOTHED_VOCABULARIES = {"4k": 4096, "8k": 8192}
+
+
+def _smoothing_cases() -> list[Case]:
+    """Label smoothing 0.1 over 4,096 and 8,192 classes, normal(0, 1) logits (loss about ln C + 0.5). The smoothed
+    term is the mean of a row's C log-probabilities; summed first, a row's comes to about -C (ln C + 0.5): past
+    float16's largest finite value, 65,504, for one row at 8,192 classes, and for the four rows of a batch at 4,096."""
+    cases = []
+    for label, size in SMOOTHED_VOCABULARIES.items():
+        logits, code = _random(size, (4, size), 1.0)
+        labels = np.random.default_rng(size + 1).integers(0, size, 4)
+        case = _case(f"label-smoothing-{label}-classes", "large-vocab", logits, labels,
+                     f"label smoothing 0.1 over C = {size} classes, normal(0, 1) logits", code)
+        cases.append(replace(case, options=Options(label_smoothing=0.1)))
+    return cases
+
+
 def _scale_sweep() -> list[Case]:
     """bfloat16 logits normal(0, s) over V = 128256, s from 5 to 640: where an API's bfloat16 loss stops being
     usable, and whether it comes back in bfloat16 (quantised) or upcast. Scales up to 40 are what models produce
@@ -158,7 +176,8 @@ def _catalogue() -> list[Case]:
         _case("nan-logit", "nonfinite", [[0, NAN, 1, 2], [0, 1, 2, 3]], [0, 3],
               "a NaN logit: its row NaN, the other row's gradient unaffected"),
     ]
-    return cases + _vocabulary_cases() + [_confident_vocabulary_case()] + _scale_sweep() + _unnormalized_cases()
+    return (cases + _vocabulary_cases() + [_confident_vocabulary_case()] + _smoothing_cases() + _scale_sweep()
+            + _unnormalized_cases())
 
 
 def _unnormalized_cases() -> list[Case]:
