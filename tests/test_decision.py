@@ -68,6 +68,21 @@ def test_the_sentence_names_the_cleanest_choice_and_what_softmax_first_costs():
                         "(rel. 4e-06), NaN gradient), `CrossEntropyLoss(softmax(logits))` 2 of 2.")
 
 
+def test_the_recommended_choice_is_compared_on_the_cells_every_choice_ran():
+    """CrossEntropyLoss runs a label-smoothing case NLLLoss cannot (and deviates there, in float16): over the cells
+    both ran they tie, so the fused form is named; a deviation both could meet still decides."""
+    nll = "torch.nn.NLLLoss(log_softmax)"
+    shared = [cell(api, case, area="accuracy") for api in (CE, nll) for case in ("uniform-zeros", "random-moderate")]
+    smoothing = cell(CE, "label-smoothing-8k-classes", "inf", "ok", "XC-nan", dtype="float16", area="large-vocab",
+                     values=("inf", 9.78))
+    rows = decision.decision_rows(shared + [smoothing], KINDS)
+    assert decision.recommended(rows).choice.api == CE
+    worse = [cell(CE, "random-moderate", "inaccurate", "ok", "XC-nan", area="accuracy", values=(2.0, 2.1))]
+    rows = decision.decision_rows([r for r in shared if not (r.api == CE and r.case == "random-moderate")]
+                                  + worse + [smoothing], KINDS)
+    assert decision.recommended(rows).choice.api == nll
+
+
 def test_invalid_labels_are_good_when_raised_and_named_with_their_value_when_silent():
     raised = {"type": "IndexError", "message": "Target 5 is out of bounds."}
     records = [cell(CE, case, "raised", "raised", invalid="bad label", error=raised, area="labels")

@@ -119,6 +119,8 @@ class Row:
     notes: tuple[str, ...]  # precision findings on this row
     realistic: int  # realistic cells of this API in the run
     deviating: int  # of them, deviating by a non-precision cause
+    ran: frozenset = frozenset()  # (case, dtype, mode, backend) of its realistic cells
+    deviated: frozenset = frozenset()  # those of them that deviate
 
 
 def typed(records: list[dict]) -> list[Record]:
@@ -152,7 +154,12 @@ def _row(choice: Choice, records: list[Record], kinds: dict[str, str], columns: 
     realistic = [r for r in records if r.tier == "realistic" and r.device == "cpu"]  # CUDA: its own column
     notes = tuple(sorted({r.finding for r in realistic if r.finding and kinds.get(r.finding) == PRECISION}))
     deviating = sum(1 for r in realistic if _deviates(r, kinds))
-    return Row(choice, cells, notes, len(realistic), deviating)
+    return Row(choice, cells, notes, len(realistic), deviating, frozenset(_place_of(r) for r in realistic),
+               frozenset(_place_of(r) for r in realistic if _deviates(r, kinds)))
+
+
+def _place_of(record: Record) -> tuple:
+    return record.case, record.dtype, record.mode, record.backend
 
 
 def _deviates(record: Record, kinds: dict[str, str]) -> bool:
@@ -205,13 +212,26 @@ def _combined(groups: dict[Cell, list[str | None]]) -> Cell:
     return Cell(mark, "; ".join(f"{', '.join(backends)}{text}" for text, backends in parts.items()), findings)
 
 
+FORMS = ("fused", "log-softmax", "softmax first", "double softmax")  # on a tie, the first is named
+
+
+def recommended(rows: list[Row]) -> Row:
+    """The choice with the fewest deviations on the cells every choice of `rows` ran (an API that offers an option
+    the others lack, label smoothing say, runs cases they cannot: those do not count against it); on a tie the
+    fused form, then the smaller share of deviating cells over everything it ran."""
+    shared = frozenset.intersection(*(row.ran for row in rows))
+    return min(rows, key=lambda row: (len(row.deviated & shared) if shared else 0, FORMS.index(row.choice.form)
+                                      if row.choice.form in FORMS else len(FORMS),
+                                      row.deviating / max(row.realistic, 1)))
+
+
 def verdict_sentences(rows: list[Row]) -> list[str]:
-    """Per framework, from the rows: the choice with the fewest realistic deviations, and what each softmax-first
-    form costs (its deviating cells and the first failure mode's number)."""
+    """Per framework, from the rows: the recommended choice (`recommended`), and what each softmax-first form costs
+    (its deviating cells and the first failure mode's number)."""
     sentences = []
     for framework in dict.fromkeys(row.choice.framework for row in rows):
         mine = [row for row in rows if row.choice.framework == framework]
-        best = min(mine, key=lambda row: row.deviating / max(row.realistic, 1))
+        best = recommended(mine)
         text = f"**{framework}**: use `{best.choice.label}` ({_count_words(best)})"
         first = [row for row in mine if row.choice.form in ("softmax first", "double softmax") and row is not best]
         costs = [f"`{row.choice.label}` {row.deviating} of {row.realistic}" + (_example(row) if i == 0 else "")
