@@ -76,3 +76,20 @@ def off_by_one(call):
     """The loss 1.0 too large on every input."""
     result = solve(call.problem)
     return result.loss + 1.0, result.grad
+
+
+@register("fake", "fake.one_row_off", "fake.one_row_off(x, y)")
+def one_row_off(call):
+    """Right, except the last row's loss is 6 of its units too large; a mean carries 1/N of that."""
+    from dataclasses import replace
+
+    from xentcompat.reference.errors import loss_unit
+
+    problem = call.problem
+    rows = replace(problem, options=replace(problem.options, reduction="none"))
+    per_row = solve(rows)
+    off = np.zeros(problem.logits.shape[0])
+    off[-1] = 6 * np.asarray(loss_unit(rows, per_row, call.dtype))[-1]
+    result = solve(problem)
+    reduced = {"none": off, "sum": off.sum(), "mean": off.mean()}[problem.options.reduction]
+    return result.loss + reduced, result.grad

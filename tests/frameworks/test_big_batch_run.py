@@ -59,7 +59,9 @@ def test_a_big_npz_batch_runs_within_the_budget_and_says_what_did_not_fit(tmp_pa
         assert "over the memory budget" in record["error"]["message"]
     for key in set(big) - refused:
         mine, theirs = big[key], whole[key]
-        assert (mine["loss"], mine["finding"], mine["scale"]) == (theirs["loss"], theirs["finding"], theirs["scale"])
+        assert "rows" not in mine["loss"]  # a big batch is not called again for its rows
+        theirs_loss = {name: value for name, value in theirs["loss"].items() if name != "rows"}
+        assert (mine["loss"], mine["finding"], mine["scale"]) == (theirs_loss, theirs["finding"], theirs["scale"])
         assert {name: mine["grad"][name] for name in ("outcome", "max_error_units", "nan_count", "inf_count")} == \
             {name: theirs["grad"][name] for name in ("outcome", "max_error_units", "nan_count", "inf_count")}
         if mine["relations"] is not None:

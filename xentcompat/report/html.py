@@ -17,15 +17,15 @@ from html import escape
 from urllib.parse import urlsplit
 
 from xentcompat import __version__
-from xentcompat.report import decision, devices, hardware, html_decision, plots, relations
+from xentcompat.report import decision, devices, hardware, html_decision, plots, relations, rows
 from xentcompat.report import bench as bench_section
 from xentcompat.report.accumulation import accumulation_intro, accumulation_table
 from xentcompat.report.conventions import EMPTY_INTRO, SMOOTHING_INTRO, empty_denominators_table, smoothing_table
 from xentcompat.report.findings import Finding, api_label, collect, dtype_order, unexpected
 from xentcompat.report.guidance import guidance
 from xentcompat.report.markdown import (CELL_COLUMNS, CONFLICTS_INTRO, INVALID_INTRO, LEGEND, OPTIONS_INTRO, anchor,
-                                        citation, conflict_text, not_run_text, relations_intro, results_hash,
-                                        set_aside_entries, title)
+                                        citation, conflict_text, hidden_rows_intro, not_run_text, relations_intro,
+                                        results_hash, set_aside_entries, title)
 from xentcompat.report.scale_sweep import INTRO as SWEEP_INTRO, scale_sweep_table
 from xentcompat.report.style import CSS
 from xentcompat.report.tables import Table, invalid_input_table, option_values_table
@@ -70,6 +70,7 @@ def render_html(document: dict, today: datetime.date | None = None, records: lis
                 _table("varies-by-device", "Varies by device", devices.INTRO,
                        devices.varies_by_device_table(records)),
                 _relations(records),
+                _hidden_rows(records),
                 _findings(findings) if rows else None, _bench(document), _matrix(records), _not_run(document),
                 _conflicts(document)]
     if not rows and findings:  # no API the decision table lists (a check of a user's loss): what deviates first
@@ -296,6 +297,15 @@ def _conflicts(document: dict):
     items = [f"<li>{escape(conflict_text(conflict))}</li>" for conflict in conflicts]
     return _section("conflicts", "Conflicting measurements", [f"<p>{escape(CONFLICTS_INTRO)}</p>", "<ul>", *items,
                                                                "</ul>"])
+
+
+def _hidden_rows(records: list[Record]):
+    if not rows.checked_count(records)[0]:
+        return None
+    table = rows.hidden_rows_table(records)
+    if table is None:
+        return _section("hidden-rows", "Rows a right mean hid", [f"<p>{inline(hidden_rows_intro(records))}</p>"])
+    return _table("hidden-rows", "Rows a right mean hid", hidden_rows_intro(records), table)
 
 
 def _relations(records: list[Record]):

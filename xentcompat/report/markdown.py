@@ -12,7 +12,7 @@ import hashlib
 import json
 
 from xentcompat import __version__
-from xentcompat.report import decision, devices, hardware, relations
+from xentcompat.report import decision, devices, hardware, relations, rows
 from xentcompat.report.accumulation import accumulation_intro, accumulation_table
 from xentcompat.report.bench import markdown_section as bench_section
 from xentcompat.report.conventions import EMPTY_INTRO, SMOOTHING_INTRO, empty_denominators_table, smoothing_table
@@ -84,6 +84,7 @@ def render_markdown(document: dict, today: datetime.date | None = None, records:
         *_table("Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
         *_table("Varies by device", devices.INTRO, devices.varies_by_device_table(records)),
         *_relations(records),
+        *_hidden_rows(records),
         *([] if findings_first else _findings(findings)),
         *_bench(document.get("bench")),
         *_not_run(document),
@@ -112,6 +113,20 @@ def _relations(records: list[Record]) -> list[str]:
     if table is None:
         return ["## Metamorphic relations", "", relations_intro(records), ""]
     return _table("Metamorphic relations", relations_intro(records), table)
+
+
+def hidden_rows_intro(records: list[Record]) -> str:
+    judged, hidden = rows.checked_count(records)
+    return f"{rows.INTRO} {judged} cells judged row by row, {hidden or 'none'} with a row the mean hid."
+
+
+def _hidden_rows(records: list[Record]) -> list[str]:
+    if not rows.checked_count(records)[0]:
+        return []
+    table = rows.hidden_rows_table(records)
+    if table is None:
+        return ["## Rows a right mean hid", "", hidden_rows_intro(records), ""]
+    return _table("Rows a right mean hid", hidden_rows_intro(records), table)
 
 
 def anchor(finding_id: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from enum import StrEnum
 from functools import cache
 
-from xentcompat.results.shape import COUNT, KERNEL_VARIANT, NUMBER, Maybe, problem
+from xentcompat.results.shape import COUNT, KERNEL_VARIANT, NUMBER, ROWS_CHECK, Maybe, problem
 
 
 class Outcome(StrEnum):
@@ -35,7 +35,8 @@ TIERS = ("realistic", "stress")  # what models produce; the dtype's limits (neve
 # relations are checked by their own types)
 _ON_DISK = {"str": str, "str | None": Maybe(str), "float": NUMBER, "float | None": Maybe(NUMBER),
             "float | str | None": Maybe(NUMBER), "int": COUNT, "bool | None": Maybe(bool),
-            "list[dict] | None": Maybe([KERNEL_VARIANT]), "list[list[str]] | None": Maybe([[str]])}
+            "list[dict] | None": Maybe([KERNEL_VARIANT]), "list[list[str]] | None": Maybe([[str]]),
+            "dict | None": Maybe(ROWS_CHECK)}
 
 
 def _fields_problem(cls, value: dict, name: str = "") -> str | None:
@@ -83,12 +84,16 @@ class _Part:
 
 @dataclass(frozen=True)
 class LossVerdict(_Part):
-    """The loss against the reference: its value, the reference's, and the error in units of the dtype's model."""
+    """The loss against the reference: its value, the reference's, and the error in units of the dtype's model.
+    `rows`: a mean or a sum judged row by row as well (`run/rows.py`), where it was: its own judgement."""
+
+    OMITTED_WHEN_NONE = ("rows",)
 
     outcome: Outcome
     value: float | str | None = None  # non-finite numbers are the strings "nan", "inf", "-inf" on disk
     reference: float | str | None = None
     error_units: float | None = None
+    rows: dict | None = None  # outcome, rows, row (the worst), value, reference, error_units
 
 
 @dataclass(frozen=True)

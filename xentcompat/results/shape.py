@@ -57,6 +57,9 @@ ENVIRONMENT = Object({"python": str, "platform": str, "frameworks": MapOf(str)},
 ERROR = Object({"type": str, "message": str})
 # one kernel path of a record's expectation (`expected.varies`): what it gives and where it is taken
 KERNEL_VARIANT = Object({"path": Maybe(str), "when": str, "loss": str, "grad": str})
+# a mean or a sum judged row by row (run/rows.py): the rows' outcome, how many, the worst row and its numbers
+ROWS_CHECK = Object({"outcome": str, "rows": COUNT, "row": Maybe(COUNT), "value": Maybe(NUMBER),
+                     "reference": Maybe(NUMBER), "error_units": Maybe(NUMBER)})
 
 
 def problem(value, shape, where: str = "") -> str | None:

@@ -27,6 +27,7 @@ from xentcompat.run import accumulation, predicted
 from xentcompat.run.cell_memory import refusal
 from xentcompat.run.isolation import Crashed, Setup, capture_isolated
 from xentcompat.run.metamorphic import check_relations
+from xentcompat.run.rows import check_rows
 from xentcompat.run.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss, shape_mismatch
 
 
@@ -243,6 +244,7 @@ def cell_repro(cell: Cell, call: Call) -> str:
 def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> Checked:
     api, invalid, promised = cell.api, cell.case.invalid, promise.expected
     loss, grad, error = _verdicts(captured, reference, call.problem, cell.dtype)
+    loss = _with_rows(cell, call, captured, reference, loss)
     relations = _relations(cell, call, captured, reference) if (loss.outcome, grad.outcome) == GOOD else None
     expected = (promised.loss, promised.grad)
     observed = (loss.outcome, grad.outcome)
@@ -259,6 +261,15 @@ def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> C
         "seconds": round(captured.seconds, 6),
     }).to_json()
     return Checked(record, expected, promise.deviation, promise.repro, promised.also)
+
+
+def _with_rows(cell: Cell, call: Call, captured, truth: Truth | None, loss: LossVerdict) -> LossVerdict:
+    """`loss` with its rows' judgement (`run/rows.py`) on an eager cell of valid input whose reduced loss is ok."""
+    if (loss.outcome != "ok" or cell.mode != "eager" or truth is None or not isinstance(captured, Returned)
+            or cell.case.accumulation):
+        return loss
+    found = check_rows(cell.api, call)
+    return loss if found is None else replace(loss, rows=found)
 
 
 def _relations(cell: Cell, call: Call, captured, truth: Truth | None) -> list[dict] | None:

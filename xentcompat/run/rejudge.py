@@ -140,8 +140,11 @@ def _rejudge_one(record: dict, api, case, effects, machine: dict, found: Rejudge
 def under_todays_tolerance(record: dict) -> dict:
     """`record` with its loss and gradient outcomes judged again from their errors in units where the outcome is a
     judgement of a finite error (`ok` or `inaccurate`): the error the record holds is the largest of its elements
-    (its worst row for per-row losses), so it is `inaccurate` exactly when that error is over `TOLERANCE_UNITS`."""
+    (its worst row for per-row losses), so it is `inaccurate` exactly when that error is over `TOLERANCE_UNITS`. A
+    reduced loss's rows (`loss.rows`) are judged again the same way."""
     loss = _judged_again(record["loss"], "error_units")
+    if loss.get("rows"):
+        loss = {**loss, "rows": _judged_again(loss["rows"], "error_units")}
     grad = _judged_again(record["grad"], "max_error_units") if record.get("grad") else record.get("grad")
     return record if (loss, grad) == (record["loss"], record.get("grad")) else {**record, "loss": loss, "grad": grad}
 

@@ -83,6 +83,13 @@ def judge_loss(value, reference, unit, largest: float) -> LossVerdict:
     )
 
 
+def judge_rows(values, reference, unit, largest: float) -> tuple[LossVerdict, int | None]:
+    """`judge_loss` of per-row losses, with the index of the row it reports (the worst; None for no row)."""
+    outcomes, errors = classify(values, reference, unit, largest)
+    index = _worst_index(outcomes, errors, worst(outcomes))
+    return judge_loss(values, reference, unit, largest), index
+
+
 def judge_grad(grad, reference, unit, largest: float, element_unit=None) -> GradVerdict:
     """Verdict on a gradient: worst element outcome against `unit` (per row: N × 1, or per element), largest error
     in units, NaN and inf counts; with `element_unit`, the largest element-wise error as a detail."""
