@@ -77,6 +77,9 @@ def test_the_recommended_choice_is_compared_on_the_cells_every_choice_ran():
                      values=("inf", 9.78))
     rows = decision.decision_rows(shared + [smoothing], KINDS)
     assert decision.recommended(rows).choice.api == CE
+    [sentence] = decision.verdict_sentences(rows)
+    assert sentence.startswith("**PyTorch**: use `CrossEntropyLoss(logits)` (1 of 3 realistic cells deviate; on the "
+                               "2 cells every choice ran: 0, `NLLLoss(log_softmax(logits))` 0)")
     worse = [cell(CE, "random-moderate", "inaccurate", "ok", "XC-nan", area="accuracy", values=(2.0, 2.1))]
     rows = decision.decision_rows([r for r in shared if not (r.api == CE and r.case == "random-moderate")]
                                   + worse + [smoothing], KINDS)
