@@ -300,18 +300,19 @@ def _conflicts(document: dict):
 
 
 def _hidden_rows(records: list[Record]):
-    if not rows.checked_count(records)[0]:
-        return None
-    table = rows.hidden_rows_table(records)
-    if table is None:
-        return _section("hidden-rows", "Rows a right mean hid", [f"<p>{inline(hidden_rows_intro(records))}</p>"])
-    return _table("hidden-rows", "Rows a right mean hid", hidden_rows_intro(records), table)
+    return _checked_section("hidden-rows", "Rows a right mean hid", rows.checked_count(records)[0],
+                            hidden_rows_intro(records), rows.hidden_rows_table(records))
 
 
 def _relations(records: list[Record]):
-    if not relations.checked_count(records)[0]:
+    return _checked_section("relations", "Metamorphic relations", relations.checked_count(records)[0],
+                            relations_intro(records), relations.broken_relations_table(records))
+
+
+def _checked_section(key: str, title: str, checked: int, intro: str, table):
+    """A section of what a run checked: none when it checked nothing, the intro alone when nothing deviated."""
+    if not checked:
         return None
-    table = relations.broken_relations_table(records)
     if table is None:
-        return _section("relations", "Metamorphic relations", [f"<p>{inline(relations_intro(records))}</p>"])
-    return _table("relations", "Metamorphic relations", relations_intro(records), table)
+        return _section(key, title, [f"<p>{inline(intro)}</p>"])
+    return _table(key, title, intro, table)

@@ -107,12 +107,17 @@ def relations_intro(records: list[Record]) -> str:
 
 
 def _relations(records: list[Record]) -> list[str]:
-    if not relations.checked_count(records)[0]:
+    return _checked_section("Metamorphic relations", relations.checked_count(records)[0], relations_intro(records),
+                            relations.broken_relations_table(records))
+
+
+def _checked_section(title: str, checked: int, intro: str, table) -> list[str]:
+    """A section of what a run checked: nothing when it checked none, the intro alone when nothing deviated."""
+    if not checked:
         return []
-    table = relations.broken_relations_table(records)
     if table is None:
-        return ["## Metamorphic relations", "", relations_intro(records), ""]
-    return _table("Metamorphic relations", relations_intro(records), table)
+        return [f"## {title}", "", intro, ""]
+    return _table(title, intro, table)
 
 
 def hidden_rows_intro(records: list[Record]) -> str:
@@ -121,12 +126,8 @@ def hidden_rows_intro(records: list[Record]) -> str:
 
 
 def _hidden_rows(records: list[Record]) -> list[str]:
-    if not rows.checked_count(records)[0]:
-        return []
-    table = rows.hidden_rows_table(records)
-    if table is None:
-        return ["## Rows a right mean hid", "", hidden_rows_intro(records), ""]
-    return _table("Rows a right mean hid", hidden_rows_intro(records), table)
+    return _checked_section("Rows a right mean hid", rows.checked_count(records)[0], hidden_rows_intro(records),
+                            rows.hidden_rows_table(records))
 
 
 def anchor(finding_id: str) -> str:
