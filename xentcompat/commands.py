@@ -13,9 +13,8 @@ from pathlib import Path
 
 from xentcompat.bench import runner as bench_runner
 from xentcompat.bench.runner import BENCH_FILE, Config as BenchConfig
-from xentcompat.report.inert import inert_markdown
-from xentcompat.report.wrap import wrapped_markdown
 from xentcompat.report.bench import html_page as bench_page, markdown_section as bench_markdown
+from xentcompat.report.md_tables import readable_markdown
 from xentcompat.report.training import html_page as training_page, markdown_section as training_markdown, write_plots
 from xentcompat.results.bench import write_bench
 from xentcompat.results.documents import write_text_atomic
@@ -30,7 +29,7 @@ def write_bench_outputs(document: dict, out: Path) -> None:
     """bench.json, and the report section as bench.md and a self-contained bench.html."""
     out.mkdir(parents=True, exist_ok=True)
     write_bench(out / BENCH_FILE, document)
-    write_text_atomic(out / "bench.md", wrapped_markdown(inert_markdown("\n".join(bench_markdown(document)) + "\n")))
+    write_text_atomic(out / "bench.md", readable_markdown("\n".join(bench_markdown(document)) + "\n"))
     write_text_atomic(out / "bench.html", bench_page(document))
 
 
@@ -97,7 +96,7 @@ def write_training_outputs(document: dict, out: Path) -> None:
     write_training(out / TRAINING_FILE, document)
     write_plots(document, out / PLOTS_DIR)
     section = "\n".join(training_markdown(document, plots=PLOTS_DIR)) + "\n"
-    write_text_atomic(out / "training.md", wrapped_markdown(inert_markdown(section)))
+    write_text_atomic(out / "training.md", readable_markdown(section))
     write_text_atomic(out / "training.html", training_page(document))
 
 

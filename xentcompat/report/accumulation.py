@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from xentcompat.report.findings import api_label
+from xentcompat.report.findings import api_label, folded_apis
 from xentcompat.report.numbers import number
 from xentcompat.report.tables import Table
 from xentcompat.results.record import Record
@@ -64,7 +64,7 @@ def _percent(relative: float) -> str:
 
 def accumulation_table(records: list[Record]) -> Table | None:
     """Batch × the two recipes' results, with the APIs that gave them (softmax-twice APIs are another finding)."""
-    rows: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
+    rows: dict[tuple[str, str, str, str], list[Record]] = defaultdict(list)
     by_api: dict[tuple[str, tuple], dict[str, Record]] = defaultdict(dict)
     for record, batch, recipe in _accumulation(records):
         by_api[(api_label(record), batch)][recipe] = record
@@ -75,11 +75,11 @@ def accumulation_table(records: list[Record]) -> Table | None:
         facts, _ = batch
         key = (BATCH_WORDS["ignored-rows" in facts], f"{reference:.4g}" if isinstance(reference, float) else "—",
                _result(recipes[DOCUMENTED]), _result(recipes[NAIVE]))
-        rows[key].add(label)
+        rows[key].append(recipes[DOCUMENTED])
     if not rows:
         return None
     return Table(("batch", "batch mean (reference)", "sum ÷ batch count", "mean of micro-batch means", "apis"),
-                 tuple((*key, ", ".join(sorted(apis))) for key, apis in sorted(rows.items())))
+                 tuple((*key, folded_apis(found)) for key, found in sorted(rows.items())))
 
 
 def recipe_sentences(records: list[Record]) -> list[str]:

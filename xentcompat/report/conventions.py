@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from xentcompat.report.findings import api_label
+from xentcompat.report.findings import api_label, folded_apis
 from xentcompat.report.tables import Table
 from xentcompat.results.record import Record
 
@@ -55,12 +55,14 @@ def empty_denominators_table(records: list[Record]) -> Table | None:
     """API × empty denominator (every target ignored, zero total weight, no rows): the value it returned, with the
     reference's row first. Columns come from the records' facts, in the order of EMPTY_FACTS."""
     rows: dict[str, dict[tuple[int, str], str]] = defaultdict(dict)
+    named: dict[str, Record] = {}  # label -> one of its records (for `folded_apis`)
     reference: dict[tuple[int, str], str] = {}
     for record in records:
         column = _empty_column(record) if record.dtype == "float32" else None
         if column is None:
             continue
         rows[api_label(record)][column] = _returned(record)
+        named[api_label(record)] = record
         if record.loss.reference is not None:
             reference[column] = _reference_value(record.loss.reference)
     if not rows:
@@ -68,15 +70,17 @@ def empty_denominators_table(records: list[Record]) -> Table | None:
     columns = sorted({column for row in rows.values() for column in row})
     return Table(("apis", *(heading for _, heading in columns)),
                  (("reference", *(reference.get(column, "—") for column in columns)),
-                  *_grouped({label: tuple(row.get(column, "—") for column in columns) for label, row in rows.items()})))
+                  *_grouped({label: tuple(row.get(column, "—") for column in columns) for label, row in rows.items()},
+                            named)))
 
 
-def _grouped(results: dict[str, tuple[str, ...]]) -> list[tuple[str, ...]]:
+def _grouped(results: dict[str, tuple[str, ...]], named: dict[str, Record]) -> list[tuple[str, ...]]:
     """One row per distinct result, the APIs that gave it first."""
     apis: dict[tuple[str, ...], list[str]] = defaultdict(list)
     for label, result in sorted(results.items()):
         apis[result].append(label)
-    return [(", ".join(labels), *result) for result, labels in sorted(apis.items(), key=lambda item: item[1][0])]
+    return [(folded_apis(named[label] for label in labels), *result)
+            for result, labels in sorted(apis.items(), key=lambda item: item[1][0])]
 
 
 def smoothing_table(records: list[Record]) -> Table | None:
@@ -84,8 +88,9 @@ def smoothing_table(records: list[Record]) -> Table | None:
     at = {(api_label(r), r.case): r for r in records if r.case in (SMOOTHING, OTHER_CLASSES) and r.dtype == "float32"}
     megatron = next((r.loss.reference for (_, case), r in at.items() if case == OTHER_CLASSES
                      and r.api.startswith("torch.nn.CrossEntropyLoss")), None)
-    rows = {}
+    rows, named = {}, {}
     for (label, case), record in sorted(at.items()):
+        named[label] = record
         if case != SMOOTHING:
             continue
         value, alpha_k = record.loss.value, record.loss.reference
@@ -97,4 +102,4 @@ def smoothing_table(records: list[Record]) -> Table | None:
                        follows)
     if not rows:
         return None
-    return Table(("apis", "loss at α = 0.1", "α/K", "α·K/(K − 1)", "follows"), tuple(_grouped(rows)))
+    return Table(("apis", "loss at α = 0.1", "α/K", "α·K/(K − 1)", "follows"), tuple(_grouped(rows, named)))

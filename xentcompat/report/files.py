@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from xentcompat.report.html import render_html
-from xentcompat.report.inert import inert_markdown
 from xentcompat.report.markdown import render_markdown
-from xentcompat.report.wrap import wrapped_markdown
+from xentcompat.report.md_tables import readable_markdown
 from xentcompat.results.digests import sealed
 from xentcompat.results.documents import write_json_atomic, write_text_atomic
 from xentcompat.results.record import Record
@@ -17,7 +16,7 @@ def write_reports(document: dict, out: Path) -> list[Record]:
     """results.json (with its records' digests), report.md and report.html in `out`: all three rendered before any
     is written, each written whole or not at all; the records, read once."""
     records = [Record.from_json(r) for r in document["records"]]  # read once, for both reports and the summary
-    markdown = wrapped_markdown(inert_markdown(render_markdown(document, records=records)))
+    markdown = readable_markdown(render_markdown(document, records=records))
     html = render_html(document, records=records)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "results.json", sealed(document))

@@ -8,6 +8,7 @@ A deviating record that no cause explains (a user's case, a new framework releas
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from xentcompat.reference.dtypes import DTYPE_NAMES
@@ -186,6 +187,38 @@ def api_label(record: Record, with_place: bool = True) -> str:
     if with_place and (record.device, record.mode) != ("cpu", "eager"):
         label += f" ({record.device}, {record.mode})"
     return label
+
+
+def folded_apis(records: Iterable[Record]) -> str:
+    """The APIs of `records`, each named once with where it ran: `torch.nn.X (cpu: eager, compiled; cuda: eager)`,
+    `keras.losses.Y [jax, torch] (eager, compiled)`; the CPU's eager mode alone is not said."""
+    places: dict[str, dict[tuple[str, str], set[str]]] = defaultdict(lambda: defaultdict(set))
+    for record in records:
+        places[record.api][(record.device, record.mode)].add(record.backend or "")
+    return ", ".join(api + _places(found) for api, found in sorted(places.items()))
+
+
+def _places(found: dict[tuple[str, str], set[str]]) -> str:
+    backends = {tuple(sorted(names - {""})) for names in found.values()}
+    if len(backends) == 1:
+        said = ", ".join(next(iter(backends)))
+        return (f" [{said}]" if said else "") + _where(list(found))
+    return " [" + "; ".join(f"{mode if device == 'cpu' else f'{device} {mode}'}: {', '.join(sorted(found[device, mode]))}"
+                            for device, mode in sorted(found, key=_place_order)) + "]"
+
+
+def _where(places: list[tuple[str, str]]) -> str:
+    """` (cpu: eager, compiled; cuda: eager)`, ` (eager, compiled)` on the CPU alone, nothing for its eager alone."""
+    places = sorted(places, key=_place_order)
+    devices = list(dict.fromkeys(device for device, _ in places))
+    if devices == ["cpu"]:
+        modes = [mode for _, mode in places]
+        return "" if modes == ["eager"] else f" ({', '.join(modes)})"
+    return " (" + "; ".join(f"{device}: {', '.join(m for d, m in places if d == device)}" for device in devices) + ")"
+
+
+def _place_order(place: tuple[str, str]) -> tuple[bool, bool]:
+    return place[0] != "cpu", place[1] != "eager"
 
 
 def dtype_order(dtype: str) -> int:

@@ -185,12 +185,13 @@ def _stress(records, kinds: dict[str, str]) -> list[str]:
 
 
 def _decision_table(rows, columns) -> list[str]:
-    lines = ["| framework | choice | " + " | ".join(c.title for c in columns) + " |",
-             "|---|---|" + "---|" * len(columns)]
+    """One row per choice, named by its framework and label in the first column (which a table too wide for a line
+    repeats in each of its parts: see `md_tables`)."""
+    lines = ["| choice | " + " | ".join(c.title for c in columns) + " |", "|---|" + "---|" * len(columns)]
     for row in rows:  # a precision cause is a note beside the choice, not a column's failure
         cells = " | ".join(decision_cell_markdown(row.cells[c.key]) for c in columns)
         note = "".join(f" ℹ [{f}](#{anchor(f)})" for f in row.notes)
-        lines.append(f"| {row.choice.framework} | `{_escape(row.choice.label)}` ({row.choice.form}){note} | {cells} |")
+        lines.append(f"| {row.choice.framework} `{_escape(row.choice.label)}` ({row.choice.form}){note} | {cells} |")
     return lines
 
 

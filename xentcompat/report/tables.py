@@ -9,7 +9,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from xentcompat.report.findings import api_label
+from xentcompat.report.findings import api_label, folded_apis
 from xentcompat.results.record import Record
 
 DIFFERENT = 1e-4  # relative: two losses of one case further apart than this are "different numbers"
@@ -38,8 +38,8 @@ def _what_it_did(record: Record) -> str:
     outcome = record.loss.outcome
     if outcome == "raised":
         return f"raised {record.error.type}"
-    if outcome == "crashed":
-        return f"crashed ({record.error.message})"
+    if outcome == "crashed":  # the message's last clause: "device-side assert triggered", "killed by signal SIGSEGV"
+        return f"crashed ({record.error.message.rsplit(': ', 1)[-1]})"
     if outcome == "silent":
         return f"silent: {_number(record.loss.value)}"
     return outcome
@@ -51,18 +51,13 @@ def option_values_table(records: list[Record]) -> Table | None:
     options = [r for r in records if r.area == "options" and r.dtype == "float32"]
     if not options:
         return None
-    groups: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    groups: dict[tuple[str, ...], list[Record]] = defaultdict(list)
     for record in options:
         result = (record.case, _number(record.loss.value), _number(record.loss.reference),
                   f"{record.loss.outcome} / {record.grad.outcome}")
-        groups[result].add(_api_where(record))
-    rows = tuple((*result, ", ".join(sorted(apis))) for result, apis in sorted(groups.items()))
+        groups[result].append(record)
+    rows = tuple((*result, folded_apis(found)) for result, found in sorted(groups.items()))
     return Table(("case", "loss", "reference", "loss / gradient", "apis"), rows)
-
-
-def _api_where(record: Record) -> str:
-    label = api_label(record, with_place=False)
-    return label + (" (compiled)" if record.mode == "compiled" else "")
 
 
 def same_name_different_numbers(records: list[Record]) -> dict[str, dict[str, float]]:
