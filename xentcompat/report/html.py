@@ -76,8 +76,8 @@ def render_html(document: dict, today: datetime.date | None = None, records: lis
     if not rows and findings:  # no API the decision table lists (a check of a user's loss): what deviates first
         sections.insert(0, _findings(findings))
     sections = [section for section in sections if section]
-    body = [_header(document, records, findings, today), *first_screen, *([stress] if stress else []),
-            _contents(sections), *(html for _, _, html in sections)]
+    body = [_header(document, records, findings, today), _contents(sections), *first_screen,
+            *([stress] if stress else []), *(html for _, _, html in sections)]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
             f"<title>{escape(title(document))}</title>\n<style>{CSS}{html_decision.CSS}</style>\n</head>\n<body>\n<main>\n"

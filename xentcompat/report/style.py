@@ -14,7 +14,8 @@ pre code { font-size: 1em; }
 pre { background: #f5f7f9; border: 1px solid #e1e5ea; border-radius: 4px; padding: 10px 12px; overflow-x: auto; }
 .meta { color: #4a535c; margin: .2em 0; }
 .cite { background: #f5f7f9; border-left: 3px solid #0b57d0; padding: 6px 10px; }
-nav ul { display: flex; flex-wrap: wrap; gap: 4px 18px; list-style: none; padding: 0; margin: 1em 0; }
+nav ul { display: flex; flex-wrap: wrap; gap: 2px 14px; list-style: none; padding: 0; margin: .4em 0 .8em; font-size: .85em; }
+@media (max-width: 700px) { nav ul { flex-wrap: nowrap; overflow-x: auto; white-space: nowrap; } }  /* a phone: one line to swipe */
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: .84em; }
 th, td { border: 1px solid #d8dde3; padding: 3px 7px; vertical-align: top; text-align: left; }
