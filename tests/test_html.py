@@ -255,7 +255,8 @@ def test_a_browser_renders_the_page(tmp_path):
 KEPT_RESULTS = Path(__file__).resolve().parents[1] / "docs" / "report" / "results.json"
 MEASURE = """<script>
 const legend = document.querySelector("#answer p.legend").getBoundingClientRect();
-const summaries = [...document.querySelectorAll("#answer details.framework > summary")].map((s) => s.getBoundingClientRect());
+const summaries = [...document.querySelectorAll("#answer details.framework > summary")]
+  .map((s) => s.getBoundingClientRect());
 const contents = document.querySelector("nav[aria-label=contents]").getBoundingClientRect();
 const tables = [...document.querySelectorAll("#answer table.decision")].map((t) => t.getBoundingClientRect());
 const groups = [...document.querySelectorAll("#answer details.framework")];

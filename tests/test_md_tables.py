@@ -63,6 +63,12 @@ def test_a_cell_too_wide_for_any_table_turns_each_row_into_a_list_item():
     assert len(items) == 2 and all(f"torch.nn.Api{i}," in items[0] or i == 29 for i in range(30))
 
 
+def test_a_long_row_name_is_not_repeated_in_split_tables_but_each_row_made_an_item():
+    rows = [[", ".join(f"api{i}" for i in range(12)), "1.5", "2.5", "3.5", "4.5"]]
+    fitted = fitted_tables(_table(["apis", "loss " + "l" * 30, "a " + "a" * 30, "b " + "b" * 30, "c"], rows), width=90)
+    assert fitted.count("api11") == 1 and fitted.startswith("- api0, api1")
+
+
 def test_pipes_escaped_in_a_cell_and_code_fences_stay_as_they_are():
     row = ["a \\| b", "y" * 60]
     fence = "```\n| not | a table |\n|---|---|\n| " + "z" * 80 + " |\n```"

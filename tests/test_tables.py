@@ -20,8 +20,11 @@ def invalid(api: str, case: str, outcome: str, backend=None, value=None, error=N
     return rec
 
 
-def option(api: str, value: float, backend=None, case="class-weights") -> dict:
-    return record(case, value=value, api=api, backend=backend, area="options")
+def option(api: str, value: float, backend=None, case="class-weights", dtype="float32") -> dict:
+    """An option cell that agrees with its own reference: the value it returned."""
+    found = record(case, value=value, api=api, backend=backend, area="options", dtype=dtype)
+    found["loss"]["reference"] = value
+    return found
 
 
 def test_invalid_table_says_what_each_api_did():
@@ -43,11 +46,21 @@ def test_same_option_name_different_numbers_side_by_side():
     differing = {"class-weights": {TORCH: 1.25, f"{SPARSE} [tensorflow]": 0.9375}}
     assert same_name_different_numbers(typed(records)) == differing
     table = option_values_table(typed(records))
-    assert ("class-weights", "1.25", "1", "ok / ok", TORCH) in table.rows
-    assert ("class-weights", "0.9375", "1", "ok / ok", f"{SPARSE} [tensorflow]") in table.rows
+    assert ("class-weights", "1.25", "1.25", "ok / ok", TORCH) in table.rows
+    assert ("class-weights", "0.9375", "0.9375", "ok / ok", f"{SPARSE} [tensorflow]") in table.rows
     report = render_markdown(results_document(records, []))
     assert "## Options side by side" in report and f"`{TORCH}` 1.25, `{SPARSE} [tensorflow]` 0.9375" in report
     assert "Options side by side" in render_html(results_document(records, []))
+
+
+def test_values_of_one_reference_or_of_another_dtype_are_not_different_meanings():
+    """Rounding (Keras' 1e-7 clip, a bfloat16 cell) moves a value, not the option's meaning."""
+    clipped = option(SPARSE, 1.19209e-07, "jax", case="single-class")
+    clipped["loss"]["reference"] = 0.0
+    records = [option(TORCH, 0.0, case="single-class"), clipped,
+               option(TORCH, 1.25), option(TORCH, 1.25, dtype="bfloat16"),
+               option(SPARSE, 1.2578, "jax", dtype="bfloat16")]
+    assert same_name_different_numbers(typed(records)) == {}
 
 
 def test_no_tables_without_their_records():

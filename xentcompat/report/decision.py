@@ -25,11 +25,14 @@ from xentcompat.report.devices import device_pairs
 from xentcompat.report.numbers import loss_words, number, shown
 from xentcompat.results.record import Record
 
-DECISION_INTRO = ("✓ agrees with the reference (or raises on invalid input); ✗ deviates (the text links its "
-                  "finding); ℹ computes in a lower dtype than it was given (a precision cause, not a failure); "
-                  "— not run. Realistic cells on the CPU only (what models produce); the dtype's limits are in the "
-                  "stress table below. The CUDA column compares every cell measured on both devices: ✗ where CUDA "
-                  "deviates where the CPU does not (each such cell is listed under Varies by device).")
+DECISION_INTRO = ("A cell is one API × case × dtype × device × mode, checked against the float64 reference. "
+                  "✓ agrees with the reference (or raises on invalid input); ✗ deviates (the text links its "
+                  "finding, + links further findings of the column); ℹ computes in a lower dtype than it was given "
+                  "(a precision cause, not a failure); — not run. \"loss 16.1 for 100\": the API returned 16.1 "
+                  "where the reference is 100. Realistic cells on the CPU only (what models produce); the dtype's "
+                  "limits are in the stress table below. The CUDA column compares every cell measured on both "
+                  "devices: ✗ where CUDA deviates where the CPU does not (each such cell is listed under Varies by "
+                  "device).")
 STRESS_INTRO = ("Values at the dtype's limits, which models do not produce: they never decide a row above.")
 
 GOOD = {False: ("ok", "ok"), True: ("raised", "raised")}
@@ -80,7 +83,7 @@ COLUMNS: tuple[Column, ...] = (
            "−inf masks"),
     Column("vocab16", "large vocab (≥ 32k classes): fp16, bf16, fp32",
            lambda r: _eager(r) and _tagged(r, "large-vocab") and r.dtype != "float64", "large vocabularies"),
-    Column("labels", "invalid labels", lambda r: _eager(r) and _tagged(r, "label-out-of-range")),
+    Column("labels", "labels out of range", lambda r: _eager(r) and _tagged(r, "label-out-of-range")),
     Column("float64", "float64", lambda r: _eager(r) and r.dtype == "float64" and r.area in FIDELITY_AREAS,
            "float64"),
     Column("compiled", "compiled ≠ eager", lambda r: r.tier == "realistic" and r.device == "cpu", "compiled"),

@@ -20,8 +20,9 @@ from xentcompat.report.decision import BACKEND_NAMES, Cell, Column, Row
 COST_KEY = "cost"
 UNTIMED_TYPE = UNTIMED.removesuffix(": ")
 DTYPE, DEVICE, MODE = "float32", "cpu", "eager"
-HOW = ("Time and memory: `xentcompat bench --out DIR` measures them at language-model shapes; `xentcompat merge` "
-       "carries its bench.json into this report (a cost column here, the full tables under Speed and memory).")
+HOW = ("Time and memory were not measured in this run: `xentcompat bench --out DIR` times each API at "
+       "language-model shapes, and `xentcompat merge` of its bench.json with this run's results.json adds a cost "
+       "column to this table and the full tables under Speed and memory.")
 
 
 def with_cost(rows: list[Row], bench: dict | None) -> Column | None:

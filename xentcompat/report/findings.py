@@ -203,8 +203,13 @@ def _places(found: dict[tuple[str, str], set[str]]) -> str:
     if len(backends) == 1:
         said = ", ".join(next(iter(backends)))
         return (f" [{said}]" if said else "") + _where(list(found))
-    return " [" + "; ".join(f"{mode if device == 'cpu' else f'{device} {mode}'}: {', '.join(sorted(found[device, mode]))}"
-                            for device, mode in sorted(found, key=_place_order)) + "]"
+    return " [" + "; ".join(f"{_place_word(place)}: {', '.join(sorted(found[place]))}"
+                            for place in sorted(found, key=_place_order)) + "]"
+
+
+def _place_word(place: tuple[str, str]) -> str:
+    device, mode = place
+    return mode if device == "cpu" else f"{device} {mode}"
 
 
 def _where(places: list[tuple[str, str]]) -> str:

@@ -5,7 +5,8 @@ A table whose rows all fit is left as it is. Otherwise, in this order until ever
 1. its links to the report's own anchors become reference links, `[text][7]`, the numbered definitions
    (`[7]: #xc-...`) listed once at the end of the document: Markdown renders the same links;
 2. its columns are split into tables of a few columns each, every one repeating the first column (the row's name);
-3. where even the first column and one other do not fit, each row becomes a list item ("first cell: column: value;
+3. where the first column is too long to repeat (over a third of the width) or even it and one other column do not
+   fit, each row becomes a list item ("first cell: column: value;
    ..."), which the wrapping (`wrap`) then breaks at spaces.
 
 Nothing is dropped: every cell of the table is in the result.
@@ -58,8 +59,8 @@ def _fitted(block: list[str], width: int, labels: dict[str, int]) -> list[str]:
     rows = [[_reference_links(cell, labels) for cell in _cells(line)] for line in block]
     if max(len(_row_line(row)) for row in rows) <= width:
         return [_row_line(row) for row in rows]
-    groups = _column_groups(rows, width)
-    if groups is None:
+    groups = _column_groups(rows, width) if _widest(rows, [0]) <= width // 3 else None
+    if groups is None:  # a row name too long to repeat in each part, or a cell too wide for any table
         return _as_list(rows)
     tables = [[_row_line([row[column] for column in group]) for row in rows] for group in groups]
     return [line for table in tables for line in [*table, ""]][:-1]

@@ -61,17 +61,22 @@ def option_values_table(records: list[Record]) -> Table | None:
 
 
 def same_name_different_numbers(records: list[Record]) -> dict[str, dict[str, float]]:
-    """Option cases whose loss differs between APIs that each agree with their own reference: case -> api -> loss.
+    """Float32 option cases whose references differ between APIs that each agree with their own reference:
+    case -> api -> loss.
 
     These are the options whose name is shared but whose meaning is not (e.g. a weighted mean over the targets'
-    weights in PyTorch, over N in Keras).
+    weights in PyTorch, over N in Keras): the APIs' documented semantics give different numbers, not their rounding
+    (two values of one reference differ by rounding only, whatever the dtype).
     """
     by_case: dict[str, dict[str, float]] = defaultdict(dict)
+    references: dict[str, list[float]] = defaultdict(list)
     for record in records:
-        value = record.loss.value
-        if record.area == "options" and record.loss.outcome == "ok" and _finite(value):
+        value, reference = record.loss.value, record.loss.reference
+        if (record.area == "options" and record.dtype == "float32" and record.loss.outcome == "ok" and _finite(value)
+                and _finite(reference)):
             by_case[record.case][api_label(record)] = value
-    return {case: values for case, values in sorted(by_case.items()) if _differ(list(values.values()))}
+            references[record.case].append(reference)
+    return {case: values for case, values in sorted(by_case.items()) if _differ(references[case])}
 
 
 def _finite(value) -> bool:
