@@ -83,8 +83,15 @@ def assert_same_as_frozen(problem: Problem, budget: Budget) -> None:
     same_nonfinite(new.loss, old.loss)
     same_nonfinite(new.grad, old.grad)
     loss_scale, grad_scale = reduced(problem, old, *condition(problem, old))
-    assert_close(new.loss, old.loss, loss_scale, 0.0)
-    assert_close(new.grad, old.grad, grad_scale, 0.0)
+    assert_close(new.loss, old.loss, loss_scale, subnormal_quantum(problem))
+    assert_close(new.grad, old.grad, grad_scale, subnormal_quantum(problem))
+
+
+def subnormal_quantum(problem: Problem) -> float:
+    """What rounding a subnormal product (a class weight of 5e-324 times a probability) to the subnormal grid can
+    move a mean's value by once it is divided by the denominator: the two pieces' orders round differently there."""
+    denominator = terms(problem).denominator if problem.options.reduction == "mean" else 1.0
+    return 8 * SUBNORMAL / denominator if denominator else 0.0
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
