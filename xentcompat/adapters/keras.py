@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from xentcompat.adapters.base import EAGER_AND_COMPILED, EAGER_ONLY, Call, register
-from xentcompat.adapters.layout import native, native_code
+from xentcompat.adapters.layout import classes_first, native, native_code, rows_of_classes_first
 from xentcompat.adapters.repro import literal, probs_literal
 
 BACKEND = keras.backend.backend()
@@ -40,6 +40,7 @@ KERAS_DEVICES = {"cpu": "cpu:0", "cuda": "gpu:0"}
 MODES = EAGER_AND_COMPILED if BACKEND in ("tensorflow", "jax") else EAGER_ONLY  # jit_compile="auto"
 SPARSE = "keras.losses.SparseCategoricalCrossentropy"
 CATEGORICAL = "keras.losses.CategoricalCrossentropy"
+CLASSES_FIRST = f"{CATEGORICAL}(from_logits=True)[axis=1]"  # the API whose arrays hold classes on axis 1
 SOFTMAX_LAYER = "keras.layers.Softmax(dtype={dtype})(x)"
 BACKEND_SOFTMAX = {"tensorflow": "tf.nn.softmax(x, axis=-1)", "jax": "jax.nn.softmax(x, axis=-1)",
                    "torch": "torch.softmax(x, dim=-1)"}[BACKEND]
@@ -194,28 +195,32 @@ def _arguments(options) -> dict:
     return arguments
 
 
-def _run(call: Call, loss_class, from_logits: bool, predict: str = "logits") -> tuple:
+def _run(call: Call, loss_class, from_logits: bool, predict: str = "logits", axis: int = -1) -> tuple:
     """`loss_class(from_logits=..., **options)(targets, <predict>(x), sample_weight=...)` and its gradient, on the
     cell's device, in the user's layout, in the cell's mode; loss and gradient back as the reference's rows.
 
     `predict`: "logits" (x itself), "layer" (a Softmax layer in the cell's dtype), "backend" (the backend's own
-    softmax) or "exp" (exp(x): a row of probabilities that does not sum to 1). Targets are labels in their own dtype, or probabilities in the cell's dtype; class weights become one
-    sample weight per position, `keras.ops.take(w, y)`.
+    softmax) or "exp" (exp(x): a row of probabilities that does not sum to 1). Targets are labels in their own dtype,
+    or probabilities in the cell's dtype; class weights become one sample weight per position,
+    `keras.ops.take(w, y)`. `axis=1`: logits and probabilities held classes first, `(n, C, d1, ...)`, and the loss
+    given `axis=1`.
     """
     problem, options = call.problem, call.problem.options
-    dims, arguments = options.extra_dims, tuple(_arguments(options).items())
+    dims, arguments = options.extra_dims, tuple(_arguments(options).items()) + ((("axis", 1),) if axis == 1 else ())
+    layout = native if axis == -1 else classes_first
     with keras.device(KERAS_DEVICES[call.device]):
         targets = (_TENSOR(native(problem.labels, dims), None, call.device) if problem.labels is not None
-                   else _TENSOR(native(problem.probs, dims), call.dtype, call.device))
+                   else _TENSOR(layout(problem.probs, dims), call.dtype, call.device))
         weights = None if options.weight is None else keras.ops.take(np.asarray(options.weight), targets)
-        logits = native(problem.logits, dims)
+        logits = layout(problem.logits, dims)
         if call.mode == "compiled":
             step = _compiled(loss_class, from_logits, predict, arguments, call.dtype)
             value, grad = (np.asarray(t) for t in step(_TENSOR(logits, call.dtype, call.device), targets, weights))
         else:
             loss_of = _loss_of(loss_class, from_logits, predict, arguments, call.dtype)
             value, grad = _LOSS_AND_GRAD(logits, call, lambda x: loss_of(x, targets, weights))
-    return (value.reshape(-1) if value.ndim else value), grad.reshape(problem.logits.shape)
+    grad = grad.reshape(problem.logits.shape) if axis == -1 else rows_of_classes_first(grad, problem.logits.shape)
+    return (value.reshape(-1) if value.ndim else value), grad
 
 
 def _loss_of(loss_class, from_logits: bool, predict: str, arguments: tuple, dtype: str):
@@ -287,6 +292,14 @@ def categorical_of_backend_softmax(call: Call):
     return _run(call, keras.losses.CategoricalCrossentropy, from_logits=False, predict="backend")
 
 
+@_register(CLASSES_FIRST, f"{CATEGORICAL}(from_logits=True, axis=1{{options}})(q, x)", targets="probs",
+           areas=frozenset({"options"}))
+def categorical_from_logits_classes_first(call: Call):
+    """Classes on axis 1, `(n, C, d1, ...)` as PyTorch and channels-first models hold them: Keras' `axis=1`. It probes
+    the options (label smoothing spreads over the C classes of that axis), so it runs the option cases only."""
+    return _run(call, keras.losses.CategoricalCrossentropy, from_logits=True, axis=1)
+
+
 # --- reproducers --------------------------------------------------------------------------------------------------
 
 _PIN_CPU = {"tensorflow": 'os.environ["CUDA_VISIBLE_DEVICES"] = ""', "jax": 'os.environ["JAX_PLATFORMS"] = "cpu"',
@@ -306,12 +319,13 @@ def repro(api, call: Call, logits_code: str | None) -> str:
     lines += [_PIN_CPU[BACKEND]] if call.device == "cpu" else []
     lines += ["import numpy as np", *_REPRO_IMPORTS[BACKEND], "import keras", ""]
     source = literal(problem.logits) if logits_code is None else logits_code
-    lines.append(f"x = {_repro_float(source, dims, num_classes, call.dtype)}")
+    first = api.id == CLASSES_FIRST
+    lines.append(f"x = {_repro_float(source, dims, num_classes, call.dtype, first)}")
     if problem.labels is not None:
         labels = f"np.asarray({literal(problem.labels, 'labels')}, dtype=np.{problem.labels.dtype.name})"
         lines.append(f"y = {_REPRO_ARRAY[BACKEND].format(source=labels + native_code(dims))}")
     if problem.probs is not None:
-        lines.append(f"q = {_repro_float(probs_literal(problem.probs), dims, num_classes, call.dtype)}")
+        lines.append(f"q = {_repro_float(probs_literal(problem.probs), dims, num_classes, call.dtype, first)}")
     if options.weight is not None:
         lines.append(f"w = np.asarray({list(options.weight)!r})  # class weights")
     if call.mode == "compiled":
@@ -319,8 +333,9 @@ def repro(api, call: Call, logits_code: str | None) -> str:
     return "\n".join(lines + _REPRO_GRAD[BACKEND](loss))
 
 
-def _repro_float(source: str, extra_dims: tuple[int, ...], num_classes: int, dtype: str) -> str:
+def _repro_float(source: str, extra_dims: tuple[int, ...], num_classes: int, dtype: str, first: bool = False) -> str:
     array = f"np.asarray({source}, dtype=np.float64){native_code(extra_dims, num_classes)}"
+    array = f"np.moveaxis({array}, -1, 1)" if first and extra_dims else array
     return _REPRO_FLOAT[BACKEND].format(source=array, dtype=dtype)
 
 

@@ -79,6 +79,8 @@ OPTION_CASES: tuple[Case, ...] = (
             labels=[0, 0, 0]),
     _option("extra-dims", "(N, d) = (2, 2) positions of C = 5 classes: PyTorch (N, C, d), others (N, d, C)",
             extra_dims=(2,)),
+    _option("extra-dims-smoothed", "(N, d) = (2, 2) positions of C = 5 classes with label smoothing 0.1: the "
+            "smoothing spreads over the C classes, whichever axis holds them", extra_dims=(2,), label_smoothing=0.1),
 )
 
 
