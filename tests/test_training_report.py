@@ -9,6 +9,7 @@ import json
 import math
 import os
 import signal
+import threading
 import time
 
 import numpy as np
@@ -250,25 +251,38 @@ def test_a_missing_framework_is_skipped_and_nothing_to_train_writes_nothing(tmp_
 
 
 def test_sigterm_stops_training_as_ctrl_c_does_and_says_so(tmp_path, monkeypatch):
-    """SIGTERM while the first target's worker runs: the worker is stopped, the next target is listed as not run, the
-    document is written, and the exit status is 128 + SIGTERM (before, the command died and its worker ran on)."""
-    real_run = runner.subprocess.run
+    """SIGTERM while the first targets' workers run (two at a time): the running workers are stopped with it, the
+    targets not started yet are listed as not run, the document is written, and the exit status is 128 + SIGTERM."""
+    started = []
 
-    def worker_receiving_sigterm(command, **options):
-        if "xentcompat.training.worker" not in command:
-            return real_run(command, **options)
-        os.kill(os.getpid(), signal.SIGTERM)  # to the command, as `kill` or a scheduler sends it
-        time.sleep(30)
-        raise AssertionError("SIGTERM did not stop the command")
+    class Worker:  # a training worker that sends the command SIGTERM, as `kill` or a scheduler would, and waits
+        def __init__(self, command, **options):
+            self.returncode, self.stopped = None, threading.Event()
+            target = command[command.index("--target") + 1]
+            started.append(target)
+            if target == "torch":
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        def wait(self):
+            if not self.stopped.wait(30):
+                raise AssertionError("SIGTERM did not stop the worker")
+            return self.returncode
+
+        def send_signal(self, signum):
+            self.returncode = -signum
+            self.stopped.set()
 
     monkeypatch.setattr(runner, "skip_reason", lambda target: None)
-    monkeypatch.setattr(runner.subprocess, "run", worker_receiving_sigterm)
-    status = cli.main(["train", "--targets", "torch", "jax", "--seeds", "1", "--out", str(tmp_path)])
+    monkeypatch.setattr(runner.subprocess, "Popen", Worker)
+    status = cli.main(["train", "--targets", "torch", "jax", "tensorflow", "--seeds", "1", "--out", str(tmp_path)])
     training = read_training(tmp_path / "training.json")
     failed = {t["name"]: t["failed"] or t["skipped"] for t in training["targets"]}
-    assert status == 128 + signal.SIGTERM
+    assert status == 128 + signal.SIGTERM and "torch" in started and "tensorflow" not in started
     assert failed["torch"].startswith("the worker was killed by signal SIGTERM") and \
-        failed["jax"] == "stopped by SIGTERM before it ran"
+        failed["tensorflow"] == "stopped by SIGTERM before it ran"
+    # jax, in the second lane, had started (and was stopped with torch) unless the signal came first
+    assert failed["jax"].startswith("the worker was killed by signal SIGTERM" if "jax" in started else
+                                    "stopped by SIGTERM before it ran"), failed["jax"]
     # stopped again, now with that document in --out: it is kept, the stopped run's goes beside it
     earlier = (tmp_path / "training.json").read_bytes()
     assert cli.main(["train", "--targets", "torch", "--seeds", "1", "--out", str(tmp_path)]) == 128 + signal.SIGTERM
@@ -283,7 +297,7 @@ def test_a_worker_that_dies_is_listed_as_failed_and_the_others_kept(tmp_path, mo
     def fake_run_target(target, config, parts):
         if target == "keras-jax":
             return ({"name": target, "skipped": None, "failed": None, "wall_seconds": 1.0, "train_seconds": 1.0,
-                     "runs": len(kept)}, None, kept, False)
+                     "runs": len(kept)}, None, kept)
         return real_run_target(target, config, parts)
 
     real_run_target = runner.run_target

@@ -1,4 +1,4 @@
-"""`xentcompat train`: one worker process per target, one after the other, their runs in one training.json.
+"""`xentcompat train`: one worker process per target, `LANES` at a time, their runs in one training.json.
 
 Each target trains in its own process with the environment the `run` command gives it (the Keras backend is read at
 import; JAX trains in its default float32, so JAX_ENABLE_X64 is off here). A target whose framework (or
@@ -15,6 +15,8 @@ import json
 import os
 import subprocess
 import sys
+import queue
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +33,12 @@ TRAINING_FILE = "training.json"
 PARTS_DIR = "training-parts"
 PLOTS_DIR = "training-plots"
 PACKAGE_PARENT = Path(__file__).resolve().parents[2]
+# targets trained at once: each worker computes on about one core (the MLP's ops are 32 x 64 matrices; torch is given
+# one thread), so two share a 2-core machine without slowing each other much, and the runs do not depend on it
+LANES = 2
+_WORKERS: set[subprocess.Popen] = set()  # the workers running now (stopped together on Ctrl-C or SIGTERM)
+_WORKERS_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set once the command is stopped: a worker starting after that is stopped at once
 
 
 def training_environment(target: str) -> dict[str, str]:
@@ -55,9 +63,9 @@ def planned_runs(target: str, config: Config) -> int:
     return len(config.regimes) * len(variants_for(target)) * config.seeds
 
 
-def run_target(target: str, config: Config, parts: Path) -> tuple[dict, dict | None, list[dict], bool]:
-    """Train `target` in a worker process: (its targets entry, its environment, its runs, whether Ctrl-C stopped
-    it: the worker, in the same process group, is stopped too, and what it wrote is kept)."""
+def run_target(target: str, config: Config, parts: Path) -> tuple[dict, dict | None, list[dict]]:
+    """Train `target` in a worker process: (its targets entry, its environment, its runs); a worker stopped by
+    `stop_workers` keeps what it wrote."""
     part, log = parts / f"{target}.json", parts / f"{target}.log"
     part.unlink(missing_ok=True)
     variables = training_environment(target)
@@ -65,13 +73,18 @@ def run_target(target: str, config: Config, parts: Path) -> tuple[dict, dict | N
                "--epochs", str(config.epochs), "--regimes", ",".join(config.regimes), "--out", str(part.resolve())]
     print(f"xentcompat: training {target} ...", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    interrupted = False
     with log.open("w") as output:
+        worker = subprocess.Popen(command, env={**os.environ, **variables}, stdout=output, stderr=subprocess.STDOUT,
+                                  cwd=PACKAGE_PARENT)
+        with _WORKERS_LOCK:
+            _WORKERS.add(worker)
+            if _STOPPING.is_set():  # started as the command was being stopped
+                worker.send_signal(stopped_by())
         try:
-            status = subprocess.run(command, env={**os.environ, **variables}, stdout=output,
-                                    stderr=subprocess.STDOUT, cwd=PACKAGE_PARENT).returncode
-        except KeyboardInterrupt:
-            status, interrupted = -stopped_by(), True
+            status = worker.wait()
+        finally:
+            with _WORKERS_LOCK:
+                _WORKERS.discard(worker)
     wall = time.perf_counter() - start
     found = _read_part(part)
     runs = found.get("runs", [])
@@ -82,7 +95,16 @@ def run_target(target: str, config: Config, parts: Path) -> tuple[dict, dict | N
         entry["failed"] = (f"the worker {how} "
                            f"after {len(runs)} of {planned_runs(target, config)} runs; its output is in {log}")
         print(f"xentcompat: {target}: {entry['failed']}", file=sys.stderr)
-    return entry, found.get("environment"), runs, interrupted
+    return entry, found.get("environment"), runs
+
+
+def stop_workers() -> None:
+    """Stop every running worker, and any that starts from now on, with the signal that stopped the command (SIGINT
+    or SIGTERM)."""
+    with _WORKERS_LOCK:
+        _STOPPING.set()
+        for worker in _WORKERS:
+            worker.send_signal(stopped_by())
 
 
 def _read_part(part: Path) -> dict:
@@ -95,35 +117,88 @@ def _read_part(part: Path) -> dict:
 
 
 def train(targets: list[str], config: Config, out: Path) -> tuple[dict, bool]:
-    """Every target's experiment: the training document, and whether Ctrl-C stopped it (the targets after the one
-    it stopped are listed as skipped)."""
+    """Every target's experiment, `LANES` targets at a time: the training document, and whether Ctrl-C (or SIGTERM)
+    stopped it (the running workers are stopped and keep what they wrote; the targets not started yet are listed as
+    skipped)."""
     parts = out / PARTS_DIR
     parts.mkdir(parents=True, exist_ok=True)
-    entries, environments, runs, interrupted = [], [], [], False
+    _STOPPING.clear()
+    reasons = {target: skip_reason(target) for target in targets}
+    trainable = [target for target in targets if reasons[target] is None]
     with progress_display("runs") as progress:
-        for target in targets:  # every target that will train counted from the start (the overall line)
-            if skip_reason(target) is None:
-                progress.add(target, planned_runs(target, config))
-        for target in targets:
-            interrupted = _train_target(target, config, parts, progress, interrupted, (entries, environments, runs))
+        for target in trainable:  # every target that will train counted from the start (the overall line)
+            progress.add(target, planned_runs(target, config))
+        trained, interrupted = _train_all(trainable, config, parts, progress)
+    entries, environments, runs = [], [], []
+    for target in targets:
+        entry, environment, target_runs = _outcome(target, reasons[target], trained.get(target))
+        entries.append(entry)
+        environments += [environment] if environment else []
+        runs += target_runs
     return training_document(config_json(config), environments, entries, runs), interrupted
 
 
-def _train_target(target: str, config: Config, parts: Path, progress: Progress, interrupted: bool,
-                  found: tuple[list, list, list]) -> bool:
-    """Train one target (or list it as skipped) into `found` (entries, environments, runs); whether Ctrl-C stopped
-    it or an earlier one."""
-    entries, environments, runs = found
-    reason = f"stopped by {stopped_by().name} before it ran" if interrupted else skip_reason(target)
+def _train_all(trainable: list[str], config: Config, parts: Path, progress: Progress) -> tuple[dict, bool]:
+    """Each target's training on `LANES` threads, each taking the next target until none is left: target -> (entry,
+    environment, runs) of those that ran, and whether Ctrl-C (or SIGTERM) stopped it. Then no lane takes another
+    target, the running workers are stopped (one starting after that is stopped at once), and the lanes are waited for.
+    The lanes exist before any starts, so a signal that comes while one is starting still finds it."""
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+    for target in trainable:
+        pending.put(target)
+    trained: dict[str, tuple] = {}  # filled by the lanes: a target is here once it ran, however it ended
+    errors: list[BaseException] = []
+    finished = [threading.Event() for _ in range(min(LANES, len(trainable)))]  # not Thread.join: in Python 3.11 a
+    # join that a signal interrupts can return at once afterwards while the thread runs on
+    lanes = [threading.Thread(target=_lane, args=(pending, trained, errors, config, parts, progress, done),
+                              name=f"training-lane-{number}") for number, done in enumerate(finished)]
+    interrupted = False
+    try:
+        for lane in lanes:
+            lane.start()
+        for done in finished:
+            while not done.wait(timeout=0.5):  # short waits: a signal reaches this thread between them
+                pass
+    except KeyboardInterrupt:
+        interrupted = True
+        stop_workers()
+        for lane, done in zip(lanes, finished):
+            if lane.ident is not None:  # started (a lane that never started never sets its event)
+                done.wait()
+    if errors:
+        raise errors[0]
+    return trained, interrupted
+
+
+def _lane(pending: queue.SimpleQueue, trained: dict, errors: list, config: Config, parts: Path,
+          progress: Progress, done: threading.Event) -> None:
+    """Train the next target until none is left or the command is stopped; `done` set when it ends."""
+    try:
+        while not _STOPPING.is_set():
+            try:
+                target = pending.get_nowait()
+            except queue.Empty:
+                return
+            trained[target] = _train_target(target, config, parts, progress)
+    except BaseException as error:  # raised in the main thread once the lanes are done
+        errors.append(error)
+    finally:
+        done.set()
+
+
+def _outcome(target: str, reason: str | None, trained: tuple | None) -> tuple[dict, dict | None, list[dict]]:
+    """(entry, environment, runs) of one target: skipped with `reason`, not started when stopped, or trained."""
+    if reason is None and trained is None:  # not started when the command was stopped
+        reason = f"stopped by {stopped_by().name} before it ran"
     if reason:
         print(f"xentcompat: skipped {target}: {reason}", file=sys.stderr)
-        entries.append({"name": target, "skipped": reason, "failed": None})
-        return interrupted
+        return {"name": target, "skipped": reason, "failed": None}, None, []
+    return trained
+
+
+def _train_target(target: str, config: Config, parts: Path, progress: Progress) -> tuple[dict, dict | None, list]:
+    """Train one target, its runs shown as they come (the worker rewrites its part after each run)."""
     runs_done = lambda: (len(_read_part(parts / f"{target}.json").get("runs", [])),  # noqa: E731
-                         planned_runs(target, config))  # the worker rewrites its part after each run
+                         planned_runs(target, config))
     with watching(progress, target, runs_done):
-        entry, environment, target_runs, interrupted = run_target(target, config, parts)
-    entries.append(entry)
-    environments += [environment] if environment else []
-    runs += target_runs
-    return interrupted
+        return run_target(target, config, parts)
