@@ -71,7 +71,7 @@ def _from_log_softmax(problem: Problem, dtype: str, log_p: np.ndarray):
     parts = terms(problem)
     c = parts.coefficients
     with np.errstate(invalid="ignore", over="ignore"):
-        row_losses = r(acc(-np.sum(np.where(c > 0, c * log_p, 0.0), axis=1)))
+        row_losses = r(acc(-np.sum(np.where(c != 0, c * log_p, 0.0), axis=1)))
         p = r(np.exp(log_p))
         grad = r(np.sum(c, axis=1, keepdims=True) * p - c)
     reduction = problem.options.reduction

@@ -14,7 +14,7 @@ from tests.calibration import (COUNTEREXAMPLES, DEFECTS, correct_max, defect_err
                                table)
 from tests.fused_model import fused, log_of_softmax
 from tests.strategies import problems
-from xentcompat.reference.dtypes import DTYPE_NAMES, float_type
+from xentcompat.reference.dtypes import DTYPE_NAMES, float_type, round_to
 from xentcompat.reference.errors import (CALIBRATED_MAX_UNITS, TOLERANCE_MARGIN, TOLERANCE_UNITS, grad_unit, grad_units,
                                          loss_unit)
 from xentcompat.reference.options import Options
@@ -25,13 +25,15 @@ DEFECT_MARGIN = 4  # every constructed defect is this far above the tolerance
 
 # Class weights are 0 or normal numbers in every dtype: a subnormal weight has lost its digits before any loss runs.
 moderate_problems = problems(nonfinite=False, max_rows=4, max_classes=12, min_weight=1e-3)
+# the weighted mean of two rows whose weights nearly cancel: D = 0.01 against D(|w|) = 1.99 (bfloat16: 0.0117)
+CANCELLING_WEIGHTS = make_problem([[0.3, 2.0, -1.0], [1.5, 0.2, 0.7]], [0, 1], options=Options(weight=(1.0, -0.99, 1.0)))
 EXAMPLES = [make_problem(logits, labels, probs, options) for _, logits, labels, probs, options in COUNTEREXAMPLES]
 
 
 @st.composite
-def adversarial(draw):
+def adversarial(draw, problems=moderate_problems):
     """A drawn problem scaled, offset (shift invariance) and possibly spiked (one logit far above the rest)."""
-    problem = draw(moderate_problems)
+    problem = draw(problems)
     scale = draw(st.sampled_from([1e-3, 1.0, 30.0, 1e3]))
     offset = draw(st.sampled_from([0.0, 0.0, 5.0, -300.0, 1e4]))
     logits = np.clip(problem.logits, -1, 1) * scale + offset
@@ -51,6 +53,25 @@ def test_correct_fused_implementation_stays_within_calibration(dtype, problem):
     problem = in_dtype(problem, dtype)
     if problem is None:
         return  # a logit beyond the dtype's range: an input-cast matter, not the loss's
+    loss_error, grad_error = errors_in_units(problem, dtype, *fused(problem, dtype))
+    target(loss_error, label="loss error in units")
+    target(grad_error, label="gradient error in units")
+    assert loss_error <= CALIBRATED_MAX_UNITS
+    assert grad_error <= CALIBRATED_MAX_UNITS
+
+
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problem=adversarial(problems(nonfinite=False, max_rows=4, max_classes=12, min_weight=1e-3, signed=True)))
+@example(problem=CANCELLING_WEIGHTS)
+def test_negative_class_weights_stay_within_calibration(dtype, problem):
+    """Signed class weights: the units bound the sums by their terms' sizes and the mean by the signed total."""
+    weights = np.asarray(problem.options.weight or (), dtype=np.float64)
+    if weights.size and problem.labels is not None and np.sum(round_to(weights, dtype)[problem.labels]) == 0:
+        return  # the weights rounded to the dtype cancel: no weighted mean (the reference refuses it)
+    problem = in_dtype(problem, dtype)
+    if problem is None:
+        return
     loss_error, grad_error = errors_in_units(problem, dtype, *fused(problem, dtype))
     target(loss_error, label="loss error in units")
     target(grad_error, label="gradient error in units")

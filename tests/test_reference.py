@@ -195,8 +195,11 @@ def test_gradient_matches_finite_differences(problem):
 
 
 @pytest.mark.parametrize("options, message", [
-    (Options(weight=(1.0, -1.0, 1.0)), "finite and non-negative"),
-    (Options(weight=(1.0, float("nan"), 1.0)), "finite and non-negative"),
+    (Options(weight=(1.0, -1.0, 1.0)), None),
+    (Options(weight=(1.0, -4.0, 2.0)), "sum to 0 \\(negative weights cancel the positive ones\\)"),
+    (Options(weight=(1.0, -4.0, 2.0), reduction="sum"), None),
+    (Options(weight=(1.0, -4.0, 2.0), mean_over="rows"), None),
+    (Options(weight=(1.0, float("nan"), 1.0)), "finite \\(found NaN or inf\\)"),
     (Options(weight=(1.0, 1.0)), "weight has 2 entries, expected one per class \\(3\\)"),
     (Options(extra_dims=(0,)), "do not divide"),
     (Options(extra_dims=(3,)), "do not divide the 4 rows"),

@@ -40,7 +40,7 @@ def _same_nonfinite(value: float, truth: float) -> bool:
 
 def condition(problem, reference) -> tuple[np.ndarray, np.ndarray]:
     """(loss scale per row, gradient scale per element) of the module docstring, before the reduction."""
-    c = terms(problem).coefficients
+    c = np.abs(terms(problem).coefficients)  # signed class weights: the sizes of the terms
     x = problem.logits
     m = np.max(np.where(np.isfinite(x), x, -np.inf), axis=1, keepdims=True)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -59,8 +59,8 @@ def reduced(problem, reference, loss_scale: np.ndarray, grad_scale: np.ndarray):
         return loss_scale, grad_scale
     rows = np.nan_to_num(np.abs(reference.row_losses), nan=0.0, posinf=0.0)
     total = np.sum(loss_scale) + len(rows) * np.sum(rows)
-    if reduction == "mean" and parts.denominator > 0:
-        return total / parts.denominator, grad_scale / parts.denominator
+    if reduction == "mean" and parts.denominator != 0:
+        return total / abs(parts.denominator), grad_scale / abs(parts.denominator)
     return total, grad_scale
 
 

@@ -18,8 +18,8 @@ SLACK = 1e-30  # mpmath.diff at 50 digits
 
 
 @st.composite
-def documented_problems(draw) -> Problem:
-    problem = draw(problems(nonfinite=False, max_rows=3, max_classes=5))
+def documented_problems(draw, signed: bool = False) -> Problem:
+    problem = draw(problems(nonfinite=False, max_rows=3, max_classes=5, signed=signed))
     logits = np.clip(problem.logits, -50, 50)
     mean_over = draw(st.sampled_from(["weight", "rows"]))
     options = Options(**{**problem.options.__dict__, "mean_over": mean_over})
@@ -52,6 +52,14 @@ def test_reference_matches_the_documented_semantics(problem):
     assert_matches_documented(problem)
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documented_problems(signed=True))
+def test_negative_class_weights_match_the_documented_semantics(problem):
+    """The formulas as written with signed weights: a negatively weighted target's loss counts negative, and a
+    weighted mean divides by the signed total."""
+    assert_matches_documented(problem)
+
+
 def test_each_option_against_its_documented_value():
     """Fixed examples, one per option, with the documented value written out."""
     x = np.log(np.array([[1.0, 2.0, 1.0], [4.0, 2.0, 2.0]]))  # softmax rows (1/4, 1/2, 1/4) and (1/2, 1/4, 1/4)
@@ -60,6 +68,7 @@ def test_each_option_against_its_documented_value():
         (Options(reduction="sum"), [1, 0], np.log(2) + np.log(2)),
         (Options(weight=w), [1, 2], (2 * np.log(2) + 4 * np.log(4)) / (2 + 4)),
         (Options(weight=w, mean_over="rows"), [1, 2], (2 * np.log(2) + 4 * np.log(4)) / 2),
+        (Options(weight=(1.0, -2.0, 4.0)), [1, 2], (-2 * np.log(2) + 4 * np.log(4)) / (-2 + 4)),
         (Options(ignore_index=2, reduction="mean"), [1, 2], np.log(2)),
         (Options(label_smoothing=0.3, reduction="sum"), [1, 0],
          sum(0.7 * -np.log(pt) + 0.1 * -np.sum(np.log(row))

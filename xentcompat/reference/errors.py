@@ -70,8 +70,8 @@ from xentcompat.reference.blocks import DEFAULT_BUDGET, Budget, Chunk, Scratch, 
 from xentcompat.reference.coefficients import Coefficients, coefficient_block, coefficients_of
 from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.online_lse import subtract_max
-from xentcompat.reference.options import Problem
-from xentcompat.reference.softmax_xent import Result, softmax_of_shifted
+from xentcompat.reference.options import Problem, has_negative_weights, magnitudes
+from xentcompat.reference.softmax_xent import Result, softmax_of_shifted, solve
 
 ACCUMULATOR = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
 CALIBRATED_MAX_UNITS = 1.25
@@ -117,6 +117,9 @@ def _setting(problem: Problem, reference: Result, dtype: str) -> _Setting:
 def loss_unit(problem: Problem, reference: Result, dtype: str,
               budget: Budget = DEFAULT_BUDGET) -> float | np.ndarray:
     """One unit of loss error (u * scale) for `problem` in `dtype`: a float, or one per row for reduction none."""
+    if has_negative_weights(problem.options):
+        signed = _signed(problem, reference, dtype)
+        return signed.units(loss_unit(signed.magnitudes, signed.reference, dtype, budget), reference.loss)
     setting = _setting(problem, reference, dtype)
     kind, r, coefficients = float_type(dtype), setting.r, setting.coefficients
     per_row = _row_units(setting, budget)
@@ -143,6 +146,12 @@ def grad_units(problem: Problem, reference: Result, dtype: str, budget: Budget =
 
     `floor=False` leaves out the smallest-normal floor (for a caller that sums the units of many elements and
     accounts for flushed elements itself: `linear_errors`)."""
+    if has_negative_weights(problem.options):
+        signed = _signed(problem, reference, dtype)
+        magnitude = grad_units(signed.magnitudes, signed.reference, dtype, budget, floor)
+        grad = np.abs(reference.grad)
+        return GradUnits(signed.units(magnitude.row, np.max(grad, axis=1, keepdims=True, initial=0.0)),
+                         lambda: signed.units(magnitude.element, grad))
     setting = _setting(problem, reference, dtype)
     if not floor:
         setting = replace(setting, smallest=0.0)
@@ -159,6 +168,39 @@ def grad_units(problem: Problem, reference: Result, dtype: str, budget: Budget =
 def grad_unit(problem: Problem, reference: Result, dtype: str) -> np.ndarray:
     """One unit of gradient error per row (N × 1): the verdict judges every element of a row against it."""
     return grad_units(problem, reference, dtype).row
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """Units of a problem with negative class weights, from those of its magnitudes (every weight w as |w|).
+
+    Each sum of c-weighted terms is bounded by the same sum with |c|, so the magnitudes' units bound the signed
+    problem's, except where a weighted mean divides: there by the signed total D rather than by D(|w|) (`factor` =
+    D(|w|) / |D|), and D itself, a sum of N_counted weights in the accumulator, carries a relative error of
+    r ceil(log2 N) D(|w|) / |D| (`relative`), which reaches the loss and every gradient element in proportion."""
+
+    magnitudes: Problem
+    reference: Result
+    factor: float
+    relative: float
+    unit: float
+
+    def units(self, magnitude_units, values):
+        with np.errstate(invalid="ignore"):
+            sizes = np.where(np.isfinite(values), np.abs(values), 0.0)
+        return self.factor * magnitude_units + self.unit * self.relative * sizes
+
+
+def _signed(problem: Problem, reference: Result, dtype: str) -> _Signed:
+    magnitude = magnitudes(problem)
+    magnitude_reference = reference.remembered("magnitudes", lambda: solve(magnitude))
+    factor, relative = 1.0, 0.0
+    if problem.options.reduction == "mean" and problem.labels is not None and problem.options.mean_over == "weight":
+        signed_total, total = coefficients_of(problem), coefficients_of(magnitude).denominator
+        factor = total / abs(signed_total.denominator)
+        counted = int(np.count_nonzero(signed_total.counted))
+        relative = _accumulator_ratio(dtype) * _log2_ceil(max(counted, 1)) * factor
+    return _Signed(magnitude, magnitude_reference, factor, relative, float_type(dtype).unit_roundoff)
 
 
 def _accumulator_ratio(dtype: str) -> float:

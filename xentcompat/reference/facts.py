@@ -41,6 +41,7 @@ FACTS = {
     "ignored-rows": "some row's label is the ignore index",
     "ignored-row-nonfinite": "some row whose label is the ignore index holds a NaN or an infinite logit",
     "class-weights": "class weights are given",
+    "negative-class-weights": "some class weight is negative",
     "label-smoothing": "label smoothing is on",
     "soft-targets": "the targets are probabilities that are not one-hot",
     "extra-dims": "the rows are positions of extra dimensions (n, d1, ...)",
@@ -70,6 +71,7 @@ def _per_row(labels, logits) -> bool:
 
 def _option_facts(options, probs, logits) -> set[str]:
     found = {"class-weights"} if options.weight is not None else set()
+    found |= {"negative-class-weights"} if options.weight is not None and min(options.weight) < 0 else set()
     found |= {"label-smoothing"} if options.label_smoothing else set()
     found |= {"extra-dims"} if options.extra_dims else set()
     found |= {"empty-batch"} if logits.shape[0] == 0 else set()

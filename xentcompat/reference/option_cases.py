@@ -49,6 +49,11 @@ OPTION_CASES: tuple[Case, ...] = (
             weight=(0.0, 1.0, 1.0, 0.0, 0.0), labels=[0, 3, 0, 4]),
     _option("class-weights-one-row", "a batch of one row with class weights: the weighted mean is the row's loss "
             "(its weight cancels)", logits=LOGITS[:1], labels=[3], code=None, weight=(1.0, 2.0, 0.5, 3.0, 0.25)),
+    _option("class-weights-negative", "class weights with negative entries (ascending the loss of those classes, as "
+            "unlearning does): their rows' losses count negative, a weighted mean divides by the signed total 3.25",
+            weight=(1.0, -0.5, 0.5, 3.0, -0.25)),
+    _option("class-weights-negative-total", "negative class weights whose targets' total is -1.75: a weighted mean "
+            "divides by it and changes sign", weight=(1.0, -2.0, 0.5, -1.0, 0.25)),
     _option("ignore-index", "one row's label is the ignore index -100", labels=[0, -100, 1, 4], ignore_index=-100),
     _option("ignore-index-every-row", "every row ignored: a mean over nothing", labels=[-100] * 4,
             ignore_index=-100),

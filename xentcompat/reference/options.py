@@ -12,6 +12,10 @@ Every option reduces to one coefficient matrix `c` (N × C) and a denominator `D
   `mean_over="rows"` counts rows (PyTorch with probability targets, Keras `sample_weight`). Probability targets
   always count rows.
 
+Class weights may be negative (PyTorch and Keras put no sign on them, and a negative weight is how a loss is
+ascended on purpose, as in unlearning a forget set): the formulas hold as written, the row loss of a negatively
+weighted target is negative and a weighted mean divides by the signed total D (refused where it is 0).
+
 This is PyTorch's documented semantics for `weight`, `ignore_index` and `label_smoothing`, and the plain textbook
 loss when every option is left at its default.
 """
@@ -93,6 +97,7 @@ def validate(problem: Problem) -> None:
         if options.ignore_index is not None:
             raise ValueError("ignore_index applies to class-index targets only, not to probability targets")
     _validate_options(options, logits.shape[0], logits.shape[1])
+    _validate_signed_total(problem)
 
 
 def _validate_labels(labels: np.ndarray, shape: tuple[int, int], ignore_index: int | None) -> None:
@@ -128,8 +133,44 @@ def _validate_options(options: Options, num_rows: int, num_classes: int) -> None
         weight = np.asarray(options.weight, dtype=np.float64)
         if weight.shape != (num_classes,):
             raise ValueError(f"weight has {weight.size} entries, expected one per class ({num_classes})")
-        if not np.all(np.isfinite(weight)) or np.any(weight < 0):
-            raise ValueError("weight entries must be finite and non-negative")
+        if not np.all(np.isfinite(weight)):
+            raise ValueError("weight entries must be finite (found NaN or inf)")
+
+
+def _validate_signed_total(problem: Problem) -> None:
+    """A weighted mean whose negative class weights cancel its positive ones to 0 divides a non-zero sum by 0."""
+    options = problem.options
+    if not has_negative_weights(options) or problem.labels is None or options.reduction != "mean" \
+            or options.mean_over != "weight":
+        return
+    _, _, denominator = counted_labels(problem, np.asarray(options.weight, dtype=np.float64))
+    if denominator == 0:
+        raise ValueError("the class weights of the counted labels sum to 0 (negative weights cancel the positive "
+                         "ones): the weighted mean divides by 0")
+
+
+def has_negative_weights(options: Options) -> bool:
+    """Whether some class weight is negative (see `weight_parts`)."""
+    return options.weight is not None and min(options.weight) < 0
+
+
+def weight_parts(problem: Problem) -> tuple[Problem, Problem]:
+    """(the problem with w+ = max(w, 0), with w- = max(-w, 0)), both summed where `problem` takes a mean.
+
+    Every coefficient c is linear in the class weights w, so the row losses and gradient of w are those of w+ minus
+    those of w-, and a mean is that sum over D(w) = D(w+) - D(w-): signed weights reduce to two problems whose
+    weights are non-negative."""
+    weight = np.asarray(problem.options.weight, dtype=np.float64)
+    reduction = "sum" if problem.options.reduction == "mean" else problem.options.reduction
+    return tuple(replace(problem, options=replace(problem.options, weight=tuple(part.tolist()), reduction=reduction))
+                 for part in (np.maximum(weight, 0.0), np.maximum(-weight, 0.0)))
+
+
+def magnitudes(problem: Problem) -> Problem:
+    """The problem with every class weight w replaced by |w|: its coefficients are |c| (both parts of a class-index
+    coefficient carry the sign of one weight), the sizes an error bound adds up."""
+    weight = np.abs(np.asarray(problem.options.weight, dtype=np.float64))
+    return replace(problem, options=replace(problem.options, weight=tuple(weight.tolist())))
 
 
 def class_weights(problem: Problem) -> tuple[np.ndarray, np.ndarray]:

@@ -23,6 +23,9 @@ Non-finite logits, row by row:
   of a row of zeros, 1 / C);
 * a mean over nothing (every row ignored, or zero total weight) is NaN; its gradient is 0 (NaN in undefined rows).
 
+Negative class weights: the problem splits into its positive and negative weights (`options.weight_parts`), each
+solved as above and summed, and the difference divided by the signed total weight where a mean is due.
+
 Streaming. The batch is walked in row chunks and, for rows wider than a block, class blocks (`blocks`); m, k and t
 come from the online log-sum-exp of `online_lse` (running max and rescaled sum), then a second pass over the same
 blocks writes the gradient in place of the e_j that the first one left there. Beyond the logits, the targets and the
@@ -46,7 +49,7 @@ import numpy as np
 from xentcompat.reference.blocks import DEFAULT_BUDGET, Budget, Chunk, Scratch, block_elements, chunks, run_chunks
 from xentcompat.reference.coefficients import Coefficients, coefficient_block, coefficients_of, largest_coefficient
 from xentcompat.reference.online_lse import RowLse, row_lse, subtract_max
-from xentcompat.reference.options import Options, Problem, validate
+from xentcompat.reference.options import Options, Problem, has_negative_weights, validate, weight_parts
 
 TEMPORARIES = 8  # float64 block-sized arrays a chunk of the gradient pass holds at most (dense coefficients, a mean)
 
@@ -112,6 +115,8 @@ def solve(problem: Problem, budget: Budget = DEFAULT_BUDGET, out: np.ndarray | N
     The logits may be float16, float32 or float64 (every value is exact in float64); they are read, never copied.
     The gradient is written to `out` when given (a float64 array of the logits' shape, reused by a caller that
     checks many batches of one shape: a new N × C array costs the kernel's zeroing of its pages), else to a new one."""
+    if has_negative_weights(problem.options):
+        return _signed_solve(problem, budget, out)
     coefficients = coefficients_of(problem)
     reduction, denominator = problem.options.reduction, coefficients.denominator
     mean = reduction == "mean" and denominator > 0
@@ -135,6 +140,19 @@ def solve(problem: Problem, budget: Budget = DEFAULT_BUDGET, out: np.ndarray | N
         np.divide(grad, denominator, out=grad)
         return result(loss=float(np.sum(row_losses)) / denominator)
     return result(loss=float(np.sum(outputs["mean_row_losses"])))
+
+
+def _signed_solve(problem: Problem, budget: Budget, out: np.ndarray | None) -> Result:
+    """The result of signed class weights: that of their positive part minus that of their negative part."""
+    positive, negative = (solve(part, budget) for part in weight_parts(problem))
+    grad = np.subtract(positive.grad, negative.grad, out=out)
+    row_losses = positive.row_losses - negative.row_losses
+    result = partial(Result, grad=grad, row_losses=row_losses, lse=positive.lse, normalizer=positive.normalizer)
+    if problem.options.reduction != "mean":
+        return result(loss=row_losses if problem.options.reduction == "none" else float(np.sum(row_losses)))
+    denominator = coefficients_of(problem).denominator
+    np.divide(grad, denominator, out=grad)
+    return result(loss=float(np.sum(row_losses)) / denominator)
 
 
 def softmax_matrix(normalizer: Normalizer, budget: Budget = DEFAULT_BUDGET) -> np.ndarray:
