@@ -16,6 +16,7 @@ from xentcompat.reference.cases import CATALOGUE, by_id
 from xentcompat.reference.dtypes import round_to
 from xentcompat.reference.options import Options, Problem
 from xentcompat.run.harness import finding_id
+from xentcompat.run.shard import MODES
 
 CELL = {"api": "torch.nn.CrossEntropyLoss", "case": "neg-inf-row", "dtype": "float16", "device": "cpu",
         "mode": "eager", "backend": None}
@@ -161,7 +162,7 @@ def test_shipped_causes_claim_no_catalogue_cell_twice_and_every_entry_covers_one
         apis = sorted({api for effect in effects for api in effect.apis})
         backends = ("tensorflow", "jax", "torch") if framework == "keras" else (None,)
         for api, case, dtype, mode, device, backend in itertools.product(
-                apis, CATALOGUE, ("float16", "bfloat16", "float32", "float64"), ("eager", "compiled"),
+                apis, CATALOGUE, ("float16", "bfloat16", "float32", "float64"), MODES,
                 ("cpu", "cuda"), backends):
             cell = {"api": api, "case": case.id, "area": case.area, "tier": case.tier, "tags": case.facts,
                     "dtype": dtype, "device": device, "mode": mode, "backend": backend}

@@ -20,7 +20,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from xentcompat.adapters.base import TARGETS, missing_requirement
+from xentcompat.adapters.base import FORWARD_MAX_ELEMENTS, TARGETS, missing_requirement
 from xentcompat.own import command as own_command
 from xentcompat.reference.case_file import CaseFileError, load_cases
 from xentcompat.reference.dtypes import DTYPE_NAMES
@@ -83,9 +83,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--targets", nargs="+", metavar="TARGET", help=f"default: all ({', '.join(TARGETS)})")
     run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "all"),
                      help="cpu, cuda (where the framework sees a GPU) or both (default cpu)")
-    run.add_argument("--mode", default="eager", choices=("eager", "compiled", "all"),
-                     help="eager, compiled (torch.compile, jax.jit, tf.function(jit_compile=True), mx.compile) or both "
-                          "(default eager: the decision table's compiled column then says it was not run)")
+    run.add_argument("--mode", default="eager", choices=("eager", "compiled", "forward", "all"),
+                     help="eager, compiled (torch.compile, jax.jit, tf.function(jit_compile=True), mx.compile), "
+                          "forward (the gradient by forward-mode differentiation: jax.jacfwd, torch.func.jacfwd, on "
+                          f"cases of at most {FORWARD_MAX_ELEMENTS} logits) or all three (default eager: the decision table's compiled "
+                          "column then says it was not run)")
     run.add_argument("--dtypes", nargs="+", metavar="DTYPE", help=f"default: all ({', '.join(DTYPE_NAMES)})")
     run.add_argument("--cases", type=Path, help="a user case file (JSON or NPZ) run besides the catalogue")
     run.add_argument("--only-cases", action="store_true", help="run only the --cases file's cases, not the catalogue")

@@ -31,6 +31,9 @@ from xentcompat.reference.options import Problem
 ALL_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "label_smoothing", "extra_dims"})
 EAGER_ONLY = frozenset({"eager"})
 EAGER_AND_COMPILED = frozenset({"eager", "compiled"})
+WITH_FORWARD = EAGER_AND_COMPILED | {"forward"}  # mode "forward": eager, the gradient by forward-mode
+# differentiation (jax.jacfwd, torch.func.jacfwd), one tangent per logit: cases of at most FORWARD_MAX_ELEMENTS logits
+FORWARD_MAX_ELEMENTS = 4096
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,9 @@ rows, (N,) and (N, C). Labels reach JAX as the user holds them: their own dtype 
 length. The gradient pulls back ones through `jax.vjp` (for "none" that is `jax.grad` of the sum).
 
 Each API is a function of the logits and its targets, `rows(x, t)`. Mode "eager" runs the loss and its `jax.vjp`
-op by op, no `jax.jit` around them; mode "compiled" runs that same loss-and-gradient under `jax.jit`, as users jit a
-train step: one jitted function per API for the whole process, the reduction a static argument, the targets a traced
+op by op, no `jax.jit` around them; mode "forward" runs the loss op by op and its gradient by forward-mode
+differentiation, `jax.jacfwd` of the reduced loss (of the sum for "none"), one tangent per logit; mode "compiled" runs
+the reverse-mode loss-and-gradient under `jax.jit`, as users jit a train step: one jitted function per API for the whole process, the reduction a static argument, the targets a traced
 one, so XLA compiles once per API, reduction, shape and dtype. The target sets JAX_ENABLE_X64=1 so float64 cells (and
 int64 labels) really are 64-bit: a cell refuses to run without it. Each API's `loss` (its mean over positions) is the
 function the JAX training loop trains with, which runs in JAX's default 32 bits.
@@ -23,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, register
+from xentcompat.adapters.base import WITH_FORWARD, Call, register
 from xentcompat.adapters.layout import native, native_code
 from xentcompat.adapters.repro import array_code
 from xentcompat.reference.compact import float64_unless_big, is_big
@@ -88,6 +89,13 @@ def loss_and_pullback(rows, x: jax.Array, t: jax.Array, reduction: str) -> tuple
     return loss, grad
 
 
+def loss_and_forward_gradient(rows, x: jax.Array, t: jax.Array, reduction: str) -> tuple:
+    """The reduced loss of `rows(x, t)` and its gradient by `jax.jacfwd` (of the sum for "none"), op by op."""
+    loss = _reduce(rows(x, t), reduction)
+    grad = jax.jacfwd(lambda x: jnp.sum(_reduce(rows(x, t), reduction)))(x)
+    return loss, grad
+
+
 def compiled(rows):
     """The module-level jitted loss-and-gradient of one API: `reduction` static, logits and targets traced."""
     return jax.jit(functools.partial(loss_and_pullback, rows), static_argnames="reduction")
@@ -100,7 +108,8 @@ def _loss_and_grad(call: Call, rows, jitted, t: jax.Array) -> tuple:
         raise RuntimeError("a JAX cell needs JAX_ENABLE_X64=1 set before jax is imported "
                            "(float64 would silently run in float32)")
     x = array(call.problem.logits, call)
-    run = jitted if call.mode == "compiled" else functools.partial(loss_and_pullback, rows)
+    run = {"compiled": jitted, "forward": functools.partial(loss_and_forward_gradient, rows)}.get(
+        call.mode, functools.partial(loss_and_pullback, rows))
     loss, grad = run(x, t, reduction=call.problem.options.reduction)
     loss = _numpy(loss)
     return (loss.reshape(-1) if loss.ndim else loss), _numpy(grad).reshape(call.problem.logits.shape)
@@ -170,21 +179,21 @@ MASK = "x != -jnp.inf"  # the `where=` variants mask the -inf (masked) classes i
 
 
 @register("jax", "optax.softmax_cross_entropy_with_integer_labels",
-          "optax.softmax_cross_entropy_with_integer_labels(x, y)", supports=OPTIONS, modes=EAGER_AND_COMPILED,
+          "optax.softmax_cross_entropy_with_integer_labels(x, y)", supports=OPTIONS, modes=WITH_FORWARD,
           memory_batches=3.9, loss=_mean(_integer_labels_rows))
 def softmax_cross_entropy_with_integer_labels(call: Call):
     return _loss_and_grad(call, _integer_labels_rows, _integer_labels_jit, _labels(call))
 
 
 @register("jax", "optax.softmax_cross_entropy", "optax.softmax_cross_entropy(x, q)", targets="probs",
-          supports=OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED,
+          supports=OPTIONS, mean_over="rows", modes=WITH_FORWARD,
           memory_batches=4.8, loss=_mean(_softmax_rows))
 def softmax_cross_entropy(call: Call):
     return _loss_and_grad(call, _softmax_rows, _softmax_jit, array(call.problem.probs, call))
 
 
 @register("jax", "optax.safe_softmax_cross_entropy", "optax.safe_softmax_cross_entropy(x, q)", targets="probs",
-          supports=OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED,
+          supports=OPTIONS, mean_over="rows", modes=WITH_FORWARD,
           memory_batches=7.1, loss=_mean(_safe_softmax_rows))
 def safe_softmax_cross_entropy(call: Call):
     return _loss_and_grad(call, _safe_softmax_rows, _safe_softmax_jit, array(call.problem.probs, call))
@@ -192,7 +201,7 @@ def safe_softmax_cross_entropy(call: Call):
 
 @register("jax", "log(jax.nn.softmax)[label]",
           "-jnp.take_along_axis(jnp.log(jax.nn.softmax(x, axis=-1)), y[..., None], axis=-1)[..., 0]",
-          supports=OPTIONS, modes=EAGER_AND_COMPILED,
+          supports=OPTIONS, modes=WITH_FORWARD,
           memory_batches=4.5, loss=_mean(_log_of_softmax_rows))
 def log_of_softmax(call: Call):
     """The tutorial form: log of the probabilities, picked at the label."""
@@ -201,7 +210,7 @@ def log_of_softmax(call: Call):
 
 @register("jax", "optax.softmax_cross_entropy_with_integer_labels(softmax)",
           "optax.softmax_cross_entropy_with_integer_labels(jax.nn.softmax(x, axis=-1), y)", supports=OPTIONS,
-          modes=EAGER_AND_COMPILED, loss=_mean(_integer_labels_of_softmax_rows))
+          modes=WITH_FORWARD, loss=_mean(_integer_labels_of_softmax_rows))
 def integer_labels_of_softmax(call: Call):
     """The double softmax: a model ending in a softmax, fed to the fused loss, which applies its own."""
     return _loss_and_grad(call, _integer_labels_of_softmax_rows, _integer_labels_of_softmax_jit, _labels(call))
@@ -209,14 +218,14 @@ def integer_labels_of_softmax(call: Call):
 
 @register("jax", "jax.nn.log_softmax[label]",
           "-jnp.take_along_axis(jax.nn.log_softmax(x, axis=-1), y[..., None], axis=-1)[..., 0]",
-          supports=OPTIONS, modes=EAGER_AND_COMPILED,
+          supports=OPTIONS, modes=WITH_FORWARD,
           memory_batches=2.8, loss=_mean(_log_softmax_rows))
 def log_softmax(call: Call):
     return _loss_and_grad(call, _log_softmax_rows, _log_softmax_jit, _labels(call))
 
 
 @register("jax", "jax.nn.log_softmax[arange(n), label]", "-jax.nn.log_softmax(x, axis=-1)[jnp.arange(x.shape[0]), y]",
-          supports=frozenset({"reduction"}), modes=EAGER_AND_COMPILED, loss=_mean(_plain_index_rows))
+          supports=frozenset({"reduction"}), modes=WITH_FORWARD, loss=_mean(_plain_index_rows))
 def log_softmax_plain_index(call: Call):
     """The hand-written form with NumPy-style indexing, which JAX clamps out of range instead of raising."""
     return _loss_and_grad(call, _plain_index_rows, _plain_index_jit, _labels(call))
@@ -224,7 +233,7 @@ def log_softmax_plain_index(call: Call):
 
 @register("jax", "optax.softmax_cross_entropy_with_integer_labels(where=mask)",
           f"optax.softmax_cross_entropy_with_integer_labels(jnp.where({MASK}, x, 0), y, where={MASK})",
-          supports=OPTIONS, modes=EAGER_AND_COMPILED,
+          supports=OPTIONS, modes=WITH_FORWARD,
           memory_batches=7.2, loss=_mean(_integer_labels_where_rows))
 def integer_labels_where(call: Call):
     """A mask instead of -inf logits: `where=` marks the classes that count (a row of only masked classes has
@@ -234,7 +243,7 @@ def integer_labels_where(call: Call):
 
 @register("jax", "jax.nn.log_softmax(where=mask)[label]",
           f"-jnp.take_along_axis(jax.nn.log_softmax(jnp.where({MASK}, x, 0), axis=-1, where={MASK}), "
-          "y[..., None], axis=-1)[..., 0]", supports=OPTIONS, modes=EAGER_AND_COMPILED,
+          "y[..., None], axis=-1)[..., 0]", supports=OPTIONS, modes=WITH_FORWARD,
           memory_batches=7.1, loss=_mean(_log_softmax_where_rows))
 def log_softmax_where(call: Call):
     return _loss_and_grad(call, _log_softmax_where_rows, _log_softmax_where_jit, _labels(call))
@@ -258,6 +267,9 @@ def repro(api, call: Call, logits_code: str | None) -> str:
         lines.append(f"q = jax.device_put(jnp.asarray({array_code(problem.probs, 'probs')}, dtype=jnp.float64)"
                      f".astype({dtype}){native_code(extra_dims, problem.num_classes)}, device)")
     loss = REDUCERS[problem.options.reduction].format(api.expression)
+    if call.mode == "forward":
+        lines += [f"loss = {loss}", f"grad = jax.jacfwd(lambda x: jnp.sum({loss}))(x)", "print(loss, grad)"]
+        return "\n".join(lines)
     if call.mode != "compiled":
         lines += [f"loss, pullback = jax.vjp(lambda x: {loss}, x)",
                   "print(loss, pullback(jnp.ones_like(loss))[0])"]

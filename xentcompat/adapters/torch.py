@@ -2,6 +2,8 @@
 
 Each API is a loss function of the logits and the other tensors (labels or probabilities, the class weights), with the
 Python-constant options (reduction, ignore_index, label_smoothing) as keyword arguments. Mode "eager" calls it;
+mode "forward" calls it and takes the gradient (of the sum for "none") by forward-mode differentiation,
+`torch.func.jacfwd`, one tangent per logit;
 mode "compiled" calls it through `torch.compile(..., dynamic=False)` (inductor, otherwise default options) and the
 gradient comes from `loss.backward()` through the compiled graph (AOTAutograd). One compiled callable per API serves
 every case, so dynamo's cache is reused: a graph per distinct shape, dtype and option value, not per case. Dynamo's
@@ -20,7 +22,7 @@ import functools
 import numpy as np
 import torch
 
-from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, register
+from xentcompat.adapters.base import WITH_FORWARD, Call, register
 from xentcompat.adapters.repro import array_code, literal
 from xentcompat.reference.compact import float64_unless_big
 
@@ -118,14 +120,26 @@ def _options(call: Call) -> dict:
 def _run(call: Call, loss_fn, x: torch.Tensor, target: torch.Tensor):
     """Forward in the call's mode, backward (of the sum of a per-position loss) through the same graph; loss and
     gradient in the reference's rows."""
+    extra_dims = call.problem.options.extra_dims
+    if call.mode == "forward":
+        loss, grad = _forward(call, loss_fn, x, target)
+        return _numpy(from_native(loss, extra_dims)), _numpy(from_native(grad, extra_dims))
     if call.mode == "compiled":
         with torch._dynamo.config.patch(COMPILE_CONFIG):
             loss = _compiled(loss_fn)(x, target, **_options(call))
     else:
         loss = loss_fn(x, target, **_options(call))
     loss.backward(torch.ones_like(loss))
-    extra_dims = call.problem.options.extra_dims
     return _numpy(from_native(loss, extra_dims)), _numpy(from_native(x.grad, extra_dims))
+
+
+def _forward(call: Call, loss_fn, x: torch.Tensor, target: torch.Tensor) -> tuple:
+    """The loss, and its gradient (of the sum for "none") by `torch.func.jacfwd`."""
+    x = x.detach()
+    options = _options(call)
+    loss = loss_fn(x, target, **options)
+    grad = torch.func.jacfwd(lambda x: loss_fn(x, target, **options).sum())(x)
+    return loss, grad
 
 
 @functools.cache
@@ -168,21 +182,21 @@ def _cross_entropy_of_softmax(x, y, **options):
 
 
 @register("torch", "torch.nn.CrossEntropyLoss", "torch.nn.CrossEntropyLoss({options})(x, y)",
-          supports=CLASS_INDEX_OPTIONS, modes=EAGER_AND_COMPILED,
+          supports=CLASS_INDEX_OPTIONS, modes=WITH_FORWARD,
           memory_batches=2.9, loss=_cross_entropy)
 def cross_entropy(call: Call):
     return _run(call, _cross_entropy, _logits(call), _labels(call))
 
 
 @register("torch", "torch.nn.CrossEntropyLoss[probs]", "torch.nn.CrossEntropyLoss({options})(x, q)",
-          targets="probs", supports=PROBS_OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED,
+          targets="probs", supports=PROBS_OPTIONS, mean_over="rows", modes=WITH_FORWARD,
           memory_batches=4.9, loss=_cross_entropy_probs)
 def cross_entropy_probs(call: Call):
     return _run(call, _cross_entropy_probs, _logits(call), _probs(call))
 
 
 @register("torch", "torch.nn.NLLLoss(log_softmax)", "torch.nn.NLLLoss({options})(torch.log_softmax(x, dim=1), y)",
-          supports=NLL_OPTIONS, modes=EAGER_AND_COMPILED,
+          supports=NLL_OPTIONS, modes=WITH_FORWARD,
           memory_batches=2.9, loss=_nll_log_softmax)
 def nll_log_softmax(call: Call):
     return _run(call, _nll_log_softmax, _logits(call), _labels(call))
@@ -190,7 +204,7 @@ def nll_log_softmax(call: Call):
 
 @register("torch", "torch.nn.NLLLoss(log(softmax))",
           "torch.nn.NLLLoss({options})(torch.log(torch.softmax(x, dim=1)), y)", supports=NLL_OPTIONS,
-          modes=EAGER_AND_COMPILED,
+          modes=WITH_FORWARD,
           memory_batches=2.9, loss=_nll_log_of_softmax)
 def nll_log_of_softmax(call: Call):
     return _run(call, _nll_log_of_softmax, _logits(call), _labels(call))
@@ -198,7 +212,7 @@ def nll_log_of_softmax(call: Call):
 
 @register("torch", "torch.nn.CrossEntropyLoss(softmax)",
           "torch.nn.CrossEntropyLoss({options})(torch.softmax(x, dim=1), y)", supports=CLASS_INDEX_OPTIONS,
-          modes=EAGER_AND_COMPILED,
+          modes=WITH_FORWARD,
           memory_batches=3.9, loss=_cross_entropy_of_softmax)
 def cross_entropy_of_softmax(call: Call):
     """Softmax applied twice: the model's last layer is a softmax and CrossEntropyLoss applies another."""
@@ -230,6 +244,11 @@ def repro(api, call: Call, logits_code: str | None) -> str:
         tensors.append("weight")
         options.insert(0, "weight=weight")
     loss = api.expression.format(options=", ".join(options))
+    if call.mode == "forward":
+        arguments = ", ".join(tensors)
+        lines += [f"loss = {loss}", f"grad = torch.func.jacfwd(lambda {arguments}: ({loss}).sum())({arguments})",
+                  "print(loss, grad)"]
+        return "\n".join(lines)
     if call.mode == "compiled":
         arguments = ", ".join(tensors)
         lines += [f"loss_fn = torch.compile(lambda {arguments}: {loss}, dynamic=False)",

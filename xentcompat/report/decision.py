@@ -22,6 +22,7 @@ from typing import Callable
 
 from xentcompat.report.choices import CHOICES, Choice
 from xentcompat.report.devices import device_pairs
+from xentcompat.report.forward_mode import reverse_mode
 from xentcompat.report.numbers import loss_words, number, shown
 from xentcompat.results.record import Record
 
@@ -138,9 +139,9 @@ def cause_kinds(document: dict) -> dict[str, str]:
 def decision_rows(records: list[Record], kinds: dict[str, str],
                   columns: tuple[Column, ...] = COLUMNS) -> list[Row]:
     """One row per choice that ran, in `CHOICES` order; `kinds`: finding id -> cause kind. `columns`: `COLUMNS`
-    (realistic cells) or `STRESS_COLUMNS`."""
+    (realistic cells) or `STRESS_COLUMNS`. Reverse-mode gradients only (forward mode has its own table)."""
     by_api: dict[str, list[Record]] = defaultdict(list)
-    for record in records:
+    for record in reverse_mode(records):
         by_api[record.api].append(record)
     compiled = {record.framework for record in records if record.mode == "compiled"}
     rows = []

@@ -17,7 +17,7 @@ from html import escape
 from urllib.parse import urlsplit
 
 from xentcompat import __version__
-from xentcompat.report import decision, devices, hardware, html_decision, plots, relations, rows
+from xentcompat.report import decision, devices, forward_mode, hardware, html_decision, plots, relations, rows
 from xentcompat.report import bench as bench_section
 from xentcompat.report.accumulation import accumulation_intro, accumulation_table
 from xentcompat.report.conventions import EMPTY_INTRO, SMOOTHING_INTRO, empty_denominators_table, smoothing_table
@@ -69,6 +69,8 @@ def render_html(document: dict, today: datetime.date | None = None, records: lis
                 _table("varies-by-cpu", "Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
                 _table("varies-by-device", "Varies by device", devices.INTRO,
                        devices.varies_by_device_table(records)),
+                _table("forward-mode", "Forward-mode gradients", forward_mode.INTRO,
+                       forward_mode.varies_by_direction_table(records)),
                 _relations(records),
                 _hidden_rows(records),
                 _findings(findings) if rows else None, _bench(document), _matrix(records), _not_run(document),

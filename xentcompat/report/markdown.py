@@ -12,7 +12,7 @@ import hashlib
 import json
 
 from xentcompat import __version__
-from xentcompat.report import decision, devices, hardware, relations, rows
+from xentcompat.report import decision, devices, forward_mode, hardware, relations, rows
 from xentcompat.report.accumulation import accumulation_intro, accumulation_table
 from xentcompat.report.bench import markdown_section as bench_section
 from xentcompat.report.conventions import EMPTY_INTRO, SMOOTHING_INTRO, empty_denominators_table, smoothing_table
@@ -83,6 +83,7 @@ def render_markdown(document: dict, today: datetime.date | None = None, records:
         *_table("bfloat16 logit scale", SWEEP_INTRO, scale_sweep_table(records)),
         *_table("Varies by CPU", hardware.INTRO, hardware.varies_by_cpu_table(records)),
         *_table("Varies by device", devices.INTRO, devices.varies_by_device_table(records)),
+        *_table("Forward-mode gradients", forward_mode.INTRO, forward_mode.varies_by_direction_table(records)),
         *_relations(records),
         *_hidden_rows(records),
         *([] if findings_first else _findings(findings)),

@@ -13,8 +13,8 @@ from functools import cached_property
 
 import numpy as np
 
-from xentcompat.adapters.base import (DEFAULT_OPTIONS, AdapterError, AdapterFailed, Call, Faulted, LossApi, Raised,
-                                      Returned)
+from xentcompat.adapters.base import (DEFAULT_OPTIONS, FORWARD_MAX_ELEMENTS, AdapterError, AdapterFailed, Call, Faulted,
+                                     LossApi, Raised, Returned)
 from xentcompat.expectations import GOOD, Effect, Expected, expectation, good
 from xentcompat.expectations.conditions import holding
 from xentcompat.machine import current as current_machine
@@ -79,7 +79,13 @@ def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)
         if case.runs_in(dtype) and case.has_targets(api.targets) and api.applies_to(case.options)
         and (api.areas is None or case.area in api.areas) and mode in api.modes
         and (case.accumulation is None or (accumulation.can_run(api, case.accumulation) and mode == "eager"))
+        and (mode != "forward" or runs_forward(case))
     ]
+
+
+def runs_forward(case) -> bool:
+    """Forward mode (one tangent per logit) runs the valid cases of at most `FORWARD_MAX_ELEMENTS` logits."""
+    return case.invalid is None and case.accumulation is None and case.logits.size <= FORWARD_MAX_ELEMENTS
 
 
 def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,

@@ -20,8 +20,9 @@ def pytest_addoption(parser):
     group.addoption("--framework", default=None, help="target to check: " + ", ".join(shard.target_names()))
     group.addoption("--device", default="cpu", choices=("cpu", "cuda", "all"), help="device(s) to run on")
     group.addoption("--dtype", default=None, help="comma-separated dtypes (default: all four)")
-    group.addoption("--mode", default="eager", choices=("eager", "compiled", "all"),
-                    help="execution mode: eager, compiled (torch.compile, jax.jit, XLA) or all")
+    group.addoption("--mode", default="eager", choices=("eager", "compiled", "forward", "all"),
+                    help="execution mode: eager, compiled (torch.compile, jax.jit, XLA), forward (forward-mode "
+                         "gradients: jax.jacfwd, torch.func.jacfwd) or all")
     group.addoption("--cases", default=None, help="user case file (JSON or NPZ) to run besides the catalogue")
     group.addoption("--only-cases", action="store_true", help="run the --cases file's cases only, not the catalogue")
     group.addoption("--results", default=None, help="write this shard's records to this results.json")

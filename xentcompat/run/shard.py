@@ -90,7 +90,7 @@ class Settings:
 
 
 SETTINGS = pytest.StashKey[Settings]()
-MODES = ("eager", "compiled")
+MODES = ("eager", "compiled", "forward")
 
 
 def target_names() -> list[str]:
