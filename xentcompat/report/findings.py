@@ -17,7 +17,7 @@ from xentcompat.report.numbers import words
 from xentcompat.results.record import Record
 
 SEED_APIS = tuple(dict.fromkeys(choice.api for choice in CHOICES))
-CELLS_SHOWN = 6
+CELLS_SHOWN = 5
 
 OUTCOME_WORDS = {
     "ok": "agrees with the reference",
@@ -131,10 +131,18 @@ class Finding:
         predicted = "predicted by its cause" if self.predicted else "not predicted: new in this run"
         return f"{len(self.records)} cells, loss/gradient {outcomes}; {predicted}"
 
-    def where_lines(self) -> list[tuple[str, str]]:
-        """(API label, its cases with their dtypes) per API."""
-        return [(api, "; ".join(f"{case} ({', '.join(dtypes)})" for case, dtypes in cases.items()))
-                for api, cases in self.where.items()]
+    def where_lines(self) -> list[tuple[tuple[str, ...], str]]:
+        """(API labels, their cases with their dtypes): the cases of one dtype set together, and the APIs that
+        deviate on the same cases and dtypes together, e.g. (("a", "b"), "nan-logit, neg-inf-row (float16, float32);
+        label-minus-1 (float32)")."""
+        apis_of: dict[str, list[str]] = defaultdict(list)
+        for api, cases in self.where.items():
+            by_dtypes: dict[tuple[str, ...], list[str]] = defaultdict(list)
+            for case, dtypes in cases.items():
+                by_dtypes[tuple(dtypes)].append(case)
+            apis_of["; ".join(f"{', '.join(names)} ({', '.join(dtypes)})" for dtypes, names in by_dtypes.items())
+                    ].append(api)
+        return [(tuple(apis), text) for text, apis in apis_of.items()]
 
     def no_upstream(self) -> str | None:
         """What stands where a cause has no upstream link (what was searched), or None."""

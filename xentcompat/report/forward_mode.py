@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from xentcompat.adapters.base import FORWARD_MAX_ELEMENTS
-from xentcompat.report.findings import api_label
+from xentcompat.report.findings import api_label, dtype_order
 from xentcompat.report.tables import Table
 from xentcompat.results.record import Record
 
@@ -36,16 +36,20 @@ def mode_pairs(records: list[Record]) -> list[tuple[Record, Record]]:
 
 
 def varies_by_direction_table(records: list[Record]) -> Table | None:
-    """One row per API and pair of outcomes that differ between reverse and forward mode (its cases and dtypes
-    listed); None when no cell ran in both or none differs."""
+    """One row per pair of outcomes that differ between reverse and forward mode, with the cases and dtypes it came
+    out on and the APIs it came out for (APIs that differ alike share a row); None when no cell ran in both modes or
+    none differs."""
     groups: dict[tuple, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
     for eager, forward in mode_pairs(records):
         if eager.observed != forward.observed:
             cases, dtypes = groups[(api_label(eager), _measured(eager), _measured(forward))]
             cases.append(eager.case)
             dtypes.append(eager.dtype)
-    rows = tuple((api, ", ".join(dict.fromkeys(cases)), ", ".join(dict.fromkeys(dtypes)), reverse, forward)
-                 for (api, reverse, forward), (cases, dtypes) in sorted(groups.items()))
+    apis: dict[tuple, list[str]] = defaultdict(list)
+    for (api, reverse, forward), (cases, dtypes) in sorted(groups.items()):
+        apis[(", ".join(sorted(set(cases))), ", ".join(sorted(set(dtypes), key=dtype_order)), reverse, forward)
+             ].append(api)
+    rows = tuple((", ".join(names), *place) for place, names in apis.items())
     return Table(("api", "cases", "dtypes", "reverse mode", "forward mode"), rows) if rows else None
 
 

@@ -50,7 +50,7 @@ def guidance(records: list[Record], kinds: dict[str, str] | None = None) -> list
     """The answers; `kinds` (finding id -> cause kind) tells a precision note from a deviation, as the decision
     table does."""
     kinds = kinds or {}
-    every_mode, records = records, reverse_mode(records)
+    records = reverse_mode(records)  # forward mode: its own table (`forward_mode`)
     answers = [
         Answer("Should softmax be the last layer before the loss?", tuple(_softmax_first(records))),
         Answer("What does `from_logits=False` cost, and when?", tuple(_from_logits(records))),
@@ -59,7 +59,6 @@ def guidance(records: list[Record], kinds: dict[str, str] | None = None) -> list
         Answer("What does each API do with an invalid label?", tuple(_invalid_input(records))),
         Answer("Does an option of the same name give the same number everywhere?", tuple(_same_option(records))),
         Answer("Does compiling the loss change the verdict?", tuple(_compiled(records))),
-        Answer("Does a forward-mode gradient (jacfwd) change the verdict?", tuple(_forward(every_mode))),
     ]
     return [answer for answer in answers if answer.claims]
 
@@ -227,22 +226,13 @@ def _same_option(records: list[Record]) -> list[Claim]:
 
 def _compiled(records: list[Record]) -> list[Claim]:
     """Per API: the cells whose outcomes differ between eager and compiled execution (same device, case, dtype)."""
-    return _changed_by_mode(records, "compiled", "eager and compiled", "when compiled")
-
-
-def _forward(records: list[Record]) -> list[Claim]:
-    """Per API: the cells whose outcomes differ between reverse-mode (eager) and forward-mode gradients."""
-    return _changed_by_mode(records, "forward", "in reverse and forward mode", "in forward mode (jacfwd)")
-
-
-def _changed_by_mode(records: list[Record], mode: str, both: str, changed_in: str) -> list[Claim]:
     eager = {(r.api, r.backend, r.device, r.case, r.dtype): r for r in records
              if r.mode == "eager"}
     changed: dict[str, list[tuple[Record, Record]]] = defaultdict(list)
     compared: dict[str, int] = defaultdict(int)
     for record in records:
         key = (record.api, record.backend, record.device, record.case, record.dtype)
-        if record.mode != mode or key not in eager:
+        if record.mode != "compiled" or key not in eager:
             continue
         label = api_label(eager[key])
         compared[label] += 1
@@ -252,11 +242,11 @@ def _changed_by_mode(records: list[Record], mode: str, both: str, changed_in: st
     for label in sorted(compared):
         pairs = changed.get(label, [])
         if not pairs:
-            claims.append(Claim(f"`{label}`: the same verdict {both} on all {compared[label]} cells.",
+            claims.append(Claim(f"`{label}`: the same verdict eager and compiled on all {compared[label]} cells.",
                                 (), 2 * compared[label]))
             continue
         shifts = sorted({f"{'/'.join(_outcomes(a))} → {'/'.join(_outcomes(b))}" for a, b in pairs})
-        claims.append(Claim(f"`{label}` changes verdict on {len(pairs)} of {compared[label]} cells {changed_in} "
+        claims.append(Claim(f"`{label}` changes verdict on {len(pairs)} of {compared[label]} cells when compiled "
                             f"({'; '.join(shifts)}){_cases([b for _, b in pairs])}.",
                             _findings([r for pair in pairs for r in pair]), 2 * compared[label]))
     return claims

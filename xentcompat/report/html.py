@@ -220,8 +220,9 @@ def _finding(finding: Finding) -> str:
     if not finding.predicted:
         status = status.replace("not predicted: new in this run",
                                 '<span class="new">not predicted: new in this run</span>')
-    items = [f"<li>{status}</li>", "<li>where: " + "; ".join(f"<code>{escape(api)}</code> {escape(where)}"
-                                                             for api, where in finding.where_lines()) + "</li>"]
+    items = [f"<li>{status}</li>", "<li>where: " + "; ".join(
+        ", ".join(f"<code>{escape(api)}</code>" for api in apis) + f" {escape(where)}"
+        for apis, where in finding.where_lines()) + "</li>"]
     if finding.upstream:
         items.append(f"<li>upstream: {', '.join(upstream_link(link) for link in finding.upstream)}</li>")
     elif finding.no_upstream():

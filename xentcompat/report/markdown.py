@@ -267,8 +267,8 @@ def finding_facts(finding: Finding, escape) -> list[str]:
     status = finding.status()
     if not finding.predicted:
         status = status.replace("not predicted: new in this run", "**not predicted: new in this run**")
-    lines = [f"- {status}", "- where: " + "; ".join(f"`{escape(api)}` {escape(where)}"
-                                                    for api, where in finding.where_lines())]
+    lines = [f"- {status}", "- where: " + "; ".join(", ".join(f"`{escape(api)}`" for api in apis) + f" {escape(where)}"
+                                                    for apis, where in finding.where_lines())]
     if finding.seed_apis:
         lines.append(f"- decision-table APIs affected: {', '.join(f'`{escape(api)}`' for api in finding.seed_apis)}")
     if finding.upstream:
