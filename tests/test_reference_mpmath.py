@@ -48,6 +48,9 @@ def condition(problem, reference) -> tuple[np.ndarray, np.ndarray]:
     p = np.nan_to_num(reference.softmax, nan=0.0)
     c_sum = np.sum(c, axis=1, keepdims=True)
     rows = np.nan_to_num(np.abs(reference.row_losses), nan=0.0, posinf=0.0)
+    with np.errstate(invalid="ignore", over="ignore"):  # signed weights: the terms' sizes, not their sum
+        sizes = np.where(c != 0, c * np.abs(reference.lse[:, None] - x), 0.0)
+    rows = np.maximum(rows, np.sum(np.nan_to_num(sizes, nan=0.0, posinf=0.0), axis=1))
     loss_scale = rows + c_sum[:, 0] * np.sum(p * d, axis=1)
     grad_scale = c_sum * p * (1 + d) + c * (p + np.sum(p * (1 + d), axis=1, keepdims=True))
     return loss_scale, grad_scale

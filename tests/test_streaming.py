@@ -251,8 +251,12 @@ def test_streaming_units_are_the_units_of_the_one_piece_error_model(problem, ele
                                rtol=rtol, atol=0)
     units = grad_units(problem, new, dtype, budget)
     old_row, old_element = frozen_grad_units(problem, old, dtype)
-    np.testing.assert_allclose(units.row, old_row, rtol=rtol, atol=0)
-    np.testing.assert_allclose(units.element, old_element, rtol=rtol, atol=0)
+    # a gradient element the one-piece reference overflowed (c / D first, past the largest float) where the streamed
+    # one divides after (finite): its |g| term differs by design, and so do that element's and its row's units
+    same = np.isfinite(new.grad) == np.isfinite(old.grad)
+    rows = np.all(same, axis=1)
+    np.testing.assert_allclose(units.row[rows], old_row[rows], rtol=rtol, atol=0)
+    np.testing.assert_allclose(units.element[same], old_element[same], rtol=rtol, atol=0)
 
 
 @pytest.mark.parametrize("logit, reduction, takes_one_walk", [
