@@ -17,12 +17,19 @@ KINDS = {"XC-clip": "clipping", "XC-floatx": "precision", "XC-nan": "underflow",
 def cell(api: str, case: str, loss="ok", grad="ok", finding=None, **overrides) -> Record:
     values = overrides.pop("values", (100.0, 100.0))
     norms = overrides.pop("norms", (1.4, 1.4))
+    grad_units = overrides.pop("grad_units", 1.0)
     base = record(case, api=api, finding=finding, tier=overrides.pop("tier", "realistic"), scale=100.0,
                   area=overrides.pop("area", "extreme"), **overrides)
     base["loss"] = {"outcome": loss, "value": values[0], "reference": values[1], "error_units": 1.0}
-    base["grad"] = {"outcome": grad, "max_error_units": 1.0, "nan_count": int(grad == "nan"), "inf_count": 0,
+    base["grad"] = {"outcome": grad, "max_error_units": grad_units, "nan_count": int(grad == "nan"), "inf_count": 0,
                     "norm": norms[0], "reference_norm": norms[1]}
     return Record.from_json(base)
+
+
+def test_a_gradient_off_at_its_own_norm_says_how_far_its_elements_are_off():
+    """A gradient whose norm is right (×1 to two digits) but whose elements are off reads by how much, not "×1"."""
+    record = cell(CE, "confident-right-gap30", "ok", "inaccurate", norms=(1.00004, 1.0), grad_units=8.0)
+    assert loss_words(record) == "gradient elements off 3.2× the tolerance (norm ×1)"
 
 
 @pytest.mark.parametrize("loss, grad, values, norms, error, words", [

@@ -8,10 +8,11 @@ length. The gradient pulls back ones through `jax.vjp` (for "none" that is `jax.
 
 Each API is a function of the logits and its targets, `rows(x, t)`. Mode "eager" runs the loss and its `jax.vjp`
 op by op, no `jax.jit` around them; mode "forward" runs the loss op by op and its gradient by forward-mode
-differentiation, `jax.jacfwd` of the reduced loss (of the sum for "none"), one tangent per logit; mode "compiled" runs
-the reverse-mode loss-and-gradient under `jax.jit`, as users jit a train step: one jitted function per API for the whole process, the reduction a static argument, the targets a traced
-one, so XLA compiles once per API, reduction, shape and dtype. The target sets JAX_ENABLE_X64=1 so float64 cells (and
-int64 labels) really are 64-bit: a cell refuses to run without it. Each API's `loss` (its mean over positions) is the
+differentiation, `jax.jacfwd` of the reduced loss (of the sum for "none"), one tangent per logit; mode "compiled"
+runs the reverse-mode loss-and-gradient under `jax.jit`, as users jit a train step: one jitted function per API for
+the whole process, the reduction a static argument, the targets a traced one, so XLA compiles once per API,
+reduction, shape and dtype. The target sets JAX_ENABLE_X64=1 so float64 cells (and int64 labels) really are 64-bit:
+a cell refuses to run without it. Each API's `loss` (its mean over positions) is the
 function the JAX training loop trains with, which runs in JAX's default 32 bits.
 """
 
@@ -108,8 +109,8 @@ def _loss_and_grad(call: Call, rows, jitted, t: jax.Array) -> tuple:
         raise RuntimeError("a JAX cell needs JAX_ENABLE_X64=1 set before jax is imported "
                            "(float64 would silently run in float32)")
     x = array(call.problem.logits, call)
-    run = {"compiled": jitted, "forward": functools.partial(loss_and_forward_gradient, rows)}.get(
-        call.mode, functools.partial(loss_and_pullback, rows))
+    run = {"eager": functools.partial(loss_and_pullback, rows), "compiled": jitted,
+           "forward": functools.partial(loss_and_forward_gradient, rows)}[call.mode]
     loss, grad = run(x, t, reduction=call.problem.options.reduction)
     loss = _numpy(loss)
     return (loss.reshape(-1) if loss.ndim else loss), _numpy(grad).reshape(call.problem.logits.shape)

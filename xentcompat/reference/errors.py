@@ -48,6 +48,10 @@ while a catalogued defect's smallest form (a float32 sum added in order that dro
 margin of 4 those passed in one dtype and failed in the next: whether a defect was seen depended on the dtype, not
 on the mechanism.
 
+Negative class weights. The sums above are bounded by their terms' sizes: the units of a problem with signed weights
+are those of the same problem with |w| (its coefficients are exactly |c|), a mean's divided by |D| rather than by
+D(|w|), plus the rounding of D itself (`_Signed`).
+
 Streaming. The units are computed as the reference is (`blocks`): per row chunk, and per class block for wide rows,
 first E_L (it needs the whole row's sum_j p_j (1 + |d_j|)), then the per-class terms. The softmax p is formed block
 by block from the reference's per-row normalizer, never whole, and the coefficients c are never formed whole either

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from xentcompat.reference.errors import TOLERANCE_UNITS
 from xentcompat.results.record import Failure, GradVerdict, LossVerdict, Record
 
 
@@ -89,4 +90,8 @@ def _grad_part(grad: GradVerdict) -> str:
     if reference == 0 or not math.isfinite(reference) or not math.isfinite(norm):
         return f"gradient norm {shown(norm)} for {shown(reference)}"
     ratio = norm / reference  # its norm against the reference's
-    return f"gradient ≈ 0 (×{ratio:.0e})" if ratio < 1e-3 else f"gradient ×{ratio:.2g}"
+    if ratio < 1e-3:
+        return f"gradient ≈ 0 (×{ratio:.0e})"
+    if f"{ratio:.2g}" == "1":  # off in its elements, not in its size
+        return f"gradient elements off {number(grad.max_error_units) / TOLERANCE_UNITS:.2g}× the tolerance (norm ×1)"
+    return f"gradient ×{ratio:.2g}"
