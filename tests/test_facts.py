@@ -25,13 +25,15 @@ def facts(logits, labels=None, probs=None, options=Options()):
 @pytest.mark.parametrize("logits, labels, options, expected", [
     ([[0.0, 1.0, 2.0]], [0], Options(), set()),
     ([[0.0, -INF, 2.0]], [0], Options(), {"mask"}),
-    ([[-INF, 1.0, 2.0]], [0], Options(), {"mask", "masked-target"}),
+    ([[-INF, 1.0, 2.0]], [0], Options(), {"mask", "masked-target", "far-below-max"}),
     ([[-INF, -INF], [0.0, 1.0]], [1, 0], Options(), {"mask", "masked-row", "masked-target"}),
     ([[0.0, NAN]], [0], Options(), {"nan-logit"}),
     ([[INF, 0.0]], [1], Options(), {"pos-inf-logit"}),
     ([[40.0, 0.0, 5.0]], [0], Options(), {"confident-right"}),
     ([[0.0, 30.0, 5.0]], [0], Options(), {"confident-wrong"}),
     ([[0.0, 29.0, 5.0]], [0], Options(), set()),  # 29 apart: not yet confident
+    ([[0.0, 65.0]], [0], Options(), {"confident-wrong", "far-below-max"}),
+    ([[0.0, 65.0]], [0], Options(label_smoothing=0.1), {"confident-wrong", "far-below-max", "label-smoothing"}),
     ([[0.0, 1.0]], [2], Options(), {"label-out-of-range", "label-past-every-class"}),
     ([[0.0, 1.0]], [-1], Options(), {"label-out-of-range", "label-wraps-to-a-class"}),
     ([[0.0, 1.0]], [-2], Options(), {"label-out-of-range", "label-wraps-to-a-class"}),  # -C wraps to class 0

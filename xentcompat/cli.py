@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="cpu", choices=("cpu", "cuda", "all"),
                      help="cpu, cuda (where the framework sees a GPU) or both (default cpu)")
     run.add_argument("--mode", default="eager", choices=("eager", "compiled", "forward", "all"),
-                     help="eager, compiled (torch.compile, jax.jit, tf.function(jit_compile=True), mx.compile), "
+                     help="eager, compiled (torch.compile, jax.jit, tf.function(jit_compile=True), mx.compile, paddle.jit.to_static), "
                           "forward (the gradient by forward-mode differentiation: jax.jacfwd, torch.func.jacfwd, on "
                           f"cases of at most {FORWARD_MAX_ELEMENTS} logits) or all three (default eager: the decision table's compiled "
                           "column then says it was not run)")

@@ -21,13 +21,15 @@ EAGER_CASES = ("random-moderate", "reduction-none", "class-weights", "ignore-ind
 COMPILED_CASES = ("random-moderate", "class-weights")  # each compiled script compiles afresh: a few are enough
 
 RUN_ALL = """
-import json, sys
+import json, linecache, sys
 import numpy as np
 
 scripts, out = json.load(open(sys.argv[1])), {}
-for name, code in scripts.items():
+for number, (name, code) in enumerate(scripts.items()):
+    filename = f"repro_{number}.py"  # as a user saves it: a plain name, its source readable (to_static reads it)
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     namespace = {"__name__": "__main__"}
-    exec(compile(code, name, "exec"), namespace)
+    exec(compile(code, filename, "exec"), namespace)
     loss = namespace["loss"]
     loss = loss.detach().cpu().double() if hasattr(loss, "detach") else loss
     out[name] = np.asarray(loss, dtype=np.float64).ravel().tolist()

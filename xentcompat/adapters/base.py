@@ -69,6 +69,15 @@ class LossApi:
     # (measured on a 512 x 131072 float32 batch; see xentcompat.run.cell_memory); None: not measured
     loss: Callable | None = field(default=None, compare=False)  # the call itself, a plain function of the
     # framework's logits and targets returning the mean loss as a user's model would: what training runs
+    slow_above: tuple[int, str] | None = None  # (classes, why): on the CPU, a row of more classes takes minutes;
+    # such cells are not run there (their records say why), see `too_slow`
+
+    def too_slow(self, num_classes: int, device: str) -> str | None:
+        """Why a cell of `num_classes` classes on `device` is not run (see `slow_above`), or None: it runs."""
+        if self.slow_above is None or device != "cpu" or num_classes <= self.slow_above[0]:
+            return None
+        return f"not run: {num_classes} classes, over the {self.slow_above[0]} that {self.id} takes on the CPU " \
+               f"in seconds ({self.slow_above[1]})"
 
     @property
     def adapter(self):
@@ -182,6 +191,7 @@ TARGETS: dict[str, Target] = {
     "huggingface": Target("huggingface", ("xentcompat.adapters.huggingface",), ("torch", "transformers"),
                           eager_seconds=62),
     "mlx": Target("mlx", ("xentcompat.adapters.mlx",), ("mlx",), eager_seconds=24),
+    "paddle": Target("paddle", ("xentcompat.adapters.paddle",), ("paddle",), eager_seconds=30),
 }
 DEFAULT_OPTIONS = {"reduction": "mean", "weight": None, "ignore_index": None, "label_smoothing": 0.0,
                    "extra_dims": ()}
@@ -191,19 +201,21 @@ _REGISTRY: dict[str, list[LossApi]] = {}
 def register(framework: str, api_id: str, expression: str, targets: str = "labels",
              supports: frozenset[str] = ALL_OPTIONS, mean_over: str = "weight", backend: str | None = None,
              modes: frozenset[str] = EAGER_ONLY, areas: frozenset[str] | None = None, since: str | None = None,
-             needs: str | None = None, memory_batches: float | None = None, loss: Callable | None = None):
+             needs: str | None = None, memory_batches: float | None = None, loss: Callable | None = None,
+             slow_above: tuple[int, str] | None = None):
     """Decorator: register an adapter function as the loss API `api_id` of its module.
 
     `modes` are the execution modes the function implements ("compiled": the framework's compiler on the call);
     `areas`, when given, the only case areas it runs (an API that probes one behaviour on a case family of its own);
     `since` and `needs`, the releases that have it (see `LossApi.missing_in`): on another, its cells are not run;
     `memory_batches`, its measured peak memory (see `LossApi`); `loss`, the call as a plain function of the
-    framework's arrays (logits, targets) giving the mean loss, the one function the training loops run.
+    framework's arrays (logits, targets) giving the mean loss, the one function the training loops run;
+    `slow_above`, the classes beyond which it is too slow to run on the CPU, and why (see `LossApi.too_slow`).
     """
 
     def decorate(run: Callable[[Call], tuple]) -> Callable[[Call], tuple]:
         api = LossApi(api_id, framework, targets, expression, run, supports, mean_over, backend, modes, areas,
-                      since, needs, memory_batches, loss)
+                      since, needs, memory_batches, loss, slow_above)
         _REGISTRY.setdefault(run.__module__, []).append(api)
         return run
 

@@ -24,6 +24,7 @@ chunk (see `run/predicted.py`).
   the clip (0 where it clips) and the division in float32, reaches the softmax in the cell's dtype (where it may
   overflow: -1/p beyond float16's range) and goes through the softmax's Jacobian there.
 - `mlx-cpu-*`: what MLX's losses compute on the CPU (`mlx_cpu.py`).
+- `paddle-cpu`: what PaddlePaddle's losses compute on the CPU (`paddle_cpu.py`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from dataclasses import replace
 import numpy as np
 
 from xentcompat.expectations.mlx_cpu import MLX_CPU
+from xentcompat.expectations.paddle_cpu import PADDLE_CPU
 from xentcompat.reference.dtypes import round_to
 from xentcompat.reference.options import Problem, options_in_dtype, terms
 from xentcompat.reference.softmax_xent import solve
@@ -133,4 +135,5 @@ MECHANISMS: dict[str, Callable[[Problem, str], Computed]] = {
     "softmax-twice-in-float32": softmax_twice_in_float32,
     "clipped-probabilities": clipped_probabilities,
     **MLX_CPU,
+    **PADDLE_CPU,
 }

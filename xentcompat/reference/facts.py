@@ -13,6 +13,7 @@ from xentcompat.reference.compact import row_slices
 
 CONFIDENT_GAP = 30.0  # logits this far apart give probabilities below e^-30 = 9e-14: "confident"
 LARGE_VOCABULARY = 32768
+FAR_BELOW_MAX = 64.0  # Paddle's softmax clips x - max at -64
 HUGE_LOGIT = 2.0**15  # half of float16's largest value: beyond any logit a model produces
 FLOAT32_SMALLEST_NORMAL = 2.0**-126
 
@@ -26,6 +27,8 @@ FACTS = {
     "subnormal-logit": "some nonzero logit is smaller in magnitude than float32's smallest normal number",
     "confident-right": f"some counted row's target logit is at least {CONFIDENT_GAP:g} above every other finite logit",
     "confident-wrong": f"some counted row's target logit is at least {CONFIDENT_GAP:g} below the row's largest",
+    "far-below-max": f"some class a counted row's targets weigh lies more than {FAR_BELOW_MAX:g} below the row's "
+                     "largest finite logit (a -inf logit included)",
     "large-vocab": f"at least {LARGE_VOCABULARY} classes",
     "label-out-of-range": "some class-index label lies outside [0, C) and is not the ignore index",
     "label-wraps-to-a-class": "some class-index label lies in [-C, -1] (negative indexing reaches a class) and is not "
@@ -39,6 +42,7 @@ FACTS = {
     "invalid-probabilities": "some probability target is negative or NaN",
     "unnormalized-targets": "some row of probability targets, none negative or NaN, does not sum to 1",
     "ignored-rows": "some row's label is the ignore index",
+    "smoothed-ignored-rows": "label smoothing is on and some row's label is the ignore index",
     "ignored-row-nonfinite": "some row whose label is the ignore index holds a NaN or an infinite logit",
     "class-weights": "class weights are given",
     "negative-class-weights": "some class weight is negative",
@@ -78,7 +82,20 @@ def _option_facts(options, probs, logits) -> set[str]:
     found |= {"large-vocab"} if logits.shape[1] >= LARGE_VOCABULARY else set()
     if probs is not None:
         found |= _probability_facts(np.asarray(probs, dtype=np.float64))
+        found |= {"far-below-max"} if _far_below_max_weighed(logits, probs) else set()
     return found
+
+
+def _far_below_max_weighed(logits: np.ndarray, probs) -> bool:
+    """Whether some class given a nonzero probability target lies more than FAR_BELOW_MAX below its row's largest."""
+    for rows in row_slices(logits.shape):
+        block = np.asarray(logits[rows], dtype=np.float64)
+        if block.size == 0:
+            continue
+        below = _far_below_largest_finite(block)
+        if np.any(below & (np.asarray(probs[rows], dtype=np.float64) != 0)):
+            return True
+    return False
 
 
 def _probability_facts(values: np.ndarray) -> set[str]:
@@ -102,6 +119,7 @@ def _label_facts(classes: int, labels, options) -> set[str]:
     found = {f"{values.dtype.name}-labels"} if values.dtype.name in ("int32", "uint8") else set()
     ignored = values == options.ignore_index if options.ignore_index is not None else np.zeros(values.shape, bool)
     found |= {"ignored-rows"} if np.any(ignored) else set()
+    found |= {"smoothed-ignored-rows"} if np.any(ignored) and options.label_smoothing else set()
     found |= {"mean-over-nothing"} if values.size and np.all(ignored) and options.reduction == "mean" else set()
     wide = values.astype(np.int64)
     facts = {"label-out-of-range": (wide < 0) | (wide >= classes), "label-wraps-to-a-class": (wide < 0) & (wide >= -classes),
@@ -158,4 +176,22 @@ def _confidence_facts(block: np.ndarray, labels, options) -> set[str]:
         found.add("confident-right")
     if np.any(gap <= -CONFIDENT_GAP):
         found.add("confident-wrong")
+    if _far_below_max(values, targets, options):
+        found.add("far-below-max")
     return found
+
+
+def _far_below_largest_finite(values: np.ndarray) -> np.ndarray:
+    """Where a logit lies more than FAR_BELOW_MAX below its row's largest finite logit (-inf included; NaN not)."""
+    largest = np.max(np.where(np.isfinite(values), values, -np.inf), axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(largest) & (values - largest < -FAR_BELOW_MAX)
+
+
+def _far_below_max(values: np.ndarray, targets: np.ndarray, options) -> bool:
+    """Whether a class the counted rows' targets weigh (the target; every class with label smoothing) lies more
+    than FAR_BELOW_MAX below its row's largest logit."""
+    below = _far_below_largest_finite(values)
+    if options.label_smoothing:
+        return bool(np.any(below))
+    return bool(np.any(below[np.arange(targets.size), targets]))

@@ -9,7 +9,7 @@ SPARSE = "keras.losses.SparseCategoricalCrossentropy"
 
 @dataclass(frozen=True)
 class Choice:
-    framework: str  # as practitioners name it: PyTorch, Keras, JAX, TensorFlow, MLX
+    framework: str  # as practitioners name it: PyTorch, Keras, JAX, TensorFlow, MLX, Paddle
     api: str  # the registered API id
     label: str  # the call as users write it
     form: str  # "fused" (logits into the loss), "log-softmax", "softmax first", "double softmax"
@@ -41,4 +41,12 @@ CHOICES: tuple[Choice, ...] = (
     Choice("MLX", "mlx.nn.losses.nll_loss(log_softmax)", "nll_loss(x - logsumexp(x))", "log-softmax"),
     Choice("MLX", "mlx.nn.losses.nll_loss(log(softmax))", "nll_loss(log(softmax(x)))", "softmax first"),
     Choice("MLX", "mlx.nn.losses.cross_entropy(softmax)", "cross_entropy(softmax(x))", "double softmax"),
+    Choice("Paddle", "paddle.nn.functional.cross_entropy", "F.cross_entropy(logits)", "fused"),
+    Choice("Paddle", "paddle.nn.functional.nll_loss(log_softmax)", "F.nll_loss(F.log_softmax(x))", "log-softmax"),
+    Choice("Paddle", "paddle.nn.functional.cross_entropy(softmax, use_softmax=False)",
+           "F.softmax, then F.cross_entropy(use_softmax=False)", "softmax first"),
+    Choice("Paddle", "paddle.nn.functional.nll_loss(log(softmax))", "F.nll_loss(paddle.log(F.softmax(x)))",
+           "softmax first"),
+    Choice("Paddle", "paddle.nn.functional.cross_entropy(softmax)", "F.cross_entropy(F.softmax(x))",
+           "double softmax"),
 )

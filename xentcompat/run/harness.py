@@ -108,7 +108,10 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
                        else Truth(call.problem, solve(call.problem), cell.dtype))
     refused = refusal(api, cell.case, cell.dtype)
     if refused:
-        return _not_run(cell, call, promise, refused)
+        return _not_run(cell, call, promise, refused, "MemoryBudget")
+    too_slow = api.too_slow(call.problem.logits.shape[-1], cell.device)
+    if too_slow:
+        return _not_run(cell, call, promise, too_slow, "TimeBudget")
     if standing is not None:
         standing(_record(cell, call, reference, promise, Crashed(DIED, 0.0)).record)
     isolated = isolation is not None and (cell.case.invalid is not None
@@ -190,11 +193,11 @@ def _kept(cell: Cell, what: str, compute):
     return value
 
 
-def _not_run(cell: Cell, call: Call, promise: _Promise, reason: str) -> Checked:
-    """The record of a cell that does not fit the memory budget: `crashed` as promised (no finding: the API was not
-    called), error `MemoryBudget` with the numbers."""
+def _not_run(cell: Cell, call: Call, promise: _Promise, reason: str, budget: str) -> Checked:
+    """The record of a cell that does not fit the memory budget or the API's time on the CPU (`budget`:
+    "MemoryBudget", "TimeBudget"): `crashed` as promised (no finding: the API was not called), the error saying why."""
     checked = _record(cell, call, None, promise, Crashed(reason, 0.0))
-    record = {**checked.record, "error": {"type": "MemoryBudget", "message": reason}, "finding": None, "repro": None,
+    record = {**checked.record, "error": {"type": budget, "message": reason}, "finding": None, "repro": None,
               "expected": {**checked.record["expected"], "loss": "crashed", "grad": "crashed", "reason": reason}}
     return Checked(record, ("crashed", "crashed"), None, checked.repro)
 
