@@ -23,7 +23,7 @@ import numpy as np
 
 from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, framework_call, register
 from xentcompat.adapters.layout import native, native_code
-from xentcompat.adapters.repro import array_code
+from xentcompat.adapters.repro import array_code, target_lines
 
 LABEL_OPTIONS = frozenset({"reduction", "weight", "label_smoothing", "extra_dims"})
 PROBS_OPTIONS = frozenset({"reduction", "label_smoothing", "extra_dims"})
@@ -211,12 +211,8 @@ def repro(api, call: Call, logits_code: str | None) -> str:
              f"mx.set_default_device(mx.{'gpu' if call.device == 'cuda' else 'cpu'})",
              f"x = mx.array(np.asarray({source}, dtype=np.float64){native_code(extra_dims, problem.num_classes)}"
              f".astype(np.float32)).astype({dtype})"]
-    if problem.labels is not None:
-        labels = f"np.asarray({array_code(problem.labels, 'labels')}, dtype=np.{problem.labels.dtype.name})"
-        lines.append(f"y = mx.array({labels}{native_code(extra_dims)})")
-    if problem.probs is not None:
-        lines.append(f"q = mx.array(np.asarray({array_code(problem.probs, 'probs')}, dtype=np.float64)"
-                     f"{native_code(extra_dims, problem.num_classes)}.astype(np.float32)).astype({dtype})")
+    lines += target_lines(problem, lambda code: f"mx.array({code})",
+                          lambda code: f"mx.array({code}.astype(np.float32)).astype({dtype})")
     if options.weight is not None:
         lines.append(f"w = mx.array(np.asarray({list(options.weight)}, dtype=np.float32)).astype({dtype})")
     if "{options}" in api.expression:

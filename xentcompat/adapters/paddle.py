@@ -21,7 +21,7 @@ import paddle.nn.functional as F
 
 from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, framework_call, register
 from xentcompat.adapters.layout import native, native_code
-from xentcompat.adapters.repro import array_code
+from xentcompat.adapters.repro import array_code, target_lines
 
 LABEL_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "label_smoothing", "extra_dims"})
 PROBS_OPTIONS = frozenset({"reduction", "label_smoothing", "extra_dims"})
@@ -215,12 +215,8 @@ def repro(api, call: Call, logits_code: str | None) -> str:
              f"x = paddle.to_tensor(np.asarray({source}, dtype=np.float64){layout}"
              f"{'' if call.dtype == 'float64' else '.astype(np.float32)'}).astype({call.dtype!r})",
              "x.stop_gradient = False"]
-    if problem.labels is not None:
-        labels = f"np.asarray({array_code(problem.labels, 'labels')}, dtype=np.{problem.labels.dtype.name})"
-        lines.append(f"y = paddle.to_tensor({labels}{native_code(extra_dims)})")
-    if problem.probs is not None:
-        lines.append(f"q = paddle.to_tensor(np.asarray({array_code(problem.probs, 'probs')}, dtype=np.float64)"
-                     f"{native_code(extra_dims, problem.num_classes)}).astype({call.dtype!r})")
+    lines += target_lines(problem, lambda code: f"paddle.to_tensor({code})",
+                          lambda code: f"paddle.to_tensor({code}).astype({call.dtype!r})")
     if options.weight is not None:
         lines.append(f"w = paddle.to_tensor(np.asarray({list(options.weight)}, dtype=np.float64))"
                      f".astype({call.dtype!r})")

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from xentcompat.adapters.layout import native_code
+
 MAX_LITERAL_ELEMENTS = 256
 
 
@@ -35,6 +37,20 @@ def probs_literal(probs: np.ndarray) -> str:
 def array_code(values: np.ndarray, name: str) -> str:
     """Logits, labels or probability targets (`name`) as code."""
     return probs_literal(values) if name == "probs" else literal(values, name)
+
+
+def target_lines(problem, as_labels, as_floats) -> list[str]:
+    """A reproducer's `y = ...` (class indices in their own dtype) and `q = ...` (probability targets, float64) lines,
+    each in the user's channels-last layout: `as_labels(code)` and `as_floats(code)` turn the numpy code into the
+    framework's array."""
+    extra_dims, lines = problem.options.extra_dims, []
+    if problem.labels is not None:
+        labels = f"np.asarray({array_code(problem.labels, 'labels')}, dtype=np.{problem.labels.dtype.name})"
+        lines.append(f"y = {as_labels(labels + native_code(extra_dims))}")
+    if problem.probs is not None:
+        probs = f"np.asarray({array_code(problem.probs, 'probs')}, dtype=np.float64)"
+        lines.append(f"q = {as_floats(probs + native_code(extra_dims, problem.num_classes))}")
+    return lines
 
 
 def _nested(value) -> str:
