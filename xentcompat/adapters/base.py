@@ -69,15 +69,18 @@ class LossApi:
     # (measured on a 512 x 131072 float32 batch; see xentcompat.run.cell_memory); None: not measured
     loss: Callable | None = field(default=None, compare=False)  # the call itself, a plain function of the
     # framework's logits and targets returning the mean loss as a user's model would: what training runs
-    slow_above: tuple[int, str] | None = None  # (classes, why): on the CPU, a row of more classes takes minutes;
-    # such cells are not run there (their records say why), see `too_slow`
+    slow_above: tuple[int, str] | None = None  # (classes, why): on the CPU, a row of more classes takes it
+    # seconds; such cells are not run there (the run's "not run" list says why), see `too_slow`
 
-    def too_slow(self, num_classes: int, device: str) -> str | None:
-        """Why a cell of `num_classes` classes on `device` is not run (see `slow_above`), or None: it runs."""
-        if self.slow_above is None or device != "cpu" or num_classes <= self.slow_above[0]:
-            return None
-        return f"not run: {num_classes} classes, over the {self.slow_above[0]} that {self.id} takes on the CPU " \
-               f"in seconds ({self.slow_above[1]})"
+    def too_slow(self, num_classes: int, device: str) -> bool:
+        """Whether a cell of `num_classes` classes on `device` is beyond `slow_above` (not run)."""
+        return self.slow_above is not None and device == "cpu" and num_classes > self.slow_above[0]
+
+    def too_slow_reason(self, count: int) -> str:
+        """Why `count` cells of this API are not run (see `slow_above`)."""
+        limit, why = self.slow_above
+        return (f"{count} cells of {self.id} not run on the CPU: rows of more than {limit} classes take it seconds "
+                f"each ({why})")
 
     @property
     def adapter(self):

@@ -70,17 +70,32 @@ class Checked:
 
 def cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)) -> list[Cell]:
     """Every applicable cell: the case runs in the dtype, feeds the API's targets, uses only options it offers, is of
-    an area the API runs, in a mode the API implements. Accumulation cases run where the API can apply the recipe
+    an area the API runs, in a mode the API implements, and is not too slow for the API on its device (see
+    `too_slow_cells`). Accumulation cases run where the API can apply the recipe
     (summing needs a reduction, or the mean's count taken from the caller), eager
     (the recipe is how the API is used; compiling each micro-batch shape would add only compile time)."""
-    return [
+    return [cell for cell in _applicable(apis, cases, dtypes, devices, modes) if not _too_slow(cell)]
+
+
+def too_slow_cells(apis: list[LossApi], cases, dtypes, devices=("cpu",), modes=("eager",)) -> list[Cell]:
+    """The applicable cells `cells` leaves out: rows of more classes than the API takes in seconds on the device
+    (`LossApi.slow_above`); the run lists them as not run."""
+    return [cell for cell in _applicable(apis, cases, dtypes, devices, modes) if _too_slow(cell)]
+
+
+def _too_slow(cell: Cell) -> bool:
+    return cell.api.slow_above is not None and cell.api.too_slow(cell.case.logits.shape[-1], cell.device)
+
+
+def _applicable(apis: list[LossApi], cases, dtypes, devices, modes):
+    return (
         Cell(api, case, dtype, device, mode)
         for api in apis for case in cases for dtype in dtypes for device in devices for mode in modes
         if case.runs_in(dtype) and case.has_targets(api.targets) and api.applies_to(case.options)
         and (api.areas is None or case.area in api.areas) and mode in api.modes
         and (case.accumulation is None or (accumulation.can_run(api, case.accumulation) and mode == "eager"))
         and (mode != "forward" or runs_forward(case))
-    ]
+    )
 
 
 def runs_forward(case) -> bool:
@@ -108,10 +123,7 @@ def check(cell: Cell, deviations: list[Effect], isolation: Setup | None = None,
                        else Truth(call.problem, solve(call.problem), cell.dtype))
     refused = refusal(api, cell.case, cell.dtype)
     if refused:
-        return _not_run(cell, call, promise, refused, "MemoryBudget")
-    too_slow = api.too_slow(call.problem.logits.shape[-1], cell.device)
-    if too_slow:
-        return _not_run(cell, call, promise, too_slow, "TimeBudget")
+        return _not_run(cell, call, promise, refused)
     if standing is not None:
         standing(_record(cell, call, reference, promise, Crashed(DIED, 0.0)).record)
     isolated = isolation is not None and (cell.case.invalid is not None
@@ -193,11 +205,11 @@ def _kept(cell: Cell, what: str, compute):
     return value
 
 
-def _not_run(cell: Cell, call: Call, promise: _Promise, reason: str, budget: str) -> Checked:
-    """The record of a cell that does not fit the memory budget or the API's time on the CPU (`budget`:
-    "MemoryBudget", "TimeBudget"): `crashed` as promised (no finding: the API was not called), the error saying why."""
+def _not_run(cell: Cell, call: Call, promise: _Promise, reason: str) -> Checked:
+    """The record of a cell that does not fit the memory budget: `crashed` as promised (no finding: the API was not
+    called), error `MemoryBudget` with the numbers."""
     checked = _record(cell, call, None, promise, Crashed(reason, 0.0))
-    record = {**checked.record, "error": {"type": budget, "message": reason}, "finding": None, "repro": None,
+    record = {**checked.record, "error": {"type": "MemoryBudget", "message": reason}, "finding": None, "repro": None,
               "expected": {**checked.record["expected"], "loss": "crashed", "grad": "crashed", "reason": reason}}
     return Checked(record, ("crashed", "crashed"), None, checked.repro)
 

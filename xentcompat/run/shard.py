@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,7 +28,7 @@ from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.results.documents import environment, results_document, write_json_atomic
 from xentcompat.run import parts
 from xentcompat.run.cell_memory import one_big_cell_at_a_time
-from xentcompat.run.harness import cell_conditions, cells, check, claim_fields, failure_message
+from xentcompat.run.harness import cell_conditions, cells, check, claim_fields, failure_message, too_slow_cells
 from xentcompat.run.isolation import Setup, close_children
 
 
@@ -298,6 +299,9 @@ def shard_document(settings: Settings, records: list[dict], not_run: list[dict] 
     versions = base.versions(settings.target)
     not_run += [{"target": settings.target, "api": api.id, "release": f"{api.framework} {versions[api.framework]}",
                  "reason": reason} for api, reason in settings.missing]
+    slow = Counter(cell.api for cell in too_slow_cells(settings.apis, settings.cases, settings.dtypes,
+                                                      settings.devices, settings.modes))
+    not_run += [{"target": settings.target, "reason": api.too_slow_reason(count)} for api, count in slow.items()]
     env = environment(versions, devices)
     env["target"] = settings.target
     return results_document(records, [env], targets=[target], not_run=not_run, causes=causes)
