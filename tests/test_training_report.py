@@ -17,7 +17,7 @@ import pytest
 
 from tests.test_records import record
 from xentcompat import cli
-from xentcompat.report.training import decision_lines, html_section, markdown_section, write_plots
+from xentcompat.report.training import decision_lines, html_section, markdown_section, raised_lines, write_plots
 from xentcompat.results.documents import read_results, results_document, write_json_atomic
 from xentcompat.results.training import (TrainingError, merge_training, read_training, run_entry,
                                           training_document)
@@ -395,3 +395,14 @@ def test_run_train_carries_this_runs_training_or_none(tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(commands, "run_training", stopped)
     assert cli._train_beside(["torch"], args) == [tmp_path / "training" / "training.partial.json"]
+
+
+def test_runs_that_raised_the_same_error_share_a_line():
+    error = {"type": "RuntimeError", "message": "no float16 matmul kernel"}
+    raised = [{"target": "paddle", "regime": "float16", "api": api, "seed": seed, "error": error}
+              for api in ("F.cross_entropy", "F.nll_loss") for seed in (0, 1)]
+    raised.append({"target": "paddle", "regime": "bfloat16", "api": "F.cross_entropy", "seed": 3,
+                   "error": {"type": "RuntimeError", "message": "no bfloat16 matmul kernel"}})
+    assert raised_lines(raised) == [
+        "paddle float16, 4 runs (`F.cross_entropy`, `F.nll_loss`; seeds 0, 1): RuntimeError: no float16 matmul kernel",
+        "paddle bfloat16, 1 run (`F.cross_entropy`; seed 3): RuntimeError: no bfloat16 matmul kernel"]

@@ -194,7 +194,7 @@ TARGETS: dict[str, Target] = {
     "huggingface": Target("huggingface", ("xentcompat.adapters.huggingface",), ("torch", "transformers"),
                           eager_seconds=62),
     "mlx": Target("mlx", ("xentcompat.adapters.mlx",), ("mlx",), eager_seconds=24),
-    "paddle": Target("paddle", ("xentcompat.adapters.paddle",), ("paddle",), eager_seconds=30),
+    "paddle": Target("paddle", ("xentcompat.adapters.paddle",), ("paddle",), eager_seconds=30, training="paddle"),
 }
 DEFAULT_OPTIONS = {"reduction": "mean", "weight": None, "ignore_index": None, "label_smoothing": 0.0,
                    "extra_dims": ()}

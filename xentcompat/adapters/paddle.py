@@ -132,6 +132,19 @@ _USER_REDUCED = {rows.__name__: {reduction: _user_reduced(rows, reduction) for r
                  for rows in (_nll_log_softmax_rows, _nll_log_of_softmax_rows)}
 
 
+# the calls as a model's training step makes them (the mean over the batch): what `xentcompat train` runs
+def _mean_cross_entropy(z, y):
+    return F.cross_entropy(z, y)
+
+
+def _mean_cross_entropy_of_softmax(z, y):
+    return F.cross_entropy(F.softmax(z, axis=-1), y)
+
+
+def _mean_nll_log_of_softmax(z, y):
+    return F.nll_loss(paddle.log(F.softmax(z, axis=-1)), y)
+
+
 def _weight(call: Call) -> paddle.Tensor:
     return paddle.to_tensor(np.asarray(call.problem.options.weight, np.float64),
                             place=_place(call.device)).astype(call.dtype)
@@ -142,7 +155,7 @@ def _ignore_index(call: Call) -> int | None:
 
 
 @register("paddle", "paddle.nn.functional.cross_entropy", "F.cross_entropy(x, y{options})",
-          supports=LABEL_OPTIONS, modes=EAGER_AND_COMPILED)
+          supports=LABEL_OPTIONS, modes=EAGER_AND_COMPILED, loss=_mean_cross_entropy)
 def cross_entropy(call: Call):
     options = call.problem.options
     labels = _labels(call)
@@ -172,7 +185,7 @@ def cross_entropy_of_probabilities(call: Call):
 
 
 @register("paddle", "paddle.nn.functional.cross_entropy(softmax)", "F.cross_entropy(F.softmax(x), y{options})",
-          supports=PLAIN_OPTIONS, modes=EAGER_AND_COMPILED)
+          supports=PLAIN_OPTIONS, modes=EAGER_AND_COMPILED, loss=_mean_cross_entropy_of_softmax)
 def cross_entropy_of_softmax(call: Call):
     """The double softmax: a model ending in a softmax, fed to a loss that applies its own."""
     options = call.problem.options
@@ -190,7 +203,8 @@ def nll_log_softmax(call: Call):
 
 @register("paddle", "paddle.nn.functional.nll_loss(log(softmax))",
           "F.nll_loss(paddle.moveaxis(paddle.log(F.softmax(x)), -1, 1), y, reduction='none')",
-          supports=PLAIN_OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED)
+          supports=PLAIN_OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED,
+          loss=_mean_nll_log_of_softmax)
 def nll_log_of_softmax(call: Call):
     """The tutorial form: log of the probabilities."""
     return _loss_and_grad(call, _USER_REDUCED["_nll_log_of_softmax_rows"][call.problem.options.reduction],

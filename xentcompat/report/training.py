@@ -172,14 +172,28 @@ def _blocks(training: dict, plots: str | None, findings, inline_figures: bool) -
         blocks += [("figure", regime, plots) for regime in regimes(training)]
     raised = errors(training)
     if raised:
-        blocks += [("h3", "Runs that raised"),
-                   ("ul", [f"{r['target']} {r['regime']} `{r['api']}` seed {r['seed']}: {r['error']['type']}: "
-                           f"{r['error']['message']}" for r in raised])]
+        blocks += [("h3", "Runs that raised"), ("ul", raised_lines(raised))]
     blocks += [("h3", "Wall time"), _wall_table(training)]
     environments = [f"{e.get('target')}: " + ", ".join(f"{k} {v}" for k, v in e.get("frameworks", {}).items())
                     + f"; Python {e.get('python')}" for e in training.get("environments", [])]
     blocks += [("ul", environments)] if environments else []
     return blocks
+
+
+def raised_lines(raised: list[dict]) -> list[str]:
+    """One line per target, regime and error: the runs (APIs and seeds) that raised it."""
+    groups: dict[tuple, list[dict]] = {}
+    for run in raised:
+        key = (run["target"], run["regime"], run["error"]["type"], run["error"]["message"])
+        groups.setdefault(key, []).append(run)
+    lines = []
+    for (target, regime, kind, message), runs in groups.items():
+        apis = ", ".join(f"`{api}`" for api in dict.fromkeys(run["api"] for run in runs))
+        seeds = ", ".join(str(seed) for seed in sorted({run["seed"] for run in runs}))
+        count = f"{len(runs)} run{'s' if len(runs) > 1 else ''}"
+        seeds = f"seed{'s' if ',' in seeds else ''} {seeds}"
+        lines.append(f"{target} {regime}, {count} ({apis}; {seeds}): {kind}: {message}")
+    return lines
 
 
 def _wall_table(training: dict) -> tuple:

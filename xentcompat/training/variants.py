@@ -54,6 +54,13 @@ VARIANTS: dict[str, tuple[Variant, ...]] = {
                 "-jnp.take_along_axis(jnp.log(jax.nn.softmax(z, axis=-1)), y[:, None], axis=-1).mean()",
                 causes=("log-of-underflowed-softmax",)),
     ),
+    "paddle": (
+        Variant("fused", "paddle.nn.functional.cross_entropy", "F.cross_entropy(z, y)"),
+        Variant("double-softmax", "paddle.nn.functional.cross_entropy(softmax)", "F.cross_entropy(F.softmax(z), y)",
+                causes=("softmax-twice",)),
+        Variant("softmax-then-log", "paddle.nn.functional.nll_loss(log(softmax))",
+                "F.nll_loss(paddle.log(F.softmax(z)), y)", causes=("softmax-clips-at-minus-64",)),
+    ),
     "keras": (
         Variant("fused", f"{SPARSE}(from_logits=True)", f"{SPARSE}(from_logits=True)(y, z)"),
         Variant("double-softmax", f"{SPARSE}(from_logits=True)[after Softmax]",
