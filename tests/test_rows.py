@@ -61,3 +61,21 @@ def test_rejudge_judges_the_rows_again_under_todays_tolerance(fake_apis):
                                                             "error_units": 1.5 * TOLERANCE_UNITS}}}
     assert under_todays_tolerance(looser)["loss"]["rows"]["outcome"] == "inaccurate"
     assert under_todays_tolerance(looser)["loss"]["outcome"] == "ok"
+
+
+def test_the_rows_reference_is_computed_once_for_every_api_reading_the_case(fake_apis, monkeypatch):
+    """The per-row reference and unit depend on the case, dtype and targets, not the API: kept after the first API,
+    they give each later API the judgement a fresh computation gives."""
+    from xentcompat.run import harness, rows
+
+    computed = []
+    monkeypatch.setattr(harness, "row_truth", lambda problem, dtype: computed.append(dtype)
+                        or rows.row_truth(problem, dtype))
+    harness._KEPT.clear()
+    case = by_id("class-weights")
+    kept = [check(Cell(fake_apis[name], case, "float32"), []).record["loss"]["rows"]
+            for name in ("fake.exact", "fake.one_row_off")]
+    assert computed == ["float32"]
+    api = fake_apis["fake.one_row_off"]
+    fresh = rows.check_rows(api, Cell(api, case, "float32").call())
+    assert kept[1] == fresh and kept[1]["outcome"] == "inaccurate" and kept[0]["outcome"] == "ok"

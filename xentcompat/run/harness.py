@@ -27,7 +27,7 @@ from xentcompat.run import accumulation, predicted
 from xentcompat.run.cell_memory import refusal
 from xentcompat.run.isolation import Crashed, Setup, capture_isolated
 from xentcompat.run.metamorphic import check_relations
-from xentcompat.run.rows import check_rows
+from xentcompat.run.rows import check_rows, row_truth
 from xentcompat.run.verdict import GradVerdict, LossVerdict, judge_grad, judge_loss, shape_mismatch
 
 
@@ -289,7 +289,7 @@ def _with_rows(cell: Cell, call: Call, captured, truth: Truth | None, loss: Loss
     if (loss.outcome != "ok" or cell.mode != "eager" or truth is None or not isinstance(captured, Returned)
             or cell.case.accumulation):
         return loss
-    found = check_rows(cell.api, call)
+    found = check_rows(cell.api, call, lambda problem, dtype: _kept(cell, "rows", lambda: row_truth(problem, dtype)))
     return loss if found is None else replace(loss, rows=found)
 
 

@@ -13,6 +13,7 @@ right and a row is not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -24,6 +25,7 @@ from xentcompat.reference.judging import loss_unit, solve
 from xentcompat.run.verdict import judge_rows
 
 REDUCED = ("mean", "sum")
+RowTruth = tuple  # (the reference's per-row losses, their unit)
 
 
 def per_row_call(api: LossApi, call: Call) -> Call | None:
@@ -37,17 +39,26 @@ def per_row_call(api: LossApi, call: Call) -> Call | None:
     return replace(call, problem=replace(call.problem, options=rows))
 
 
-def check_rows(api: LossApi, call: Call) -> dict | None:
+def check_rows(api: LossApi, call: Call, truth: Callable[[object, str], RowTruth] | None = None) -> dict | None:
     """The per-row judgement of `call` (see the module docstring), or None where the API gives no rows for it (it
-    reduces only, or the per-row call did not return rows of the batch's count)."""
+    reduces only, or the per-row call did not return rows of the batch's count). `truth(problem)` gives the per-row
+    problem's reference losses and unit (a caller keeps them for every API reading the same problem); by default
+    they are computed here."""
     per_row = per_row_call(api, call)
     if per_row is None:
         return None
     result = capture(api, per_row)
-    reference = solve(per_row.problem)
-    if not isinstance(result, Returned) or np.shape(result.loss) != np.shape(reference.loss):
+    if not isinstance(result, Returned):
         return None
-    unit = loss_unit(per_row.problem, reference, call.dtype)
-    verdict, row = judge_rows(result.loss, reference.loss, unit, float_type(call.dtype).largest)
-    return {"outcome": str(verdict.outcome), "rows": int(np.size(reference.loss)), "row": row,
+    reference, unit = (truth or row_truth)(per_row.problem, call.dtype)
+    if np.shape(result.loss) != np.shape(reference):
+        return None
+    verdict, row = judge_rows(result.loss, reference, unit, float_type(call.dtype).largest)
+    return {"outcome": str(verdict.outcome), "rows": int(np.size(reference)), "row": row,
             "value": verdict.value, "reference": verdict.reference, "error_units": verdict.error_units}
+
+
+def row_truth(problem, dtype: str) -> RowTruth:
+    """The reference's per-row losses of a `reduction="none"` problem and their unit in `dtype`."""
+    reference = solve(problem)
+    return reference.loss, loss_unit(problem, reference, dtype)
