@@ -30,7 +30,7 @@ from xentcompat.results.digests import sealed
 from xentcompat.results.documents import ResultsError, read_results, write_json_atomic
 from xentcompat.results.merge import merge_files
 from xentcompat.results.record import Record
-from xentcompat.run import compile_cache, parts
+from xentcompat.run import compile_cache, parts, threads
 from xentcompat.run.progress import Progress, progress_display, watching
 from xentcompat.run.salvage import from_parts, parts_directory, salvage, stopped_run
 from xentcompat.run.schedule import longest_first
@@ -230,7 +230,8 @@ def _run_shards(targets: list[str], shard_dir: Path, args) -> dict[str, int]:
         with progress_display("cells") as progress, ThreadPoolExecutor(at_once) as pool:
             for target in order:  # every target counted from the start: the overall line names them all
                 progress.add(target)
-            statuses = pool.map(lambda target: _run_shard(target, shard_dir, per_shard, args, progress, scratch),
+            statuses = pool.map(lambda target: _run_shard(target, shard_dir, per_shard, args, progress, scratch,
+                                                          at_once * per_shard),
                                 order)
             found = dict(zip(order, statuses))
             return {target: found[target] for target in targets}
@@ -308,7 +309,8 @@ def _keep_stopped_run() -> None:
               f"them); writing results.partial.json failed: {error}", file=sys.stderr)
 
 
-def _run_shard(target: str, shard_dir: Path, workers: int, args, progress: Progress, scratch: Path) -> int:
+def _run_shard(target: str, shard_dir: Path, workers: int, args, progress: Progress, scratch: Path,
+               processes: int = 1) -> int:
     """One target's shard: pytest on the matrix in its own process group, its temporary directories under `scratch`
     (not pytest-of-USER in the system's, where pytest would prune a user's own)."""
     shard = shard_dir / f"{target}.json"
@@ -320,7 +322,8 @@ def _run_shard(target: str, shard_dir: Path, workers: int, args, progress: Progr
         command += ["--dtype", ",".join(args.dtypes)]
     if args.cases is not None:
         command += ["--cases", str(args.cases.resolve())] + (["--only-cases"] if args.only_cases else [])
-    environment = {**os.environ, **dict(TARGETS[target].environment), STOP_WITH_PARENT: "1"}
+    environment = {**os.environ, **dict(TARGETS[target].environment), STOP_WITH_PARENT: "1",
+                   **threads.per_process(processes)}  # `processes` at once: the run's shards and their workers
     if args.memory_budget is not None:
         environment["XENTCOMPAT_MEMORY_BUDGET"] = str(int(args.memory_budget * 2**30))
     print(f"xentcompat: running {target} ...", file=sys.stderr)

@@ -10,9 +10,11 @@ records differs from the number of checks that ran.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from xentcompat.run import compile_cache, shard, stopping
+from xentcompat.run import compile_cache, shard, stopping, threads
 
 
 def pytest_addoption(parser):
@@ -44,6 +46,13 @@ def pytest_configure(config):
     shard.start_collector(config)
     if not hasattr(config, "workerinput"):
         stopping.stop_group_with_parent()  # a shard of `run` (only there) goes when `run` goes
+        os.environ.update(threads.per_process(_workers(config)))  # the xdist workers, started after this, share the cores
+
+
+def _workers(config) -> int:
+    """The number of pytest-xdist workers this session starts (0 without xdist)."""
+    number = getattr(config.option, "numprocesses", None)
+    return number if isinstance(number, int) else 0
 
 
 def pytest_unconfigure(config):
