@@ -310,7 +310,7 @@ def _keep_stopped_run() -> None:
 
 
 def _run_shard(target: str, shard_dir: Path, workers: int, args, progress: Progress, scratch: Path,
-               processes: int = 1) -> int:
+               processes: int) -> int:
     """One target's shard: pytest on the matrix in its own process group, its temporary directories under `scratch`
     (not pytest-of-USER in the system's, where pytest would prune a user's own)."""
     shard = shard_dir / f"{target}.json"

@@ -41,8 +41,8 @@ def per_row_call(api: LossApi, call: Call) -> Call | None:
 
 def check_rows(api: LossApi, call: Call, truth: Callable[[object, str], RowTruth] | None = None) -> dict | None:
     """The per-row judgement of `call` (see the module docstring), or None where the API gives no rows for it (it
-    reduces only, or the per-row call did not return rows of the batch's count). `truth(problem)` gives the per-row
-    problem's reference losses and unit (a caller keeps them for every API reading the same problem); by default
+    reduces only, or the per-row call did not return rows of the batch's count). `truth(problem, dtype)` gives the
+    per-row problem's reference losses and unit (a caller keeps them for every API reading the same problem); by default
     they are computed here."""
     per_row = per_row_call(api, call)
     if per_row is None:
