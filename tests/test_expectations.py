@@ -141,7 +141,7 @@ def test_an_outcome_that_depends_on_memory_outside_the_array_is_the_cause_s_eith
 
 API_PREFIXES = {"torch": ("torch.",), "keras": ("keras.",), "tensorflow": ("tf.",),
                 "jax": ("optax.", "jax.", "log(jax."), "mlx": ("mlx.", "mx."),
-                "timm": ("timm.",), "torchtune": ("torchtune.",)}  # these two: measured by `xentcompat check`
+                "timm": ("timm.",), "torchtune": ("torchtune.",), "onnxruntime": ("ort.",)}  # these two: measured by `xentcompat check`
 
 
 @pytest.mark.parametrize("framework", sorted(API_PREFIXES))

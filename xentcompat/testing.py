@@ -67,7 +67,7 @@ class CaseInDtype:
         checked = check(Cell(api, self.case, self.dtype, self.device, self.mode), [], _isolation(spec, fn),
                         explain=resembling, isolate_valid=True)
         record = checked.record
-        if checked.observed == good(self.case.invalid is not None):
+        if checked.observed == good(self.case.invalid is not None, api.no_gradient is None):
             return record
         declared = next((item for item in self.declared if item.explains(record)), None)
         if declared is not None:

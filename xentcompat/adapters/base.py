@@ -69,6 +69,8 @@ class LossApi:
     # (measured on a 512 x 131072 float32 batch; see xentcompat.run.cell_memory); None: not measured
     loss: Callable | None = field(default=None, compare=False)  # the call itself, a plain function of the
     # framework's logits and targets returning the mean loss as a user's model would: what training runs
+    no_gradient: str | None = None  # why the API offers no gradient (an inference runtime, a metric): its run
+    # returns (loss, None) and every cell's gradient is `absent`; None: it offers one
     slow_above: tuple[int, str] | None = None  # (classes, why): on the CPU, a row of more classes takes it
     # seconds; such cells are not run there (the run's "not run" list says why), see `too_slow`
 
@@ -133,7 +135,7 @@ class Target:
 @dataclass(frozen=True)
 class Returned:
     loss: np.ndarray
-    grad: np.ndarray
+    grad: np.ndarray | None  # None from an API that offers no gradient (LossApi.no_gradient)
     seconds: float
 
 
@@ -195,6 +197,8 @@ TARGETS: dict[str, Target] = {
                           eager_seconds=62),
     "mlx": Target("mlx", ("xentcompat.adapters.mlx",), ("mlx",), eager_seconds=24),
     "paddle": Target("paddle", ("xentcompat.adapters.paddle",), ("paddle",), eager_seconds=30, training="paddle"),
+    "onnxruntime": Target("onnxruntime", ("xentcompat.adapters.onnx_runtime",), ("onnxruntime", "onnx"),
+                          eager_seconds=13),
 }
 DEFAULT_OPTIONS = {"reduction": "mean", "weight": None, "ignore_index": None, "label_smoothing": 0.0,
                    "extra_dims": ()}
@@ -205,7 +209,7 @@ def register(framework: str, api_id: str, expression: str, targets: str = "label
              supports: frozenset[str] = ALL_OPTIONS, mean_over: str = "weight", backend: str | None = None,
              modes: frozenset[str] = EAGER_ONLY, areas: frozenset[str] | None = None, since: str | None = None,
              needs: str | None = None, memory_batches: float | None = None, loss: Callable | None = None,
-             slow_above: tuple[int, str] | None = None):
+             slow_above: tuple[int, str] | None = None, no_gradient: str | None = None):
     """Decorator: register an adapter function as the loss API `api_id` of its module.
 
     `modes` are the execution modes the function implements ("compiled": the framework's compiler on the call);
@@ -213,12 +217,13 @@ def register(framework: str, api_id: str, expression: str, targets: str = "label
     `since` and `needs`, the releases that have it (see `LossApi.missing_in`): on another, its cells are not run;
     `memory_batches`, its measured peak memory (see `LossApi`); `loss`, the call as a plain function of the
     framework's arrays (logits, targets) giving the mean loss, the one function the training loops run;
-    `slow_above`, the classes beyond which it is too slow to run on the CPU, and why (see `LossApi.too_slow`).
+    `slow_above`, the classes beyond which it is too slow to run on the CPU, and why (see `LossApi.too_slow`);
+    `no_gradient`, why the API offers no gradient (its function returns (loss, None)).
     """
 
     def decorate(run: Callable[[Call], tuple]) -> Callable[[Call], tuple]:
         api = LossApi(api_id, framework, targets, expression, run, supports, mean_over, backend, modes, areas,
-                      since, needs, memory_batches, loss, slow_above)
+                      since, needs, memory_batches, loss, no_gradient=no_gradient, slow_above=slow_above)
         _REGISTRY.setdefault(run.__module__, []).append(api)
         return run
 
@@ -303,7 +308,7 @@ def capture(api: LossApi, call: Call) -> Returned | Raised | Faulted | AdapterFa
     start = time.perf_counter()
     try:
         loss, grad = api.run(call)
-        loss, grad = np.asarray(loss, dtype=np.float64), float64_unless_big(np.asarray(grad))
+        loss, grad = np.asarray(loss, dtype=np.float64), _gradient(api, grad)
     except Exception as error:  # the API's own failure is the measurement; the adapter's is a bug
         seconds = time.perf_counter() - start
         if is_device_fault(error):  # the framework's, from whichever frame happened to synchronise
@@ -313,6 +318,15 @@ def capture(api: LossApi, call: Call) -> Returned | Raised | Faulted | AdapterFa
             return AdapterFailed(type(error).__name__, first_line(error), text, seconds)
         return Raised(type(error).__name__, first_line(error), seconds)
     return Returned(loss, grad, time.perf_counter() - start)
+
+
+def _gradient(api: LossApi, grad) -> np.ndarray | None:
+    """The returned gradient as float64 numpy; None from an API that offers none (a gradient from one, or none from
+    one that offers it, is the adapter's bug)."""
+    if (grad is None) != (api.no_gradient is not None):
+        raise TypeError(f"{api.id} returned {'no' if grad is None else 'a'} gradient, and it "
+                        f"{'offers one' if grad is None else 'offers none'}")
+    return None if grad is None else float64_unless_big(np.asarray(grad))
 
 
 # How frameworks report an asynchronous device error: torch >= 2.8 raises `torch.AcceleratorError` (a RuntimeError),

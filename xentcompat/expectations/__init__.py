@@ -44,7 +44,7 @@ from xentcompat.expectations.model import (KINDS, PREDICTED, SELECTOR_FIELDS, Ca
 from xentcompat.machine import condition
 from xentcompat.reference.dtypes import DTYPE_NAMES
 from xentcompat.reference.facts import FACTS
-from xentcompat.results.record import OUTCOMES, TIERS
+from xentcompat.results.record import OUTCOMES, TIERS, good_outcomes
 
 __all__ = ["Cause", "CauseConflict", "Effect", "Expected", "GOOD", "GOOD_INVALID", "KernelPath", "causes",
            "check_apis", "check_claims", "every_entry", "expectation", "good", "load", "summaries"]
@@ -64,9 +64,10 @@ class CauseConflict(ValueError):
     """One cell claimed by two entries promising different things; the message names both."""
 
 
-def good(invalid: bool) -> tuple[str, str]:
-    """What a cell's outcome is when nothing deviates: ok/ok, or raised/raised for invalid input."""
-    return GOOD_INVALID if invalid else GOOD
+def good(invalid: bool, gradient: bool = True) -> tuple[str, str]:
+    """What a cell's outcome is when nothing deviates: ok/ok, or raised/raised for invalid input; the gradient
+    `absent` for an API that offers none."""
+    return good_outcomes(invalid, gradient)
 
 
 def load(framework: str, directory: Path | None = None) -> list[Effect]:

@@ -106,13 +106,17 @@ def first_call(api: LossApi, spec: OwnLoss) -> None:
 def reading(document: dict, declared: tuple[Declared, ...]) -> Outcome:
     """The deviating records, those no declaration explains, and the declarations that explain nothing they cover."""
     records = document["records"]
-    deviating = [r for r in records if (r["loss"]["outcome"], r["grad"]["outcome"]) != good(bool(r.get("invalid")))]
+    deviating = [r for r in records if (r["loss"]["outcome"], r["grad"]["outcome"]) != _good(r)]
     undeclared = [r for r in deviating if not any(item.explains(r) for item in declared)]
     stale = [item for item in declared if any(item.covers(r) for r in records)
              and not any(item.explains(r) for r in deviating)]
-    gone = [r for r in records if r not in deviating and (r["expected"]["loss"], r["expected"]["grad"]) != good(
-        bool(r.get("invalid")))]
+    gone = [r for r in records if r not in deviating and (r["expected"]["loss"], r["expected"]["grad"]) != _good(r)]
     return Outcome(document, deviating, undeclared, stale, gone)
+
+
+def _good(record: dict) -> tuple[str, str]:
+    """The record's outcomes when nothing deviates (its gradient `absent` where the API offers none)."""
+    return good(bool(record.get("invalid")), record["grad"]["outcome"] != "absent")
 
 
 def not_run_entries(api: LossApi, plan: Plan, devices, modes, available) -> list[dict]:

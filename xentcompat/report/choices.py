@@ -9,7 +9,7 @@ SPARSE = "keras.losses.SparseCategoricalCrossentropy"
 
 @dataclass(frozen=True)
 class Choice:
-    framework: str  # as practitioners name it: PyTorch, Keras, JAX, TensorFlow, MLX, Paddle
+    framework: str  # as practitioners name it: PyTorch, Keras, JAX, TensorFlow, MLX, Paddle, ONNX Runtime
     api: str  # the registered API id
     label: str  # the call as users write it
     form: str  # "fused" (logits into the loss), "log-softmax", "softmax first", "double softmax"
@@ -48,5 +48,12 @@ CHOICES: tuple[Choice, ...] = (
     Choice("Paddle", "paddle.nn.functional.nll_loss(log(softmax))", "F.nll_loss(paddle.log(F.softmax(x)))",
            "softmax first"),
     Choice("Paddle", "paddle.nn.functional.cross_entropy(softmax)", "F.cross_entropy(F.softmax(x))",
+           "double softmax"),
+    Choice("ONNX Runtime", "ort.SoftmaxCrossEntropyLoss", "SoftmaxCrossEntropyLoss(logits)", "fused"),
+    Choice("ONNX Runtime", "ort.NegativeLogLikelihoodLoss(LogSoftmax)", "NegativeLogLikelihoodLoss(LogSoftmax(x))",
+           "log-softmax"),
+    Choice("ONNX Runtime", "ort.NegativeLogLikelihoodLoss(Log(Softmax))",
+           "NegativeLogLikelihoodLoss(Log(Softmax(x)))", "softmax first"),
+    Choice("ONNX Runtime", "ort.SoftmaxCrossEntropyLoss(Softmax)", "SoftmaxCrossEntropyLoss(Softmax(x))",
            "double softmax"),
 )

@@ -36,7 +36,6 @@ DECISION_INTRO = ("A cell is one API × case × dtype × device × mode, checked
                   "device).")
 STRESS_INTRO = ("Values at the dtype's limits, which models do not produce: they never decide a row above.")
 
-GOOD = {False: ("ok", "ok"), True: ("raised", "raised")}
 PRECISION = "precision"
 DEVICE_ASSERT = "device-side assert"  # a device fault, in the words CUDA reports it
 BACKEND_NAMES = {"tensorflow": "TF", "jax": "JAX", "torch": "torch"}
@@ -330,7 +329,7 @@ def _good_text(records: list[Record], key: str) -> str:
 
 def _severity(record: Record) -> tuple:
     """Worst outcome first; among equals, the case practitioners meet first."""
-    order = ("nan", "inf", "finite", "silent", "inaccurate", "crashed", "raised", "ok")
+    order = ("nan", "inf", "finite", "silent", "inaccurate", "crashed", "raised", "ok", "absent")
     outcomes = (record.loss.outcome, record.grad.outcome)
     preference = EXAMPLE_ORDER.index(record.case) if record.case in EXAMPLE_ORDER else len(EXAMPLE_ORDER)
     return (-min(order.index(o) for o in outcomes), -preference, _relative_error(record))

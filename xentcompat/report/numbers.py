@@ -74,7 +74,7 @@ def _relative(value, reference) -> float | None:
 
 def _grad_part(grad: GradVerdict) -> str:
     outcome = grad.outcome
-    if outcome in ("ok", "raised", "crashed", "silent"):
+    if outcome in ("ok", "raised", "crashed", "silent", "absent"):  # absent: the API offers no gradient
         return ""
     if outcome == "nan":
         return "NaN gradient"

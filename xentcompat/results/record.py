@@ -27,10 +27,20 @@ class Outcome(StrEnum):
     RAISED = "raised"
     SILENT = "silent"
     CRASHED = "crashed"
+    ABSENT = "absent"  # a gradient the API does not offer (an inference runtime, a metric): nothing to judge
 
 
 OUTCOMES = tuple(outcome.value for outcome in Outcome)
 TIERS = ("realistic", "stress")  # what models produce; the dtype's limits (never a row's headline)
+
+
+def good_outcomes(invalid: bool, gradient: bool = True) -> tuple[str, str]:
+    """A cell's outcomes when nothing deviates: ok/ok, or raised/raised for invalid input (a clear error); the
+    gradient `absent` for an API that offers none."""
+    loss = "raised" if invalid else "ok"
+    return loss, (loss if gradient else "absent")
+
+
 # the JSON a field of each annotated type holds (non-finite numbers are strings on disk; Outcome, parts and
 # relations are checked by their own types)
 _ON_DISK = {"str": str, "str | None": Maybe(str), "float": NUMBER, "float | None": Maybe(NUMBER),
@@ -194,6 +204,16 @@ class Record:
     @property
     def observed(self) -> tuple[str, str]:
         return self.loss.outcome, self.grad.outcome
+
+    @property
+    def has_gradient(self) -> bool:
+        """Whether the API offers a gradient (one that does not gives `absent` whatever its input)."""
+        return self.grad.outcome != "absent"
+
+    @property
+    def good(self) -> bool:
+        """Whether the outcomes are the good ones for its input (`good_outcomes`)."""
+        return self.observed == good_outcomes(self.invalid is not None, self.has_gradient)
 
     @property
     def promised(self) -> tuple[str, str]:

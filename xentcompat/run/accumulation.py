@@ -40,9 +40,10 @@ def accumulate(api: LossApi, call: Call, accumulation: Accumulation) -> Returned
     if failed:
         return failed[0]
     losses = np.array([float(np.asarray(result.loss)) for result in results])
-    grads = np.concatenate([np.asarray(result.grad, np.float64) for result in results])
     scale = 1.0 if counted else 1.0 / count if accumulation.reduction == "sum" else 1.0 / len(parts)
-    return Returned(np.sum(losses) * scale, grads * scale, sum(result.seconds for result in results))
+    grads = None if api.no_gradient is not None else \
+        np.concatenate([np.asarray(result.grad, np.float64) for result in results]) * scale
+    return Returned(np.sum(losses) * scale, grads, sum(result.seconds for result in results))
 
 
 def takes_count(api: LossApi) -> bool:

@@ -15,7 +15,7 @@ import numpy as np
 
 from xentcompat.adapters.base import (DEFAULT_OPTIONS, FORWARD_MAX_ELEMENTS, AdapterError, AdapterFailed, Call, Faulted,
                                      LossApi, Raised, Returned)
-from xentcompat.expectations import GOOD, Effect, Expected, expectation, good
+from xentcompat.expectations import Effect, Expected, expectation, good
 from xentcompat.expectations.conditions import holding
 from xentcompat.machine import current as current_machine
 from xentcompat.reference.cases import Case
@@ -148,9 +148,9 @@ Explain = Callable[["Cell", Call, tuple[str, str], Callable[[], frozenset[str]],
 
 def _explained(cell: Cell, call: Call, reference, promise: _Promise, captured, explain: Explain) -> _Promise:
     """`promise`, or where the cell deviates from it and `explain` names an entry giving what it gave, that entry's."""
-    loss, grad, _ = _verdicts(captured, reference, call.problem, cell.dtype)
+    loss, grad, _ = _verdicts(captured, reference, call.problem, cell.dtype, cell.api.no_gradient is None)
     observed = (str(loss.outcome), str(grad.outcome))
-    if observed == good(cell.case.invalid is not None) or promise.expected.allows(observed):
+    if observed == _good(cell) or promise.expected.allows(observed):
         return promise
     entry = explain(cell, call, observed, cell_conditions(cell, call), lambda: reference, captured)
     if entry is None:
@@ -236,7 +236,7 @@ def _promise(cell: Cell, call: Call, deviations: list[Effect], truth: Callable[[
     claimed = expectation(deviations, claim_fields(cell), version, cell_conditions(cell, call))
     deviation = predicted_claim(cell, call, claimed, truth)
     machine = current_machine()
-    good_outcome = good(cell.case.invalid is not None)
+    good_outcome = _good(cell)
     expected = deviation.on(machine, cell.mode) if deviation else Expected(*good_outcome, None, None, None)
     return _Promise(version, deviation, expected, machine["machine"], cell_repro(cell, call))
 
@@ -251,7 +251,14 @@ def predicted_claim(cell: Cell, call: Call, claimed: Effect | None, truth: Calla
         return None
     found = _kept(cell, ("predicted", claimed.mechanism),
                   lambda: predicted.outcomes(claimed.mechanism, call.problem, truth))
-    return None if found is None or found == GOOD else claimed.predicted(*found)
+    if found is not None and cell.api.no_gradient is not None:
+        found = (found[0], "absent")  # the mechanism's gradient is one this API does not offer
+    return None if found is None or found == _good(cell) else claimed.predicted(*found)
+
+
+def _good(cell: Cell) -> tuple[str, str]:
+    """The cell's outcomes when nothing deviates (see `expectations.good`)."""
+    return good(cell.case.invalid is not None, cell.api.no_gradient is None)
 
 
 def cell_repro(cell: Cell, call: Call) -> str:
@@ -264,12 +271,12 @@ def cell_repro(cell: Cell, call: Call) -> str:
 
 def _record(cell: Cell, call: Call, reference, promise: _Promise, captured) -> Checked:
     api, invalid, promised = cell.api, cell.case.invalid, promise.expected
-    loss, grad, error = _verdicts(captured, reference, call.problem, cell.dtype)
+    loss, grad, error = _verdicts(captured, reference, call.problem, cell.dtype, api.no_gradient is None)
     loss = _with_rows(cell, call, captured, reference, loss)
-    relations = _relations(cell, call, captured, reference) if (loss.outcome, grad.outcome) == GOOD else None
+    relations = _relations(cell, call, captured, reference) if (loss.outcome, grad.outcome) == _good(cell) else None
     expected = (promised.loss, promised.grad)
     observed = (loss.outcome, grad.outcome)
-    finding = finding_id(observed, good(invalid is not None), promised, api.framework, api.backend, api.id)
+    finding = finding_id(observed, _good(cell), promised, api.framework, api.backend, api.id)
     record = Record(**{
         "framework": api.framework, "framework_version": promise.version, **claim_fields(cell),
         "machine": promise.machine, "options": case_options(cell.case),
@@ -304,13 +311,22 @@ def _relations(cell: Cell, call: Call, captured, truth: Truth | None) -> list[di
     return check_relations(cell.api, call, captured, truth.loss_unit, truth.grad_units.row)
 
 
-def _verdicts(captured, truth: Truth | None, problem, dtype: str) -> tuple[LossVerdict, GradVerdict, Failure | None]:
-    """Loss and gradient verdicts of what the API did; `truth` None means the input is invalid."""
+def _verdicts(captured, truth: Truth | None, problem, dtype: str,
+              gradient: bool = True) -> tuple[LossVerdict, GradVerdict, Failure | None]:
+    """Loss and gradient verdicts of what the API did; `truth` None means the input is invalid; the gradient
+    `absent` where the API offers none (`gradient` False) and the call did not crash."""
     reference = None if truth is None else truth.result
     reference_loss = None if reference is None else _scalar(reference.loss)
     if isinstance(captured, (Raised, Crashed, Faulted)):
         outcome = "raised" if isinstance(captured, Raised) else "crashed"
-        return LossVerdict(outcome, None, reference_loss, None), GradVerdict(outcome, None, 0, 0), _error(captured)
+        grad_outcome = "absent" if outcome == "raised" and not gradient else outcome
+        return LossVerdict(outcome, None, reference_loss, None), GradVerdict(grad_outcome, None, 0, 0), \
+            _error(captured)
+    if not gradient:
+        loss = (LossVerdict("silent", _scalar(captured.loss), None, None) if reference is None
+                else judge_loss(captured.loss, reference.loss, truth.loss_unit, float_type(dtype).largest))
+        return loss, GradVerdict("absent"), None if reference is None else shape_mismatch(captured.loss,
+                                                                                          reference.loss)
     if reference is None:
         grad = np.asarray(captured.grad, dtype=np.float64)
         loss = LossVerdict("silent", _scalar(captured.loss), None, None)
@@ -382,7 +398,8 @@ def failure_message(checked: Checked) -> str:
     """Why a cell disagrees with its expectation, with the numbers and a copy-paste reproducer."""
     record = checked.record
     observed, expected = checked.observed, checked.expected
-    if checked.deviation is not None and observed == good(bool(record.get("invalid"))):
+    if checked.deviation is not None and observed == good(bool(record.get("invalid")),
+                                                          record["grad"]["outcome"] != "absent"):
         headline = f"expected deviation is gone ({checked.deviation.reason}); remove or narrow its entry"
     else:
         headline = f"loss/grad outcome {observed[0]}/{observed[1]}, expected {expected[0]}/{expected[1]}"

@@ -185,15 +185,16 @@ def judged(record: dict, api, case, effects, machine: dict) -> dict:
     claimed = expectations.expectation(effects, claim_fields(cell), record["framework_version"],
                                        cell_conditions(cell))
     invalid = record["invalid"] is not None
+    good_outcome = expectations.good(invalid, api.no_gradient is None)
     deviation = claimed
     if claimed is not None and claimed.mechanism is not None:
         call = cell.call()
         deviation = predicted_claim(cell, call, claimed,
                                     lambda: None if invalid else Truth(call.problem, solve(call.problem), cell.dtype))
     promised = (deviation.on(machine, cell.mode) if deviation
-                else expectations.Expected(*expectations.good(invalid), None, None, None))
+                else expectations.Expected(*good_outcome, None, None, None))
     observed = (record["loss"]["outcome"], record["grad"]["outcome"])
-    finding = finding_id(observed, expectations.good(invalid), promised, api.framework, api.backend, api.id)
+    finding = finding_id(observed, good_outcome, promised, api.framework, api.backend, api.id)
     expected = {"loss": promised.loss, "grad": promised.grad, "cause": promised.cause, "reason": promised.reason,
                 "upstream": promised.upstream, "kernel_path": promised.kernel_path,
                 "varies": list(promised.varies) or None, **({"also": [list(p) for p in promised.also]} if promised.also else {})}
