@@ -226,3 +226,20 @@ def test_a_column_selects_by_the_facts_of_the_input_whatever_the_case_is_called(
     [nll, fused] = sorted(decision.decision_rows([own, misnamed], KINDS), key=lambda row: row.choice.api != NLL_LOG)
     assert nll.cells["masks"].mark == "✗" and nll.cells["masks"].findings == ("XC-nan",)
     assert fused.cells["masks"].mark == "—"
+
+
+def test_a_choice_without_gradient_says_its_cells_judge_the_loss_alone():
+    """An API that offers no gradient (ONNX Runtime): its absent gradients are no deviation, a wrong loss is, and the
+    row and the sentence say the loss alone was judged."""
+    api = "ort.SoftmaxCrossEntropyLoss"
+    records = [cell(api, "confident-wrong-gap100", "ok", "absent", framework="onnxruntime"),
+               cell(api, "uniform-zeros", "inaccurate", "absent", "XC-clip", framework="onnxruntime",
+                    area="accuracy", values=(2.0, 2.302585092994046))]
+    [row] = decision.decision_rows(records, KINDS)
+    assert row.loss_only and row.form_words == "fused; loss only" and row.deviating == 1 and row.realistic == 2
+    assert row.cells["confident"].mark == "✓"
+    [sentence] = decision.verdict_sentences([row])
+    assert sentence.startswith("**ONNX Runtime**: use `SoftmaxCrossEntropyLoss(logits)` (1 of 2 realistic cells "
+                               "deviate; the loss alone: it offers no gradient)")
+    [torch_row] = decision.decision_rows([cell(CE, "confident-wrong-gap100")], KINDS)
+    assert not torch_row.loss_only and torch_row.form_words == "fused"

@@ -124,6 +124,12 @@ class Row:
     deviating: int  # of them, deviating by a non-precision cause
     ran: frozenset = frozenset()  # (case, dtype, mode, backend) of its realistic cells
     deviated: frozenset = frozenset()  # those of them that deviate
+    loss_only: bool = False  # the API offers no gradient (every record's gradient `absent`): its cells judge the loss
+
+    @property
+    def form_words(self) -> str:
+        """The choice's form, and "loss only" where it offers no gradient: "fused", "fused; loss only"."""
+        return f"{self.choice.form}; loss only" if self.loss_only else self.choice.form
 
 
 def typed(records: list[dict]) -> list[Record]:
@@ -158,7 +164,8 @@ def _row(choice: Choice, records: list[Record], kinds: dict[str, str], columns: 
     notes = tuple(sorted({r.finding for r in realistic if r.finding and kinds.get(r.finding) == PRECISION}))
     deviating = sum(1 for r in realistic if _deviates(r, kinds))
     return Row(choice, cells, notes, len(realistic), deviating, frozenset(_place_of(r) for r in realistic),
-               frozenset(_place_of(r) for r in realistic if _deviates(r, kinds)))
+               frozenset(_place_of(r) for r in realistic if _deviates(r, kinds)),
+               not any(r.has_gradient for r in records))
 
 
 def _place_of(record: Record) -> tuple:
@@ -235,7 +242,8 @@ def verdict_sentences(rows: list[Row]) -> list[str]:
     for framework in dict.fromkeys(row.choice.framework for row in rows):
         mine = [row for row in rows if row.choice.framework == framework]
         best = recommended(mine)
-        text = f"**{framework}**: use `{best.choice.label}` ({_count_words(best)}{_on_shared_cells(best, mine)})"
+        text = f"**{framework}**: use `{best.choice.label}` ({_count_words(best)}{_on_shared_cells(best, mine)}" \
+            + ("; the loss alone: it offers no gradient" if best.loss_only else "") + ")"
         first = [row for row in mine if row.choice.form in ("softmax first", "double softmax") and row is not best]
         costs = [f"`{row.choice.label}` {row.deviating} of {row.realistic}" + (_example(row) if i == 0 else "")
                  + _trained(row) for i, row in enumerate(first)]

@@ -84,7 +84,7 @@ def decision_table(rows: list[decision.Row], columns) -> str:
         cells = "".join(_cell(row.cells[column.key]) for column in columns)
         body.append(f'<tr><td class="fw">{escape(row.choice.framework)}</td><td class="choice" '
                     f'title="{escape(row.choice.api)}">{escape(row.choice.label)} <span class="form">'
-                    f"({escape(row.choice.form)})</span>{note}</td>{cells}</tr>")
+                    f"({escape(row.form_words)})</span>{note}</td>{cells}</tr>")
     return "\n".join([
         '<table class="decision"><colgroup><col class="fw"><col class="choice">' + "<col>" * len(columns)
         + "</colgroup>", f"<thead><tr><th>framework</th><th>choice</th>{head}</tr></thead>", "<tbody>", *body,

@@ -192,7 +192,7 @@ def _decision_table(rows, columns) -> list[str]:
     for row in rows:  # a precision cause is a note beside the choice, not a column's failure
         cells = " | ".join(decision_cell_markdown(row.cells[c.key]) for c in columns)
         note = "".join(f" ℹ [{f}](#{anchor(f)})" for f in row.notes)
-        lines.append(f"| {row.choice.framework} `{_escape(row.choice.label)}` ({row.choice.form}){note} | {cells} |")
+        lines.append(f"| {row.choice.framework} `{_escape(row.choice.label)}` ({row.form_words}){note} | {cells} |")
     return lines
 
 
