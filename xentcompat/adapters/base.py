@@ -195,7 +195,7 @@ TARGETS: dict[str, Target] = {
                           (("KERAS_BACKEND", "torch"),), eager_seconds=154, training="keras"),
     "huggingface": Target("huggingface", ("xentcompat.adapters.huggingface",), ("torch", "transformers"),
                           eager_seconds=62),
-    "mlx": Target("mlx", ("xentcompat.adapters.mlx",), ("mlx",), eager_seconds=24),
+    "mlx": Target("mlx", ("xentcompat.adapters.mlx",), ("mlx",), eager_seconds=24, training="mlx"),
     "paddle": Target("paddle", ("xentcompat.adapters.paddle",), ("paddle",), eager_seconds=30, training="paddle"),
     "onnxruntime": Target("onnxruntime", ("xentcompat.adapters.onnx_runtime",), ("onnxruntime", "onnx"),
                           eager_seconds=13),

@@ -147,6 +147,19 @@ _USER_REDUCED = {rows: {reduction: _user_reduced(rows, reduction) for reduction 
                               _cross_entropy_of_softmax_rows)}
 
 
+# the calls as a model's training step makes them (the mean over the batch): what `xentcompat train` runs
+def _mean_cross_entropy(z, y):
+    return nn.losses.cross_entropy(z, y, reduction="mean")
+
+
+def _mean_cross_entropy_of_softmax(z, y):
+    return nn.losses.cross_entropy(mx.softmax(z, axis=-1), y, reduction="mean")
+
+
+def _mean_nll_log_of_softmax(z, y):
+    return nn.losses.nll_loss(mx.log(mx.softmax(z, axis=-1)), y, reduction="mean")
+
+
 def _options_code(options, weighted: bool) -> str:
     parts = ([", weights=mx.take(w, y)"] if weighted else []) + \
         ([f", label_smoothing={options.label_smoothing}"] if options.label_smoothing else [])
@@ -154,7 +167,7 @@ def _options_code(options, weighted: bool) -> str:
 
 
 @register("mlx", "mlx.nn.losses.cross_entropy", "nn.losses.cross_entropy(x, y{options})", supports=LABEL_OPTIONS,
-          mean_over="rows", modes=EAGER_AND_COMPILED)
+          mean_over="rows", modes=EAGER_AND_COMPILED, loss=_mean_cross_entropy)
 def cross_entropy(call: Call):
     options = call.problem.options
     weighted = options.weight is not None
@@ -187,7 +200,7 @@ def nll_log_softmax(call: Call):
 
 
 @register("mlx", "mlx.nn.losses.nll_loss(log(softmax))", "nn.losses.nll_loss(mx.log(mx.softmax(x, axis=-1)), y)",
-          supports=PLAIN_OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED)
+          supports=PLAIN_OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED, loss=_mean_nll_log_of_softmax)
 def nll_log_of_softmax(call: Call):
     """The tutorial form: log of the probabilities."""
     return _loss_and_grad(call, _USER_REDUCED[_nll_log_of_softmax_rows][call.problem.options.reduction],
@@ -195,7 +208,7 @@ def nll_log_of_softmax(call: Call):
 
 
 @register("mlx", "mlx.nn.losses.cross_entropy(softmax)", "nn.losses.cross_entropy(mx.softmax(x, axis=-1), y)",
-          supports=PLAIN_OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED)
+          supports=PLAIN_OPTIONS, mean_over="rows", modes=EAGER_AND_COMPILED, loss=_mean_cross_entropy_of_softmax)
 def cross_entropy_of_softmax(call: Call):
     """The double softmax: a model ending in a softmax, fed to a loss that applies its own."""
     return _loss_and_grad(call, _USER_REDUCED[_cross_entropy_of_softmax_rows][call.problem.options.reduction],

@@ -61,6 +61,14 @@ VARIANTS: dict[str, tuple[Variant, ...]] = {
         Variant("softmax-then-log", "paddle.nn.functional.nll_loss(log(softmax))",
                 "F.nll_loss(paddle.log(F.softmax(z)), y)", causes=("softmax-clips-at-minus-64",)),
     ),
+    "mlx": (
+        Variant("fused", "mlx.nn.losses.cross_entropy", "nn.losses.cross_entropy(z, y, reduction='mean')"),
+        Variant("double-softmax", "mlx.nn.losses.cross_entropy(softmax)",
+                "nn.losses.cross_entropy(mx.softmax(z, axis=-1), y, reduction='mean')", causes=("softmax-twice",)),
+        Variant("softmax-then-log", "mlx.nn.losses.nll_loss(log(softmax))",
+                "nn.losses.nll_loss(mx.log(mx.softmax(z, axis=-1)), y, reduction='mean')",
+                causes=("log-of-underflowed-softmax",)),
+    ),
     "keras": (
         Variant("fused", f"{SPARSE}(from_logits=True)", f"{SPARSE}(from_logits=True)(y, z)"),
         Variant("double-softmax", f"{SPARSE}(from_logits=True)[after Softmax]",
