@@ -239,7 +239,7 @@ def test_a_choice_without_gradient_says_its_cells_judge_the_loss_alone():
     assert row.loss_only and row.form_words == "fused; loss only" and row.deviating == 1 and row.realistic == 2
     assert row.cells["confident"].mark == "✓"
     [sentence] = decision.verdict_sentences([row])
-    assert sentence.startswith("**ONNX Runtime**: use `SoftmaxCrossEntropyLoss(logits)` (1 of 2 realistic cells "
-                               "deviate; the loss alone: it offers no gradient)")
+    assert sentence.startswith("**ONNX Runtime**: `SoftmaxCrossEntropyLoss(logits)` (1 of 2 realistic cells "
+                               "deviate; the loss alone: it offers no gradient)")  # one choice: nothing to "use"
     [torch_row] = decision.decision_rows([cell(CE, "confident-wrong-gap100")], KINDS)
     assert not torch_row.loss_only and torch_row.form_words == "fused"

@@ -120,7 +120,7 @@ def test_a_cause_defined_twice_is_refused(tmp_path):
 
 def test_shipped_causes_have_a_kind_a_title_and_upstream_or_what_was_searched():
     causes = expectations.causes()
-    assert 10 <= len(causes) <= 60  # one per mechanism: far fewer than the cells they cover
+    assert 10 <= len(causes) <= 80  # one per mechanism over 11 targets: far fewer than the 22,000 cells they cover
     for cause in causes.values():
         assert cause.kind in KINDS and cause.title and cause.explanation
         assert cause.upstream or cause.no_upstream
@@ -141,7 +141,7 @@ def test_an_outcome_that_depends_on_memory_outside_the_array_is_the_cause_s_eith
 
 API_PREFIXES = {"torch": ("torch.",), "keras": ("keras.",), "tensorflow": ("tf.",),
                 "jax": ("optax.", "jax.", "log(jax."), "mlx": ("mlx.", "mx."),
-                "timm": ("timm.",), "torchtune": ("torchtune.",), "onnxruntime": ("ort.",)}  # these two: measured by `xentcompat check`
+                "timm": ("timm.",), "torchtune": ("torchtune.",), "onnxruntime": ("ort.",), "sklearn": ("sklearn.",)}  # these two: measured by `xentcompat check`
 
 
 @pytest.mark.parametrize("framework", sorted(API_PREFIXES))

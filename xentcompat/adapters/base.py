@@ -197,6 +197,7 @@ TARGETS: dict[str, Target] = {
                           eager_seconds=62),
     "mlx": Target("mlx", ("xentcompat.adapters.mlx",), ("mlx",), eager_seconds=24, training="mlx"),
     "paddle": Target("paddle", ("xentcompat.adapters.paddle",), ("paddle",), eager_seconds=30, training="paddle"),
+    "sklearn": Target("sklearn", ("xentcompat.adapters.scikit_learn",), ("sklearn",), eager_seconds=25),
     "onnxruntime": Target("onnxruntime", ("xentcompat.adapters.onnx_runtime",), ("onnxruntime", "onnx"),
                           eager_seconds=13),
 }

@@ -36,6 +36,7 @@ import numpy as np
 
 from xentcompat.expectations.mlx_cpu import MLX_CPU
 from xentcompat.expectations.paddle_cpu import PADDLE_CPU
+from xentcompat.expectations.sklearn_log_loss import SKLEARN_LOG_LOSS
 from xentcompat.reference.dtypes import round_to
 from xentcompat.reference.options import Problem, options_in_dtype, terms
 from xentcompat.reference.softmax_xent import solve
@@ -136,4 +137,5 @@ MECHANISMS: dict[str, Callable[[Problem, str], Computed]] = {
     "clipped-probabilities": clipped_probabilities,
     **MLX_CPU,
     **PADDLE_CPU,
+    **SKLEARN_LOG_LOSS,
 }

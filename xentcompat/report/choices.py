@@ -9,7 +9,7 @@ SPARSE = "keras.losses.SparseCategoricalCrossentropy"
 
 @dataclass(frozen=True)
 class Choice:
-    framework: str  # as practitioners name it: PyTorch, Keras, JAX, TensorFlow, MLX, Paddle, ONNX Runtime
+    framework: str  # as practitioners name it: PyTorch, Keras, JAX, TensorFlow, MLX, Paddle, ONNX Runtime, scikit-learn
     api: str  # the registered API id
     label: str  # the call as users write it
     form: str  # "fused" (logits into the loss), "log-softmax", "softmax first", "double softmax"
@@ -56,4 +56,5 @@ CHOICES: tuple[Choice, ...] = (
            "NegativeLogLikelihoodLoss(Log(Softmax(x)))", "softmax first"),
     Choice("ONNX Runtime", "ort.SoftmaxCrossEntropyLoss(Softmax)", "SoftmaxCrossEntropyLoss(Softmax(x))",
            "double softmax"),
+    Choice("scikit-learn", "sklearn.metrics.log_loss(softmax)", "log_loss(y, softmax(x))", "softmax first"),
 )

@@ -242,7 +242,8 @@ def verdict_sentences(rows: list[Row]) -> list[str]:
     for framework in dict.fromkeys(row.choice.framework for row in rows):
         mine = [row for row in rows if row.choice.framework == framework]
         best = recommended(mine)
-        text = f"**{framework}**: use `{best.choice.label}` ({_count_words(best)}{_on_shared_cells(best, mine)}" \
+        use = "use " if len(mine) > 1 else ""  # a framework of one choice (a metric) is measured, not chosen
+        text = f"**{framework}**: {use}`{best.choice.label}` ({_count_words(best)}{_on_shared_cells(best, mine)}" \
             + ("; the loss alone: it offers no gradient" if best.loss_only else "") + ")"
         first = [row for row in mine if row.choice.form in ("softmax first", "double softmax") and row is not best]
         costs = [f"`{row.choice.label}` {row.deviating} of {row.realistic}" + (_example(row) if i == 0 else "")

@@ -14,8 +14,8 @@ from xentcompat.report.decision_training import TRAINING_COLUMN, with_training
 
 MARK_CLASS = {"✓": "d-good", "✗": "d-bad", "ℹ": "d-note", "—": "d-none", "": "d-cost"}
 CSS = """
-.answer { margin: .3em 0 .4em; padding-left: 1.2em; font-size: .82em; line-height: 1.25; }
-.answer li { margin: .05em 0; }
+.answer { margin: .3em 0 .4em; padding-left: 1.2em; font-size: .8em; line-height: 1.22; }
+.answer li { margin: 0; }
 table.decision { font-size: .73em; line-height: 1.18; width: 100%; table-layout: fixed; }
 table.decision th { font-weight: 600; }
 table.decision td, table.decision th { padding: 1px 4px; }
@@ -29,9 +29,9 @@ td.d-bad { background: #fdeceb; }
 td.d-note { background: #eef3fb; }
 td.d-none { color: #9aa3ad; }
 td.d-bad a, td.d-note a { color: inherit; text-decoration-color: #b0b7bf; }
-.legend { font-size: .8em; color: #4a535c; margin: .3em 0; }
-details.framework { margin: .05em 0; }
-details.framework > summary { cursor: pointer; font-size: .84em; font-weight: 600; line-height: 1.25; }
+.legend { font-size: .78em; line-height: 1.3; color: #4a535c; margin: .3em 0; }
+details.framework { margin: 0; }
+details.framework > summary { cursor: pointer; font-size: .84em; font-weight: 600; line-height: 1.15; }
 details.framework > summary span { font-weight: 400; color: #4a535c; }
 """
 # the frameworks opened on the first screen, in order, while their rows add up to at most this: at 1400 × 900 the

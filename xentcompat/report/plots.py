@@ -93,8 +93,8 @@ def error_records(records: list[Record]) -> dict[str, list[Record]]:
 
 
 FRAMEWORK_OF = {choice.api: choice.framework for choice in CHOICES}
-FUSED = {framework: next(c.api for c in CHOICES if c.framework == framework and c.form == "fused")
-         for framework in dict.fromkeys(c.framework for c in CHOICES)}
+FUSED = {framework: next((c.api for c in CHOICES if c.framework == framework and c.form == "fused"), None)
+         for framework in dict.fromkeys(c.framework for c in CHOICES)}  # None: no fused choice (a metric)
 API_RANK = {choice.api: index for index, choice in enumerate(CHOICES)}
 
 
@@ -104,6 +104,8 @@ def _signature(group: list[Record]) -> tuple:
 
 
 def _separates(key: tuple[str, str | None], panels: dict) -> bool:
+    if FUSED[FRAMEWORK_OF[key[0]]] is None:  # nothing of its framework to compare with: shown where it leaves the band
+        return any(r.loss.outcome != "ok" for r in panels[key] if _compared(r))
     fused = (FUSED[FRAMEWORK_OF[key[0]]], key[1])
     if key == fused or fused not in panels:
         return False
