@@ -25,6 +25,7 @@ from onnx import helper
 from xentcompat.adapters.base import EAGER_AND_COMPILED, Call, framework_call, register
 from xentcompat.adapters.layout import classes_first, native_code
 from xentcompat.adapters.repro import array_code, target_lines
+from xentcompat.reference.dtypes import float_type
 
 LABEL_OPTIONS = frozenset({"reduction", "weight", "ignore_index", "extra_dims"})
 PLAIN_OPTIONS = frozenset({"reduction", "extra_dims"})
@@ -94,11 +95,7 @@ def _model(graph: str, dtype: str, label_dtype: str, rank: int, reduction: str, 
 
 
 def _numpy_dtype(dtype: str) -> np.dtype:
-    if dtype == "bfloat16":
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(dtype)
+    return np.dtype(float_type(dtype).numpy_type)
 
 
 @functools.cache

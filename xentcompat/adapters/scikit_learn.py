@@ -17,6 +17,7 @@ from sklearn.utils.extmath import softmax
 
 from xentcompat.adapters.base import Call, register
 from xentcompat.adapters.repro import array_code
+from xentcompat.reference.dtypes import float_type
 
 NO_GRADIENT = "sklearn.metrics.log_loss is a metric on numpy arrays: scikit-learn has no autodiff"
 
@@ -33,19 +34,11 @@ def device_alive(kind: str) -> None:
     """numpy on the CPU: nothing can leave it unusable."""
 
 
-def _dtype(name: str) -> np.dtype:
-    if name == "bfloat16":
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(name)
-
-
 @register("sklearn", "sklearn.metrics.log_loss(softmax)", "log_loss(y, softmax(x), labels=range(C){options})",
           supports=frozenset({"weight"}), mean_over="weight", no_gradient=NO_GRADIENT)
 def log_loss_of_softmax(call: Call):
     problem, options = call.problem, call.problem.options
-    probabilities = softmax(problem.logits.astype(_dtype(call.dtype)))
+    probabilities = softmax(problem.logits.astype(float_type(call.dtype).numpy_type))
     weight = None if options.weight is None else np.asarray(options.weight, np.float64)[problem.labels]
     loss = sklearn_log_loss(problem.labels, probabilities, labels=np.arange(problem.num_classes),
                             sample_weight=weight)

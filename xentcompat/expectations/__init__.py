@@ -51,8 +51,8 @@ __all__ = ["Cause", "CauseConflict", "Effect", "Expected", "GOOD", "GOOD_INVALID
 
 HERE = Path(__file__).parent
 CAUSES_DIR = HERE / "causes"
-GOOD = ("ok", "ok")
-GOOD_INVALID = ("raised", "raised")  # invalid input: a clear error is the good outcome
+GOOD = good_outcomes(False)
+GOOD_INVALID = good_outcomes(True)  # invalid input: a clear error is the good outcome
 KNOWN = {"dtypes": DTYPE_NAMES, "devices": ("cpu", "cuda"), "modes": ("eager", "compiled", "forward"),
          "backends": (*dict.fromkeys(target.backend for target in TARGETS.values() if target.backend), "none")}
 CAUSE_FIELDS = {"kind", "title", "explanation", "upstream", "no_upstream", "cells", "merged_into"}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.options import Problem
 
 Computed = tuple[np.ndarray, np.ndarray]
@@ -28,7 +29,7 @@ VALIDATED = frozenset({"float64", "float32", "float16"})  # the dtypes check_arr
 
 
 def sklearn_log_loss(problem: Problem, dtype: str) -> Computed:
-    probabilities = _softmax(problem.logits, _numpy_dtype(dtype))
+    probabilities = _softmax(problem.logits, np.dtype(float_type(dtype).numpy_type))
     kept = probabilities.dtype if dtype in VALIDATED else np.dtype(np.float64)
     probabilities = probabilities.astype(kept)
     eps = np.finfo(kept).eps
@@ -54,14 +55,6 @@ def _softmax(logits: np.ndarray, dtype: np.dtype) -> np.ndarray:
         x = x - np.max(x, axis=1, keepdims=True)
         e = np.exp(x)
         return e / np.sum(e, axis=1, keepdims=True)
-
-
-def _numpy_dtype(name: str) -> np.dtype:
-    if name == "bfloat16":
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(name)
 
 
 SKLEARN_LOG_LOSS = {"sklearn-log-loss": sklearn_log_loss}

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 from xentcompat import expectations
 from xentcompat.adapters.base import DEFAULT_OPTIONS, AdapterFailed, Call, LossApi, capture
-from xentcompat.expectations import good
 from xentcompat.own import adapter
 from xentcompat.own.declared import Declared
 from xentcompat.own.resemblance import resembling
 from xentcompat.own.spec import OwnLoss, SpecError
 from xentcompat.reference.cases import CATALOGUE, Case, by_id, unrunnable_dtypes
 from xentcompat.results.documents import environment, results_document
+from xentcompat.results.record import stored_good_outcomes
 from xentcompat.run import accumulation
 from xentcompat.run.harness import cells, check
 from xentcompat.run.isolation import close_children
@@ -106,17 +106,12 @@ def first_call(api: LossApi, spec: OwnLoss) -> None:
 def reading(document: dict, declared: tuple[Declared, ...]) -> Outcome:
     """The deviating records, those no declaration explains, and the declarations that explain nothing they cover."""
     records = document["records"]
-    deviating = [r for r in records if (r["loss"]["outcome"], r["grad"]["outcome"]) != _good(r)]
+    deviating = [r for r in records if (r["loss"]["outcome"], r["grad"]["outcome"]) != stored_good_outcomes(r)]
     undeclared = [r for r in deviating if not any(item.explains(r) for item in declared)]
     stale = [item for item in declared if any(item.covers(r) for r in records)
              and not any(item.explains(r) for r in deviating)]
-    gone = [r for r in records if r not in deviating and (r["expected"]["loss"], r["expected"]["grad"]) != _good(r)]
+    gone = [r for r in records if r not in deviating and (r["expected"]["loss"], r["expected"]["grad"]) != stored_good_outcomes(r)]
     return Outcome(document, deviating, undeclared, stale, gone)
-
-
-def _good(record: dict) -> tuple[str, str]:
-    """The record's outcomes when nothing deviates (its gradient `absent` where the API offers none)."""
-    return good(bool(record.get("invalid")), record["grad"]["outcome"] != "absent")
 
 
 def not_run_entries(api: LossApi, plan: Plan, devices, modes, available) -> list[dict]:

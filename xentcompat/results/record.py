@@ -41,6 +41,11 @@ def good_outcomes(invalid: bool, gradient: bool = True) -> tuple[str, str]:
     return loss, (loss if gradient else "absent")
 
 
+def stored_good_outcomes(record: dict) -> tuple[str, str]:
+    """`good_outcomes` of a stored record (its gradient `absent` where the API offers none)."""
+    return good_outcomes(bool(record.get("invalid")), record["grad"]["outcome"] != "absent")
+
+
 # the JSON a field of each annotated type holds (non-finite numbers are strings on disk; Outcome, parts and
 # relations are checked by their own types)
 _ON_DISK = {"str": str, "str | None": Maybe(str), "float": NUMBER, "float | None": Maybe(NUMBER),

@@ -22,7 +22,7 @@ from xentcompat.reference.cases import Case
 from xentcompat.reference.compact import is_big, largest_finite_magnitude
 from xentcompat.reference.dtypes import float_type
 from xentcompat.reference.judging import grad_units, has_relations, loss_unit, solve
-from xentcompat.results.record import Expectation, Failure, Record
+from xentcompat.results.record import Expectation, Failure, Record, stored_good_outcomes
 from xentcompat.run import accumulation, predicted
 from xentcompat.run.cell_memory import refusal
 from xentcompat.run.isolation import Crashed, Setup, capture_isolated
@@ -398,8 +398,7 @@ def failure_message(checked: Checked) -> str:
     """Why a cell disagrees with its expectation, with the numbers and a copy-paste reproducer."""
     record = checked.record
     observed, expected = checked.observed, checked.expected
-    if checked.deviation is not None and observed == good(bool(record.get("invalid")),
-                                                          record["grad"]["outcome"] != "absent"):
+    if checked.deviation is not None and observed == stored_good_outcomes(record):
         headline = f"expected deviation is gone ({checked.deviation.reason}); remove or narrow its entry"
     else:
         headline = f"loss/grad outcome {observed[0]}/{observed[1]}, expected {expected[0]}/{expected[1]}"
