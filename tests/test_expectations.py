@@ -323,6 +323,25 @@ def test_range_and_loss_conditions(logits, labels, dtype, expected):
     assert holding(problem, dtype) & names == expected
 
 
+def _confident_row(classes: int, gap: float) -> np.ndarray:
+    row = np.full((1, classes), -gap)
+    row[0, 0] = 0.0
+    return row
+
+
+@pytest.mark.parametrize("logits, dtype, overflows", [
+    (np.zeros((1, 70000)), "float16", True),  # p = 1/C: the second sum is C = 70000 > 65504
+    (np.zeros((1, 70000)), "float32", False),
+    (np.zeros((1, 60000)), "float16", False),
+    (_confident_row(128256, 15.0), "float16", False),  # p_max = 0.962: the others add e^-0.962 each, 49,000 in all
+    (_confident_row(128256, 0.5), "float16", True),  # p_max = 1.3e-5: every term near 1 again
+])
+def test_second_softmax_sum_overflows_where_the_sum_over_probabilities_passes_the_dtype(logits, dtype, overflows):
+    """A softmax applied twice sums exp(p - max p) over its row: between C / e and C, so C alone does not decide."""
+    problem = Problem(round_to(np.array(logits, dtype=np.float64), dtype), np.array([0]))
+    assert ("second-softmax-sum-overflows" in holding(problem, dtype)) == overflows
+
+
 @pytest.mark.parametrize("classes, rows, reduction, dtype, expected", [
     (8192, 1, "mean", "float16", True),  # one row's sum of -log p, about 8192 x 9.5, is past 65504
     (4096, 1, "mean", "float16", False),  # about 4096 x 8.8 = 36000 fits

@@ -106,3 +106,10 @@ def test_compiled_verdict_changes_are_listed_per_api():
     assert changed.text.startswith(f"`{FUSED}` changes verdict on 1 of 2 cells when compiled (inf/ok → ok/ok) (huge)")
     assert same.text == f"`{TWICE}`: the same verdict eager and compiled on all 1 cells."
     assert answer(eager, "Does compiling") is None
+
+
+def test_a_loss_without_gradient_reads_ok_absent_where_it_agrees():
+    eager = [{**cell(FUSED, "calm", "accuracy", grad="absent"), "finding": None}]
+    compiled = [{**cell(FUSED, "calm", "accuracy", "inaccurate", "absent"), "mode": "compiled"}]
+    [changed] = answer(eager + compiled, "Does compiling").claims
+    assert "(ok/absent → inaccurate/absent)" in changed.text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from xentcompat.report.decision import typed
-from xentcompat.report.hardware import varies_by_cpu_table
+from xentcompat.report.hardware import machines, varies_by_cpu_table
 from xentcompat.report.html import render_html
 from xentcompat.report.markdown import render_markdown
 from xentcompat.results.documents import results_document
@@ -60,3 +60,11 @@ def test_machines_that_disagree_without_a_declared_path_are_shown_as_unexplained
 
 def test_no_table_when_nothing_varies():
     assert varies_by_cpu_table(typed([keras_record("a", "tensorflow", machine="M-1")])) is None
+
+
+def test_a_machine_names_each_target_once_when_two_shards_of_one_target_ran_on_it():
+    shard = {"machine": "M-1", "cpu": {"model": "CPU", "arch": "x86_64", "flags": ["avx2"]}, "kernel_switches": {}}
+    environments = [{**shard, "target": "mlx", "platform": "kernel 1"},
+                    {**shard, "target": "mlx", "platform": "kernel 2"}, {**shard, "target": "jax", "platform": "kernel 1"}]
+    [line] = machines(environments)
+    assert line.endswith("(targets: jax, mlx)")

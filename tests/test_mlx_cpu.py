@@ -90,3 +90,18 @@ def test_probability_targets_are_taken_as_summing_to_one():
 def test_a_masked_class_with_target_zero_makes_the_probability_loss_nan():
     loss, _ = mlx_cpu.cross_entropy(_problem([[0.0, -np.inf, 1.0]], None, [[1.0, 0.0, 0.0]]), "float32")
     assert np.isnan(loss)
+
+
+
+@pytest.mark.parametrize("gap, expected", [(15.0, 0.04486), (17.0, 0.0)])
+def test_a_float16_log_sum_exp_takes_its_exps_in_float32_and_adds_them_in_order(gap, expected):
+    """One float16 row of V = 128,256, the target `gap` above the rest: the kernel's float32 exps, added in order after
+    the 1, round to 3 ulps of 1 each at e^-15 (the loss 0.0449 for 0.0385) and away at e^-17 (0 for 0.0053). Exps
+    rounded to float16 first (2.98e-7 at e^-15, a tie that rounds to 2 ulps) would give 0.0301."""
+    logits = np.full((1, 128256), -gap)
+    logits[0, 0] = 0.0
+    problem = _problem(logits, [0])
+    for form in (mlx_cpu.cross_entropy, mlx_cpu.fast_cross_entropy, mlx_cpu.x_minus_logsumexp):
+        loss, _ = form(problem, "float16")
+        assert loss == pytest.approx(expected, abs=1e-5)
+    assert solve(problem).loss == pytest.approx(np.log1p(128255 * np.exp(-gap)), rel=1e-12)

@@ -27,8 +27,10 @@ float64 from the exact softmax, over the rows the loss counts (label in [0, C), 
   C (ln C + 0.5) for logits of unit spread), or for a mean or a sum their total over the counted rows, rounds to inf
   in the dtype (a smoothing term summed in the dtype before it is scaled by the smoothing / C gets inf);
 - `rows-uniform`: every counted row's finite logits are equal in the dtype (its softmax is uniform over them);
-- `class-count-overflows`: the number of classes C rounds to inf in the dtype (C > 65504 in float16), so a sum over
-  a row of terms near 1, as a softmax of probabilities (a softmax applied twice) sums, overflows in the dtype.
+- `second-softmax-sum-overflows`: some row's sum of exp(p - max p) over its probabilities p rounds to inf in the
+  dtype: what a softmax applied twice sums the second time. Every term lies in (1/e, 1], so the sum is between
+  C / e and C: it overflows float16 for C > 65504 equal logits, and stays finite for a confident row of C = 128,256
+  (p_max near 1: the other terms are e^-1 each, 47,000 in all).
 - `uniform-gradient-overflows` / `uniform-gradient-fits`: C / N, N the counted rows, rounds to inf / stays finite in
   the dtype: the mean's gradient of the log of a probability 1/C, -1 / (N p), held in the dtype (exactly one of the
   two holds where some row counts).
@@ -48,7 +50,7 @@ from xentcompat.reference.options import Problem
 
 PROBABILITY_CONDITIONS = ("target-underflows", "target-subnormal", "target-gradient-overflows", "probability-zero",
                           "probability-subnormal", "target-outside-keras-clip")
-RANGE_CONDITIONS = ("softmax-sum-overflows", "logit-spread-overflows", "class-count-overflows")
+RANGE_CONDITIONS = ("softmax-sum-overflows", "logit-spread-overflows", "second-softmax-sum-overflows")
 LOSS_CONDITIONS = ("row-loss-overflows", "loss-sum-overflows", "smoothing-sum-overflows", "rows-uniform")
 GRADIENT_CONDITIONS = ("uniform-gradient-overflows", "uniform-gradient-fits")
 CONDITIONS = (*PROBABILITY_CONDITIONS, "exp-outside-keras-clip", *RANGE_CONDITIONS, *LOSS_CONDITIONS,
@@ -150,8 +152,8 @@ def _counted_rows(problem: Problem) -> tuple[np.ndarray | None, np.ndarray | Non
 
 
 def _range_conditions(problem: Problem, dtype: str) -> frozenset[str]:
-    """softmax-sum-overflows, logit-spread-overflows and class-count-overflows, over the rows without NaN or +inf
-    that hold a finite logit."""
+    """softmax-sum-overflows, logit-spread-overflows and second-softmax-sum-overflows, over the rows without NaN or
+    +inf that hold a finite logit."""
     logits = np.asarray(problem.logits, dtype=np.float64)
     if logits.size == 0:
         return frozenset()
@@ -161,10 +163,13 @@ def _range_conditions(problem: Problem, dtype: str) -> frozenset[str]:
     finite = np.where(np.isfinite(rows), rows, np.nan)
     top, bottom = np.nanmax(finite, axis=1), np.nanmin(finite, axis=1)
     with np.errstate(over="ignore", invalid="ignore"):
-        sums = np.sum(np.exp(rows - top[:, None]), axis=1)
+        exps = np.exp(rows - top[:, None])
+        sums = np.sum(exps, axis=1)
+        probabilities = exps / sums[:, None]
+        second = np.sum(np.exp(probabilities - np.max(probabilities, axis=1, keepdims=True)), axis=1)
         spread = top - bottom
     facts = {"softmax-sum-overflows": _overflows(sums, dtype), "logit-spread-overflows": _overflows(spread, dtype),
-             "class-count-overflows": _overflows(float(logits.shape[1]), dtype)}
+             "second-softmax-sum-overflows": _overflows(second, dtype)}
     return frozenset(name for name, holds in facts.items() if holds)
 
 

@@ -9,7 +9,8 @@ MLX's CPU arithmetic, as its source and docstrings state it and its records show
 - `exp` is a float32 polynomial for float64 too (ml-explore/mlx#3047): the argument rounded to float32, the result
   with float32's accuracy and range; a result below float32's smallest normal number is 0 (exp(-100) = 0 in float32
   and float64 alike);
-- `mx.logsumexp` shifts by the row's max and adds it back, rounding the sum to the dtype: +inf for a row holding +inf;
+- `mx.logsumexp` shifts by the row's max and adds it back; its kernel takes exp and sums in float32 for float16 and
+  bfloat16 (the exps are not rounded to the dtype) and rounds the result to the dtype: +inf for a row holding +inf;
 - `mx.softmax` (`precise=False`, the default) sums the row in the dtype itself: float16 and bfloat16 sums stop
   growing (a sum of ones stays at 2048 and 256).
 
@@ -76,12 +77,22 @@ class _Arithmetic:
         with np.errstate(all="ignore"):
             return np.cumsum(np.asarray(values).astype(kind), axis=1, dtype=kind)[:, -1:].astype(np.float64)
 
+    def exp_in_accumulator(self, values) -> np.ndarray:
+        """exp as a reduction computes it: float32's exp held in the accumulator, not rounded to the dtype."""
+        if self.dtype == "float64":
+            return self.exp(values)
+        with np.errstate(all="ignore"):
+            found = np.exp(np.asarray(values, np.float64).astype(np.float32)).astype(np.float64)
+        return np.where(found < FLOAT32_TINY, 0.0, found)
+
     def logsumexp(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """mx.logsumexp of each row (kept as a column; +inf for a row whose max is +inf) and its softmax."""
+        """mx.logsumexp of each row (kept as a column; +inf for a row whose max is +inf) and its softmax. The CPU
+        kernel reads a row into the accumulator type (float32 for float16 and bfloat16), takes exp and sums there,
+        and rounds only the result to the dtype."""
         with np.errstate(all="ignore"):
             top = np.max(x, axis=1, keepdims=True)
             shift = np.where(np.isfinite(top), top, 0.0)
-            value = self.rounded(np.log(self.row_sum(self.exp(self.rounded(x - shift)))) + shift)
+            value = self.rounded(np.log(self.row_sum(self.exp_in_accumulator(x - shift))) + shift)
             value = np.where(np.isposinf(top), np.inf, value)
             exps = self.exp(self.rounded(x - top))
             return value, self.rounded(exps / self.row_sum(exps))

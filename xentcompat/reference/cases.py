@@ -110,6 +110,25 @@ def _confident_vocabulary_case() -> Case:
     return replace(case, dtypes=("float32",))
 
 
+CONFIDENT_ROW_GAP = 15.0
+
+
+def _confident_float16_row() -> Case:
+    """One float16 row over a real vocabulary, the target logit 15 above the other 128,255 (p_y = 0.962): a batch of
+    one, as a served model scores one position. Each e^-15 = 3.06e-7 lies between 2 and 3 half-ulps of 1 in float32
+    (ulp 1.19e-7), so a float32 sum that adds them in order after the 1 rounds each up to 3.58e-7, 17 % high, and the
+    loss, ln(1 + 128255 e^-15) = 0.0385, comes out 0.0449: more than float16's rounding of the loss allows. A sum in
+    several lanes keeps most terms exact. Float16 only: the float32 rows of vocab-128k-confident-17 show the same
+    sums at float32's own tolerance."""
+    size = LLM_VOCABULARIES["128k"]
+    logits = np.full((1, size), -CONFIDENT_ROW_GAP)
+    logits[0, 0] = 0.0
+    case = _case("vocab-128k-confident-15-one-row", "large-vocab", logits, [0],
+                 f"V = {size}, float16, a batch of one row: the target logit 15 above all the others (loss 0.0385)",
+                 f"np.where(np.arange({size}) == 0, 0.0, -15.0)[None, :]")
+    return replace(case, dtypes=("float16",))
+
+
 SMOOTHED_VOCABULARIES = {"4k": 4096, "8k": 8192}
 
 
@@ -176,8 +195,8 @@ def _catalogue() -> list[Case]:
         _case("nan-logit", "nonfinite", [[0, NAN, 1, 2], [0, 1, 2, 3]], [0, 3],
               "a NaN logit: its row NaN, the other row's gradient unaffected"),
     ]
-    return (cases + _vocabulary_cases() + [_confident_vocabulary_case()] + _smoothing_cases() + _scale_sweep()
-            + _unnormalized_cases())
+    return (cases + _vocabulary_cases() + [_confident_vocabulary_case(), _confident_float16_row()]
+            + _smoothing_cases() + _scale_sweep() + _unnormalized_cases())
 
 
 def _unnormalized_cases() -> list[Case]:

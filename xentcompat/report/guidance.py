@@ -74,8 +74,11 @@ def _pairs(records: list[Record], first: str, fused: str) -> list[tuple[Record, 
 
 
 def _outcomes(record: Record) -> tuple[str, str]:
-    """The record's outcomes, or ok/ok when they are its good outcome (a raised error on invalid input)."""
-    return (record.loss.outcome, record.grad.outcome) if record.finding else OK
+    """The record's outcomes, or ok/ok when they are its good outcome (a raised error on invalid input); ok/absent
+    for an API that offers no gradient."""
+    if record.finding:
+        return record.loss.outcome, record.grad.outcome
+    return ("ok", "absent") if record.grad.outcome == "absent" else OK
 
 
 def _findings(records) -> tuple[str, ...]:

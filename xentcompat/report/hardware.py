@@ -35,7 +35,7 @@ def machines(environments: list[Record]) -> list[str]:
         key = str(env.get("machine"))
         targets.setdefault(key, []).append(str(env.get("target")))
         described[key] = machine_text(env)
-    return [f"{described[key]} (targets: {', '.join(sorted(names))})" for key, names in sorted(targets.items())]
+    return [f"{described[key]} (targets: {', '.join(sorted(set(names)))})" for key, names in sorted(targets.items())]
 
 
 def varies_by_cpu_table(records: list[Record]) -> Table | None:
