@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from tests import crashing_adapter
-from xentcompat.adapters.base import registered
+from xentcompat.adapters.base import Returned, registered
 from xentcompat.reference.cases import by_id
+from xentcompat.reference.options import Options, Problem
+from xentcompat.reference.softmax_xent import solve
 from xentcompat.report.decision import typed
 from xentcompat.report.relations import broken_relations_table, checked_count
 from xentcompat.run.harness import Cell, check
+from xentcompat.run.metamorphic import _split
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +103,25 @@ def test_a_record_that_does_not_name_what_broke_is_described_by_its_numbers():
     assert what_broke(Relation("shift", False, 2.5, 2.5, 2.17e6)) == \
         "loss or gradient, by 2.17e+06 units (not named in this record)"
     assert what_broke(Relation("split", False, 1.0, None, None)).startswith("no comparable result")
+
+
+@pytest.mark.parametrize("rows, calls, ignored", [(4, 2, None), (8, 2, 1), (3, 3, None), (5, 5, None), (7, 2, 2)])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_split_keeps_the_batch_shape_and_recombines_the_parts_exactly(rows, calls, ignored, reduction):
+    """Even batches run two halves of two copies each, small odd ones single rows copied to the batch's size (every
+    call the batch's shape); a larger odd batch two halves as they are. On the reference's own results the parts
+    recombine to the whole batch's loss and gradient (weighted, with an ignored row)."""
+    rng = np.random.default_rng(rows)
+    labels = rng.integers(0, 6, rows)
+    if ignored is not None:
+        labels[ignored] = -100
+    options = Options(reduction=reduction, weight=tuple(rng.uniform(0.5, 2.0, 6)), ignore_index=-100)
+    problem = Problem(rng.normal(0, 3, (rows, 6)), labels, None, options)
+    parts, combine = _split(problem, "float64")
+    assert len(parts) == calls
+    assert all(part.logits.shape == problem.logits.shape for part in parts) == (rows % 2 == 0 or rows <= 5)
+    results = [Returned(np.asarray(solve(part).loss), solve(part).grad, 0.0) for part in parts]
+    loss, grad, _ = combine(results)
+    whole = solve(problem)
+    np.testing.assert_allclose(loss, whole.loss, rtol=1e-13)
+    np.testing.assert_allclose(grad, whole.grad, rtol=1e-13, atol=1e-16)

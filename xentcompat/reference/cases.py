@@ -92,6 +92,17 @@ def _vocabulary_cases() -> list[Case]:
             for label, size in LLM_VOCABULARIES.items()]
 
 
+def _uniform_float16_row() -> Case:
+    """One float16 row of V = 128,256 equal logits (the loss ln V): a batch of one. The gradient of -log p at the
+    target's probability, -1 / (D p) with D the mean's one row, is -128,256, past float16's 65,504, so a loss that
+    takes the log of float16 probabilities passes back inf; with two rows (vocab-128k-uniform) it is -64,128 and fits."""
+    size = LLM_VOCABULARIES["128k"]
+    case = _case("vocab-128k-uniform-one-row", "large-vocab", np.zeros((1, size)), [0],
+                 f"V = {size}, float16, a batch of one row, all logits 0: loss ln V = {np.log(size):.4f}",
+                 f"np.zeros((1, {size}))")
+    return replace(case, dtypes=("float16",))
+
+
 CONFIDENT_GAP = 17.0
 
 
@@ -195,7 +206,7 @@ def _catalogue() -> list[Case]:
         _case("nan-logit", "nonfinite", [[0, NAN, 1, 2], [0, 1, 2, 3]], [0, 3],
               "a NaN logit: its row NaN, the other row's gradient unaffected"),
     ]
-    return (cases + _vocabulary_cases() + [_confident_vocabulary_case(), _confident_float16_row()]
+    return (cases + _vocabulary_cases() + [_uniform_float16_row(), _confident_vocabulary_case(), _confident_float16_row()]
             + _smoothing_cases() + _scale_sweep() + _unnormalized_cases())
 
 

@@ -7,7 +7,13 @@ API already deviates, the verdict is the finding):
 * permute: the classes reversed (labels, probability targets and class weights alike) give the same loss and the
   gradient reversed;
 * split: the batch cut in two gives the same loss once the halves are reduced the documented way (sums add; means
-  recombine with their denominators; per-row losses concatenate) and the same gradient.
+  recombine with their denominators; per-row losses concatenate) and the same gradient. A batch of an even number
+  of rows runs each half as two copies of itself, so every call keeps the batch's shape (a framework that compiles
+  a program per shape, as eager JAX does per operation, compiles none for the relation): the copies' sum is halved
+  (exactly), their mean is the half's mean, their per-row losses and gradient rows are the first copy's (a mean's
+  gradient doubled, exactly, since the copies double its denominator). A small odd batch (3 or 5 rows) is cut into
+  single rows instead, each copied to the batch's size; the sum and mean of more than two equal terms round once
+  more, which the comparison allows for.
 
 Two correct results are each within `TOLERANCE_UNITS` units of the truth, so they differ by at most twice that; the
 shift adds the rounding it makes to the logits (|delta| per logit moves a row loss by at most 2 |delta| sum c), and
@@ -23,7 +29,7 @@ import numpy as np
 
 from xentcompat.adapters.base import Call, LossApi, Returned, capture
 from xentcompat.reference.compact import big_batch_bytes, is_big
-from xentcompat.reference.dtypes import round_to
+from xentcompat.reference.dtypes import float_type, round_to
 from xentcompat.reference.errors import TOLERANCE_UNITS
 from xentcompat.reference.options import Problem, terms
 from xentcompat.results.record import Relation
@@ -169,30 +175,65 @@ def _permute(problem: Problem, dtype: str):
     return [permuted], combine
 
 
+SMALL_ODD_BATCH = 5  # an odd batch up to this size is cut into single rows, each copied to the batch's size
+
+
 def _split(problem: Problem, dtype: str):
     rows = problem.logits.shape[0]
     if rows < 2 or problem.options.extra_dims:
         return None
-    cut = rows // 2
-    halves = [_rows(problem, slice(0, cut)), _rows(problem, slice(cut, rows))]
-    denominators = [terms(half).denominator for half in halves]
+    slices, copies = _parts(rows)
+    parts = [_rows(problem, part) for part in slices]
+    denominators = [terms(part).denominator for part in parts]
     whole = terms(problem).denominator
     reduction = problem.options.reduction
     if reduction == "mean" and (whole == 0 or 0 in denominators):
         return None
+    # more than two equal terms: their sum rounds once more in the result's dtype, and so does its division
+    rounding = 2 * float_type(dtype).unit_roundoff if copies > 2 else 0.0
 
     def combine(results):
-        losses = [np.asarray(result.loss, np.float64) for result in results]
-        grads = [np.asarray(result.grad, np.float64) for result in results]
+        losses, grads = zip(*(_first_copy(result, len(part.logits), copies, reduction)
+                              for result, part in zip(results, parts)))
         if reduction == "none":
             return np.concatenate(losses), np.concatenate(grads), 0.0
         if reduction == "sum":
-            return losses[0] + losses[1], np.concatenate(grads), 0.0
-        loss = (denominators[0] * losses[0] + denominators[1] * losses[1]) / whole
-        grad = np.concatenate([grads[0] * denominators[0], grads[1] * denominators[1]]) / whole
-        return loss, grad, 0.0
+            return np.sum(losses), np.concatenate(grads), rounding * np.sum(np.abs(losses))
+        weighted = [d * part_loss for d, part_loss in zip(denominators, losses)]
+        grad = np.concatenate([part_grad * d for d, part_grad in zip(denominators, grads)]) / whole
+        return sum(weighted) / whole, grad, rounding * sum(np.abs(weighted)) / abs(whole)
 
-    return halves, combine
+    return [_repeated(part, copies) for part in parts], combine
+
+
+def _parts(rows: int) -> tuple[list[slice], int]:
+    """The parts a batch of `rows` is cut into, and how many copies of each one call holds: two halves, two copies
+    each, for an even batch; single rows, each copied `rows` times, for an odd batch of at most `SMALL_ODD_BATCH`
+    rows (so every call has the batch's shape); two halves as they are for a larger odd batch."""
+    if rows % 2 == 0:
+        return [slice(0, rows // 2), slice(rows // 2, rows)], 2
+    if rows <= SMALL_ODD_BATCH:
+        return [slice(row, row + 1) for row in range(rows)], rows
+    return [slice(0, rows // 2), slice(rows // 2, rows)], 1
+
+
+def _first_copy(result: Returned, rows: int, copies: int, reduction: str) -> tuple[np.ndarray, np.ndarray]:
+    """A part's own loss and gradient from the call on `copies` copies of it: the sum divided by the copies, the
+    mean as it is (and its gradient times the copies), per-row values and gradient rows of the first copy."""
+    loss, grad = np.asarray(result.loss, np.float64), np.asarray(result.grad, np.float64)[:rows]
+    if reduction == "none":
+        return loss[:rows], grad
+    if reduction == "sum":
+        return loss / copies, grad
+    return loss, grad * copies
+
+
+def _repeated(problem: Problem, copies: int) -> Problem:
+    if copies == 1:
+        return problem
+    return Problem(np.concatenate([problem.logits] * copies),
+                   None if problem.labels is None else np.concatenate([problem.labels] * copies),
+                   None if problem.probs is None else np.concatenate([problem.probs] * copies), problem.options)
 
 
 def _rows(problem: Problem, rows: slice) -> Problem:
