@@ -57,9 +57,7 @@ class _Arithmetic:
 
     def exp(self, values) -> np.ndarray:
         """float32's exp (of the argument rounded to float32), 0 below float32's smallest normal, in the dtype."""
-        with np.errstate(all="ignore"):
-            found = np.exp(np.asarray(values, np.float64).astype(np.float32)).astype(np.float64)
-        return self.rounded(np.where(found < FLOAT32_TINY, 0.0, found))
+        return self.rounded(self.exp_in_accumulator(values))
 
     def row_sum(self, values) -> np.ndarray:
         """Each row's sum in the accumulator (float64 for float64, else float32), its terms added in order."""
@@ -78,9 +76,8 @@ class _Arithmetic:
             return np.cumsum(np.asarray(values).astype(kind), axis=1, dtype=kind)[:, -1:].astype(np.float64)
 
     def exp_in_accumulator(self, values) -> np.ndarray:
-        """exp as a reduction computes it: float32's exp held in the accumulator, not rounded to the dtype."""
-        if self.dtype == "float64":
-            return self.exp(values)
+        """exp as a reduction computes it: float32's exp held in the accumulator, not rounded to the dtype (float64
+        holds it exactly)."""
         with np.errstate(all="ignore"):
             found = np.exp(np.asarray(values, np.float64).astype(np.float32)).astype(np.float64)
         return np.where(found < FLOAT32_TINY, 0.0, found)
