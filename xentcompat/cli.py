@@ -314,7 +314,8 @@ def _run_shard(target: str, shard_dir: Path, workers: int, args, progress: Progr
     """One target's shard: pytest on the matrix in its own process group, its temporary directories under `scratch`
     (not pytest-of-USER in the system's, where pytest would prune a user's own)."""
     shard = shard_dir / f"{target}.json"
-    command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", "-p", "no:cacheprovider", "-p", "xentcompat.run.plugin",
+    plugins = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "xentcompat.run.plugin"]  # the matrix draws no examples
+    command = [sys.executable, "-m", "pytest", str(MATRIX_TESTS), "-q", *plugins,
                "--framework", target, "--device", args.device, "--mode", args.mode, "--results", str(shard.resolve()),
                "-n", str(workers if workers > 1 else 0), "--dist", "loadgroup", "--tb=short", "-rN",
                "--cell-timeout", str(args.cell_timeout), "--basetemp", str(scratch / target)]

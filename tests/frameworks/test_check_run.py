@@ -42,7 +42,7 @@ def test_the_naive_example_is_caught_with_its_cause_eager_and_compiled(naive, tm
     where, framework = naive
     modes = ["--mode", "all"] if framework in ("torch", "jax") else []
     status = cli.main(["check", where, "--framework", framework, "--options", "reduction", "--dtypes", "float32",
-                       "float16", *modes, "--out", str(tmp_path / "out")])
+                       *modes, "--out", str(tmp_path / "out")])
     assert status == 1
     records = read_results(tmp_path / "out" / "results.json")["records"]
     caught = {(r["case"], r["dtype"], r["mode"]) for r in records if r["finding"] == "XC-log-of-underflowed-softmax"}

@@ -3,6 +3,7 @@ measured cell is what a cause or the good outcome promises; the old harness's ar
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -18,17 +19,25 @@ SET_ASIDE = {"torch": 49, "huggingface": 54, "keras-torch": 36, "jax": 0, "keras
 LACKING = {"torch": 4}
 
 
+pytestmark = pytest.mark.xdist_group("rejudge")  # one worker re-judges the records once for both tests
+
+
 def _stored(target: str) -> tuple[list[dict], list[dict]]:
     documents = [read_results(path) for path in sorted(STORED.glob("*.json.gz"))]
     records = [r for d in documents for r in d["records"] if target_of(r) == target]
     return records, [e for d in documents for e in d.get("environments", [])]
 
 
-def test_every_stored_gpu_record_is_explained(target):
+@lru_cache(maxsize=None)
+def _rejudged(target: str):
     records, environments = _stored(target)
+    return records, rejudge_target(target, records, environments)
+
+
+def test_every_stored_gpu_record_is_explained(target):
+    records, found = _rejudged(target)
     if not records:
         pytest.skip(f"no stored GPU records of {target}")
-    found = rejudge_target(target, records, environments)
     unexpected = [f"{r.api}|{r.case}|{r.dtype}|{r.mode}: {r.observed} for {r.promised}"
                   for r in map(Record.from_json, found.records) if not r.as_promised]
     assert unexpected == []
@@ -42,8 +51,7 @@ def test_every_stored_gpu_record_is_explained(target):
 def test_a_device_side_assert_is_the_cause_not_an_adapter_error(target):
     if target not in ("torch", "huggingface", "keras-torch"):
         pytest.skip("the CUDA label assert is torch's")
-    records, environments = _stored(target)
-    found = rejudge_target(target, records, environments)
+    _, found = _rejudged(target)
     faults = [r for r in found.records if (r["error"] or {}).get("device_fault")]
     assert faults and all(r["finding"] == "XC-cuda-label-device-assert" for r in faults)
     assert all(r["loss"]["outcome"] == "crashed" for r in faults)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -181,6 +182,7 @@ class Effect:
                         taken.path.id, varies)
 
 
+@lru_cache(maxsize=4096)  # a run asks for the same few (release, range) pairs on every cell
 def _version_in(version: str | None, specifiers: str) -> bool:
     if not specifiers or version is None:
         return True

@@ -54,9 +54,16 @@ class LinearCase:
         return dtype in self.dtypes and self.overflowing(dtype).size == 0
 
     def overflowing(self, dtype: str) -> np.ndarray:
-        """The finite entries of h, W and b that overflow `dtype` (an input-cast limit, not the API's)."""
-        arrays = (self.hidden, self.weight) + (() if self.bias is None else (self.bias,))
-        return np.concatenate([overflowing_values(a, dtype) for a in arrays])
+        """The finite entries of h, W and b that overflow `dtype` (an input-cast limit, not the API's), computed once
+        per dtype: every API × mode asks."""
+        if dtype not in self._overflowing:
+            arrays = (self.hidden, self.weight) + (() if self.bias is None else (self.bias,))
+            self._overflowing[dtype] = np.concatenate([overflowing_values(a, dtype) for a in arrays])
+        return self._overflowing[dtype]
+
+    @cached_property
+    def _overflowing(self) -> dict[str, np.ndarray]:
+        return {}
 
     def has_targets(self, targets: str) -> bool:
         return targets in LINEAR_TARGETS

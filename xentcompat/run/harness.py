@@ -91,10 +91,10 @@ def _applicable(apis: list[LossApi], cases, dtypes, devices, modes):
     return (
         Cell(api, case, dtype, device, mode)
         for api in apis for case in cases for dtype in dtypes for device in devices for mode in modes
-        if case.runs_in(dtype) and case.has_targets(api.targets) and api.applies_to(case.options)
+        if case.has_targets(api.targets) and api.applies_to(case.options)
         and (api.areas is None or case.area in api.areas) and mode in api.modes
         and (case.accumulation is None or (accumulation.can_run(api, case.accumulation) and mode == "eager"))
-        and (mode != "forward" or runs_forward(case))
+        and (mode != "forward" or runs_forward(case)) and case.runs_in(dtype)  # last: it looks at every value
     )
 
 

@@ -41,6 +41,8 @@ def pytest_configure(config):
             config.stash[JAX_CACHE] = compile_cache.start()  # the session's (its xdist workers inherit it)
         if settings.target is not None:
             settings.deviations  # loaded and checked against the target's APIs before anything runs
+            if not hasattr(config, "workerinput"):  # the workers' cells are the controller's: checked there once
+                settings.check_claims()
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
     shard.start_collector(config)

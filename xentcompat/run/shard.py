@@ -78,16 +78,19 @@ class Settings:
 
     @cached_property
     def deviations(self) -> list[expectations.Effect]:
-        """The causes' entries on this target's frameworks, checked before anything runs: ValueError if one names an
-        API no adapter registers, CauseConflict if two claim one of the target's cells with different promises."""
+        """The causes' entries on this target's frameworks: ValueError if one names an API no adapter registers."""
         frameworks = dict.fromkeys(api.framework for api in self.registered)
         found = [effect for framework in frameworks for effect in expectations.load(framework)]
         expectations.check_apis(found, {api.id for api in self.registered}, f"the causes of {', '.join(frameworks)}")
+        return found
+
+    def check_claims(self) -> None:
+        """CauseConflict if two entries claim one of the shard's cells with different promises (once per shard, in
+        the process that runs or controls it, before any cell runs)."""
         versions = base.versions(self.target)
         matrix = cells(self.apis, self.cases, self.dtypes, self.devices, self.modes)
-        expectations.check_claims(found, ((claim_fields(cell), versions[cell.api.framework],
-                                           cell_conditions(cell)) for cell in matrix))
-        return found
+        expectations.check_claims(self.deviations, ((claim_fields(cell), versions[cell.api.framework],
+                                                     cell_conditions(cell)) for cell in matrix))
 
 
 SETTINGS = pytest.StashKey[Settings]()
