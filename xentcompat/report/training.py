@@ -266,7 +266,8 @@ def html_section(training: dict, out_dir=None, findings=None) -> str:
             _, header, rows = block
             head = "".join(f"<th>{_inline(h)}</th>" for h in header)
             body = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>" for row in rows)
-            parts.append(f'<table class="training"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+            parts.append(f'<div class="scroll"><table class="training"><thead><tr>{head}</tr></thead>'
+                         f"<tbody>{body}</tbody></table></div>")  # wider than a window: scrolls on its own
         elif kind == "figure":
             parts.append(f'<figure class="training-plot">{accuracy_figure(training, block[1])}'
                          f"<figcaption>Test accuracy per epoch, {escape(regime_title(training, block[1]))}: "
@@ -277,7 +278,7 @@ def html_section(training: dict, out_dir=None, findings=None) -> str:
 PAGE_CSS = ("body{font-family:system-ui,sans-serif;margin:2rem;max-width:100rem;color:#1f2328}"
             "table{border-collapse:collapse;margin:0.5rem 0 1.2rem}td,th{border:1px solid #d0d7de;padding:3px 7px;"
             "font-size:0.9rem;text-align:left;vertical-align:top}th{background:#f6f8fa}code{font-size:0.85rem}"
-            "figure{margin:0.5rem 0 1.5rem}figcaption{font-size:0.85rem;color:#4a535c}")
+            "figure{margin:0.5rem 0 1.5rem}figcaption{font-size:0.85rem;color:#4a535c}.scroll{overflow-x:auto}")
 
 
 def html_page(training: dict) -> str:
